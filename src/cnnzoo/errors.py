@@ -1,0 +1,67 @@
+"""User-facing errors.
+
+Every mistake a user can make (an unknown name, a malformed config, a corrupt file, a
+checkpoint of another model, a NaN loss) raises a :class:`CnnzooError` subclass whose
+message says what is wrong and what to do. The CLI prints that one message and exits
+with status 2; it never shows a traceback for these.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class CnnzooError(Exception):
+    """Base class of every error that is the user's to fix."""
+
+    exit_code = 2
+
+
+class UnknownNameError(CnnzooError, KeyError):
+    """An unknown model, dataset, optimizer, ... name."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class ConfigError(CnnzooError, ValueError):
+    """A config file or override that cannot be used."""
+
+
+class DataError(CnnzooError):
+    """Missing, corrupt or mis-shaped data."""
+
+
+class CheckpointError(CnnzooError):
+    """A checkpoint that cannot be loaded into the model at hand."""
+
+
+class InputShapeError(CnnzooError, ValueError):
+    """An input tensor the model cannot take (channels or size)."""
+
+
+class TrainingError(CnnzooError):
+    """Training cannot go on (a NaN loss, a full disk, ...)."""
+
+
+def closest(name: str, choices: Iterable[str], n: int = 5) -> list[str]:
+    """The names among ``choices`` closest to ``name`` (for 'did you mean' hints)."""
+    choices = list(choices)
+    hits = difflib.get_close_matches(name, choices, n=n, cutoff=0.5)
+    if not hits:
+        hits = [c for c in choices if name.lower() in c.lower()][:n]
+    return hits
+
+
+def unknown(kind: str, name: str, choices: Iterable[str]) -> UnknownNameError:
+    """An :class:`UnknownNameError` for ``name`` that lists the closest valid names."""
+    choices = sorted(choices)
+    hint = closest(name, choices)
+    msg = f"unknown {kind} {name!r}"
+    if hint:
+        msg += f"; did you mean: {', '.join(hint)}?"
+    else:
+        shown = ", ".join(choices[:12]) + (", ..." if len(choices) > 12 else "")
+        msg += f"; valid names: {shown}"
+    return UnknownNameError(msg)

@@ -1,0 +1,102 @@
+"""One builder for every model: variant lookup, input checks, weights, feature extraction."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from typing import Any
+
+import torch
+import torch.nn as nn
+from torch import Tensor
+
+from cnnzoo.errors import ConfigError, InputShapeError
+from cnnzoo.models._features import FeatureExtractor
+from cnnzoo.models._pretrained import load_pretrained
+from cnnzoo.models._registry import get_model_entry
+
+
+def create_model(
+    name: str,
+    num_classes: int | None = None,
+    in_chans: int | None = None,
+    pretrained: str | bool | None = None,
+    features_only: bool = False,
+    out_indices: tuple[int, ...] | list[int] | None = None,
+    **kwargs: Any,
+) -> nn.Module:
+    """Build the registered model ``name``.
+
+    ``num_classes`` and ``in_chans`` default to the variant's paper setting (1000 classes and
+    3 channels for ImageNet models, 10 and 1 for LeNet-5).
+
+    ``pretrained`` is a local checkpoint (cnnzoo, torchvision or timm state_dict), or
+    ``"torchvision"`` / ``"timm"`` (``True`` means ``"torchvision"``) to fetch the published
+    weights through that library (needs a network). Weights trained for another
+    ``num_classes`` load all but the classifier; for another ``in_chans`` the stem conv is
+    adapted. ``features_only=True`` returns a :class:`FeatureExtractor` giving the feature
+    maps of the stages in ``out_indices``. Other keyword arguments go to the architecture
+    (``drop_rate``, ``width_mult``, ...).
+    """
+    entry = get_model_entry(name)
+    num_classes = entry.cfg.num_classes if num_classes is None else num_classes
+    in_chans = entry.cfg.input_size[0] if in_chans is None else in_chans
+    if not isinstance(num_classes, int) or num_classes < 0:
+        raise ConfigError(f"num_classes must be a non-negative integer, got {num_classes!r}")
+    if not isinstance(in_chans, int) or in_chans < 1:
+        raise ConfigError(f"in_chans must be a positive integer, got {in_chans!r}")
+    if features_only and not entry.cfg.features_only:
+        raise ConfigError(f"model {name!r} does not support features_only")
+    try:
+        model = entry.fn(num_classes=num_classes, in_chans=in_chans, **kwargs)
+    except TypeError as e:
+        if "unexpected keyword argument" not in str(e):
+            raise
+        raise ConfigError(
+            f"model {name!r} does not take {str(e).split('argument')[-1].strip()}; "
+            f"it takes: {', '.join(model_arguments(name))}"
+        ) from None
+    model.model_name = name
+    model.default_cfg = dataclasses.replace(
+        entry.cfg, num_classes=num_classes, input_size=(in_chans, *entry.cfg.input_size[1:])
+    )
+    if pretrained:
+        load_pretrained(model, "torchvision" if pretrained is True else str(pretrained), entry)
+    if features_only:
+        model = FeatureExtractor(model, out_indices)
+        model.model_name = name
+        model.default_cfg = model.model.default_cfg
+    model.register_forward_pre_hook(_input_check(name, in_chans, entry.cfg.min_input_size))
+    return model
+
+
+def model_arguments(name: str) -> list[str]:
+    """The architecture keyword arguments that ``name`` accepts (those of its class)."""
+    with torch.device("meta"):
+        model = get_model_entry(name).fn()
+    params = inspect.signature(type(model).__init__).parameters.values()
+    return sorted(p.name for p in params if p.name != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
+
+
+def _input_check(name: str, in_chans: int, min_hw: tuple[int, int]):
+    def check(_module: nn.Module, args: tuple) -> None:
+        x = args[0] if args else None
+        if not isinstance(x, Tensor):
+            return
+        if x.dim() != 4:
+            raise InputShapeError(
+                f"{name} takes a batch of images shaped (N, C, H, W); got shape {tuple(x.shape)}"
+            )
+        if x.shape[1] != in_chans:
+            raise InputShapeError(
+                f"{name} was built for {in_chans} input channel(s) but got {x.shape[1]}; "
+                f"build it with in_chans={x.shape[1]} or convert the images"
+            )
+        if x.shape[2] < min_hw[0] or x.shape[3] < min_hw[1]:
+            raise InputShapeError(
+                f"{name} needs inputs of at least {min_hw[0]}x{min_hw[1]} pixels; got "
+                f"{x.shape[2]}x{x.shape[3]}. Resize the images (data.image_size) or pick a model "
+                f"made for small images"
+            )
+
+    return check
