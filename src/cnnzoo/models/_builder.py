@@ -50,15 +50,24 @@ def create_model(
     try:
         model = entry.fn(num_classes=num_classes, in_chans=in_chans, **kwargs)
     except TypeError as e:
-        if "unexpected keyword argument" not in str(e):
-            raise
-        raise ConfigError(
-            f"model {name!r} does not take {str(e).split('argument')[-1].strip()}; "
-            f"it takes: {', '.join(model_arguments(name))}"
-        ) from None
+        arg = str(e).split("argument")[-1].strip()
+        if "unexpected keyword argument" in str(e):
+            raise ConfigError(
+                f"model {name!r} does not take {arg}; it takes: {', '.join(model_arguments(name))}"
+            ) from None
+        if "multiple values for" in str(e):
+            raise ConfigError(
+                f"model {name!r} fixes {arg} itself (it is what makes this variant); "
+                f"pick another variant instead of overriding it"
+            ) from None
+        raise
     model.model_name = name
+    # a model whose input size is fixed by an argument (MLP-Mixer's img_size) says so itself
+    fixed = getattr(model, "fixed_input_size", None)
+    spatial = tuple(fixed) if fixed else entry.cfg.input_size[1:]
+    min_hw = tuple(fixed) if fixed else entry.cfg.min_input_size
     model.default_cfg = dataclasses.replace(
-        entry.cfg, num_classes=num_classes, input_size=(in_chans, *entry.cfg.input_size[1:])
+        entry.cfg, num_classes=num_classes, input_size=(in_chans, *spatial), min_input_size=min_hw
     )
     if pretrained:
         load_pretrained(model, "torchvision" if pretrained is True else str(pretrained), entry)
@@ -66,7 +75,7 @@ def create_model(
         model = FeatureExtractor(model, out_indices)
         model.model_name = name
         model.default_cfg = model.model.default_cfg
-    model.register_forward_pre_hook(_input_check(name, in_chans, entry.cfg.min_input_size))
+    model.register_forward_pre_hook(_input_check(name, in_chans, min_hw))
     return model
 
 

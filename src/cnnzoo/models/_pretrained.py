@@ -131,6 +131,10 @@ def load_pretrained(model: nn.Module, source: str, entry: ModelEntry) -> None:
     own = model.state_dict()
     if filter_fn is not None and not set(state) <= set(own):
         state = filter_fn(state, model)
+    # files saved before PyTorch 0.4.1 have no BatchNorm counters; torch's own loader accepts that
+    for k, v in own.items():
+        if k.endswith("num_batches_tracked"):
+            state.setdefault(k, v)
     cfg = entry.cfg
     if cfg.first_conv and f"{cfg.first_conv}.weight" in state:
         key = f"{cfg.first_conv}.weight"

@@ -1,0 +1,266 @@
+import warnings
+
+import pytest
+import timm
+import torch
+import torchvision
+
+import cnnzoo
+from cnnzoo.errors import ConfigError, InputShapeError
+from cnnzoo.models.resnet import PadShortcut
+
+# torchvision's num_params; He et al. 2016 Table 6 (CIFAR); Zagoruyko & Komodakis 2016 Table 1
+# (WRN-28-10: 36.5M); He et al. 2016b Table 2 (pre-act ResNet-110 / -164: 1.7M); timm for resnetv2.
+PUBLISHED = {
+    "resnet18": 11_689_512,
+    "resnet34": 21_797_672,
+    "resnet50": 25_557_032,
+    "resnet101": 44_549_160,
+    "resnet152": 60_192_808,
+    "resnext50_32x4d": 25_028_904,
+    "resnext101_32x8d": 88_791_336,
+    "wide_resnet50_2": 68_883_240,
+    "preact_resnet18": 11_687_720,
+    "preact_resnet34": 21_795_880,
+    "preact_resnet50": 25_549_352,
+    "preact_resnet101": 44_541_480,
+    "preact_resnet152": 60_185_128,
+}
+PUBLISHED_MILLIONS = {
+    "resnet20": 0.27,
+    "resnet32": 0.46,
+    "resnet44": 0.66,
+    "resnet56": 0.85,
+    "resnet110": 1.7,
+    "preact_resnet110": 1.7,
+    "preact_resnet164": 1.7,
+    "wrn28_10": 36.5,
+}
+MEASURED = {
+    "resnet14": 175_258,
+    "resnet20": 269_722,
+    "resnet32": 464_154,
+    "resnet44": 658_586,
+    "resnet56": 853_018,
+    "resnet110": 1_727_962,
+    "preact_resnet110": 1_727_962,
+    "preact_resnet164": 1_703_258,
+    "wrn28_10": 36_479_194,
+}
+
+
+def n_params(name: str, **kwargs) -> int:
+    with torch.device("meta"):
+        model = cnnzoo.create_model(name, **kwargs)
+    return sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_parameter_count_equals_torchvision_or_timm(name):
+    assert n_params(name) == PUBLISHED[name]
+
+
+@pytest.mark.parametrize("name", sorted(MEASURED))
+def test_cifar_parameter_counts_match_the_papers(name):
+    count = n_params(name)
+    assert count == MEASURED[name]
+    if name in PUBLISHED_MILLIONS:
+        digits = 2 if PUBLISHED_MILLIONS[name] < 1 else 1
+        assert round(count / 1e6, digits) == PUBLISHED_MILLIONS[name]
+
+
+def _same_outputs(name, reference, tmp_path, atol=1e-5):
+    path = tmp_path / f"{name}.pth"
+    torch.save(reference.state_dict(), path)
+    model = cnnzoo.create_model(name, pretrained=str(path)).eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), reference.eval()(x), atol=atol, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet50", "resnext50_32x4d", "wide_resnet50_2"])
+def test_torchvision_state_dict_loads_and_gives_the_same_outputs(name, tmp_path):
+    _same_outputs(name, torchvision.models.get_model(name), tmp_path)
+
+
+@pytest.mark.parametrize(
+    "name, ref",
+    [
+        ("resnet18", "resnet18"),
+        ("preact_resnet18", "resnetv2_18"),
+        ("preact_resnet50", "resnetv2_50"),
+    ],
+)
+def test_timm_state_dict_loads_and_gives_the_same_outputs(name, ref, tmp_path):
+    _same_outputs(name, timm.create_model(ref), tmp_path)
+
+
+def test_d2l_shape_trace_of_resnet18_on_fashion_mnist_sized_input():
+    model = cnnzoo.create_model("resnet18", in_chans=1, num_classes=10).eval()
+    shapes = {}
+    for name in ["maxpool", "layer1", "layer2", "layer3", "layer4", "fc"]:
+        module = model.get_submodule(name)
+        module.register_forward_hook(
+            lambda _m, _i, out, name=name: shapes.__setitem__(name, tuple(out.shape[1:]))
+        )
+    with torch.no_grad():
+        model(torch.randn(1, 1, 96, 96))
+    assert shapes == {
+        "maxpool": (64, 24, 24),
+        "layer1": (64, 24, 24),
+        "layer2": (128, 12, 12),
+        "layer3": (256, 6, 6),
+        "layer4": (512, 3, 3),
+        "fc": (10,),
+    }
+
+
+def test_option_a_shortcut_is_parameter_free_zero_padding():
+    model = cnnzoo.create_model("resnet20")
+    shortcut = model.layer2[0].downsample
+    assert isinstance(shortcut, PadShortcut)
+    assert (
+        sum(
+            p.numel() for p in model.modules() if isinstance(p, PadShortcut) for p in p.parameters()
+        )
+        == 0
+    )
+    x = torch.randn(2, 16, 8, 8)
+    y = shortcut(x)
+    assert y.shape == (2, 32, 4, 4)
+    assert torch.equal(y[:, :16], x[:, :, ::2, ::2]) and not y[:, 16:].any()
+    # option B: 1x1 conv + BN projections 16->32 and 32->64
+    assert n_params("resnet20", shortcut="B") - n_params("resnet20") == (16 * 32 + 64) + (
+        32 * 64 + 128
+    )
+    assert isinstance(cnnzoo.create_model("resnet14").layer2[0].downsample, torch.nn.Sequential)
+
+
+@pytest.mark.parametrize(
+    "name, size",
+    [
+        ("resnet18", 32),
+        ("preact_resnet18", 32),
+        ("resnet14", 4),
+        ("resnet20", 4),
+        ("preact_resnet110", 4),
+        ("preact_resnet164", 4),
+    ],
+)
+def test_min_input_size_is_true(name, size):
+    model = cnnzoo.create_model(name).eval()
+    assert model.default_cfg.min_input_size == (size, size)
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, size, size)).shape == (1, model.num_classes)
+    with pytest.raises(InputShapeError, match=f"at least {size}x{size}"):
+        model(torch.randn(1, 3, size - 1, size))
+
+
+def test_any_in_chans_and_num_classes_and_classifier_reset():
+    model = cnnzoo.create_model("resnet18", in_chans=4, num_classes=5).eval()
+    x = torch.randn(2, 4, 32, 32)
+    assert model(x).shape == (2, 5)
+    model.reset_classifier(0)
+    assert model(x).shape == (2, 512)
+    assert cnnzoo.create_model("wrn28_10", in_chans=1, num_classes=100)(
+        torch.randn(2, 1, 8, 8)
+    ).shape == (2, 100)
+
+
+def test_torchvision_weights_adapt_to_one_channel_and_ten_classes(tmp_path):
+    path = tmp_path / "resnet18.pth"
+    torch.save(torchvision.models.resnet18().state_dict(), path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = cnnzoo.create_model("resnet18", in_chans=1, num_classes=10, pretrained=str(path))
+    assert any("classifier" in str(w.message) for w in caught)
+    assert model.conv1.weight.shape == (64, 1, 7, 7)
+    assert model(torch.randn(2, 1, 32, 32)).shape == (2, 10)
+
+
+@pytest.mark.parametrize(
+    "name, size, expected",
+    [
+        ("resnet50", 64, [(256, 16), (512, 8), (1024, 4), (2048, 2)]),
+        ("resnet20", 32, [(16, 32), (32, 16), (64, 8)]),
+        ("preact_resnet164", 32, [(64, 32), (128, 16), (256, 8)]),
+    ],
+)
+def test_features_only_gives_one_map_per_stage(name, size, expected):
+    features = cnnzoo.create_model(name, features_only=True).eval()
+    with torch.no_grad():
+        maps = features(torch.randn(1, 3, size, size))
+    assert [(m.shape[1], m.shape[2]) for m in maps] == expected
+    assert [(f["num_chs"], size // f["reduction"]) for f in features.feature_info] == expected
+
+
+def test_feature_info_names_the_imagenet_stages():
+    model = cnnzoo.create_model("resnet18")
+    assert [(f["module"], f["reduction"]) for f in model.feature_info] == [
+        ("layer1", 4),
+        ("layer2", 8),
+        ("layer3", 16),
+        ("layer4", 32),
+    ]
+    cfg = model.default_cfg
+    assert (cfg.first_conv, cfg.classifier, cfg.torchvision, cfg.timm) == (
+        "conv1",
+        "fc",
+        "resnet18",
+        "resnet18",
+    )
+
+
+def test_stochastic_depth_grows_linearly_to_drop_path_rate():
+    model = cnnzoo.create_model("resnet20", drop_path_rate=0.2)
+    rates = [
+        b.drop_path.drop_prob for stage in (model.layer1, model.layer2, model.layer3) for b in stage
+    ]
+    assert rates[0] == 0.0 and rates[-1] == pytest.approx(0.2)
+    assert all(b > a for a, b in zip(rates, rates[1:], strict=False))
+
+
+def test_drop_rate_is_dropout_before_fc():
+    model = cnnzoo.create_model("resnet20", drop_rate=0.5).train()
+    pooled = model.forward_head(torch.ones(8, 64, 2, 2), pre_logits=True)
+    assert set(pooled.unique().tolist()) == {0.0, 2.0}
+    assert torch.equal(
+        model.eval().forward_head(torch.ones(1, 64, 2, 2), pre_logits=True), torch.ones(1, 64)
+    )
+
+
+@pytest.mark.parametrize("name", ["resnet20", "resnet50", "preact_resnet18"])
+def test_zero_init_residual_makes_every_block_start_as_identity(name):
+    model = cnnzoo.create_model(name, zero_init_residual=True).eval()
+    block = model.layer1[1]
+    x = torch.randn(1, block.conv1.in_channels, 8, 8).relu()
+    with torch.no_grad():
+        torch.testing.assert_close(block(x), x)
+
+
+def test_wrn_dropout_sits_between_the_convs():
+    model = cnnzoo.create_model("wrn28_10", dropout=0.3)
+    assert model.layer1[0].drop.p == 0.3
+    assert [
+        m.out_channels
+        for m in (model.conv1, model.layer1[0].conv2, model.layer2[0].conv2, model.layer3[0].conv2)
+    ] == [
+        16,
+        160,
+        320,
+        640,
+    ]
+
+
+def test_bad_architecture_arguments_are_config_errors():
+    with pytest.raises(ConfigError, match="shortcut"):
+        cnnzoo.create_model("resnet20", shortcut="C")
+    with pytest.raises(ConfigError, match="Bottleneck"):
+        cnnzoo.create_model("resnet18", groups=32)
+
+
+@pytest.mark.parametrize("name", ["resnet14", "preact_resnet110", "se_resnet18", "preact_resnet18"])
+def test_trains_with_every_regulariser_on(name):
+    model = cnnzoo.create_model(name, drop_rate=0.1, drop_path_rate=0.1, dropout=0.1).train()
+    model(torch.randn(2, 3, 32, 32)).sum().backward()
+    assert all(p.grad is not None and p.grad.isfinite().all() for p in model.parameters())
