@@ -1,0 +1,101 @@
+import pytest
+import torch
+import torchvision.models as tvm
+
+import cnnzoo
+from cnnzoo.models import FeatureExtractor
+
+
+def _random_bn(model: torch.nn.Module) -> None:
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 1.5)
+
+
+def _params(**kwargs) -> int:
+    with torch.device("meta"):
+        return sum(p.numel() for p in cnnzoo.create_model("googlenet", **kwargs).parameters())
+
+
+def test_parameter_counts():
+    assert _params() == 6_624_904  # torchvision's count, without the aux heads
+    assert _params(aux_logits=True) == 13_004_888
+    assert _params(branch3_kernel=5) == 7_005_832  # the paper's 5x5 convolutions
+
+
+def test_loads_torchvision_weights_and_matches_outputs(tmp_path):
+    torch.manual_seed(0)
+    ref = tvm.googlenet(num_classes=10, init_weights=True).eval()  # carries the aux heads
+    _random_bn(ref)
+    path = tmp_path / "googlenet.pt"
+    torch.save(ref.state_dict(), path)
+    model = cnnzoo.create_model("googlenet", num_classes=10, pretrained=str(path)).eval()
+    assert model.aux1 is None
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), ref(x), atol=1e-5, rtol=0)
+
+
+def test_aux_heads_and_transform_input_match_torchvision(tmp_path):
+    torch.manual_seed(0)
+    ref = tvm.googlenet(
+        num_classes=10, init_weights=True, transform_input=True, dropout=0.0, dropout_aux=0.0
+    )
+    _random_bn(ref)
+    path = tmp_path / "googlenet.pt"
+    torch.save(ref.state_dict(), path)
+    model = cnnzoo.create_model(
+        "googlenet",
+        num_classes=10,
+        aux_logits=True,
+        transform_input=True,
+        drop_rate=0.0,
+        aux_drop_rate=0.0,
+        pretrained=str(path),
+    )
+    x = torch.randn(2, 3, 32, 32)
+    ref.train()
+    model.train()
+    with torch.no_grad():
+        logits, aux1, aux2 = model(x)
+        expected = ref(x)  # torchvision orders them (logits, aux2, aux1)
+    torch.testing.assert_close(logits, expected.logits, atol=1e-5, rtol=0)
+    torch.testing.assert_close(aux1, expected.aux_logits1, atol=1e-5, rtol=0)
+    torch.testing.assert_close(aux2, expected.aux_logits2, atol=1e-5, rtol=0)
+    with torch.no_grad():
+        out = model.eval()(x)
+        assert isinstance(out, torch.Tensor)
+        torch.testing.assert_close(out, ref.eval()(x), atol=1e-5, rtol=0)
+
+
+def test_any_channels_and_classes_at_the_true_minimum_size():
+    model = cnnzoo.create_model("googlenet", in_chans=1, num_classes=7, aux_logits=True)
+    h, w = model.default_cfg.min_input_size
+    with torch.no_grad():
+        logits, aux1, aux2 = model.train()(torch.randn(2, 1, h, w))
+    assert logits.shape == aux1.shape == aux2.shape == (2, 7)
+    model.eval()
+    with torch.no_grad():
+        assert model(torch.randn(2, 1, h, w)).shape == (2, 7)
+        with pytest.raises(RuntimeError):
+            model.forward_features(torch.randn(2, 1, h - 1, w - 1))
+        maps = FeatureExtractor(model)(torch.randn(1, 1, 32, 32))
+        assert (
+            [m.shape[1] for m in maps]
+            == [f["num_chs"] for f in model.feature_info]
+            == [64, 192, 480, 832, 1024]
+        )
+        assert [
+            m.shape[-1] * f["reduction"] for m, f in zip(maps, model.feature_info, strict=True)
+        ] == [32] * 5
+    model.reset_classifier(0)
+    assert model.aux1 is None
+    assert model.train()(torch.randn(2, 1, h, w)).shape == (2, 1024)
+
+
+def test_features_only_builds():
+    feats = cnnzoo.create_model("googlenet", features_only=True, out_indices=[-1]).eval()
+    with torch.no_grad():
+        (y,) = feats(torch.randn(1, 3, 32, 32))
+    assert y.shape == (1, 1024, 1, 1)
