@@ -32,7 +32,7 @@ class LeNet5(ClassifierModel):
         super().__init__()
         self.num_classes = num_classes
         self.in_chans = in_chans
-        self.num_features = 120
+        self.num_features = 84
         self.pad_to_32 = pad_to_32
         act_layer = {"tanh": nn.Tanh, "relu": nn.ReLU, "sigmoid": nn.Sigmoid}[act]
         self.c1 = nn.Conv2d(in_chans, 6, 5)

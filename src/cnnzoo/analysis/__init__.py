@@ -1,0 +1,25 @@
+"""Looking inside models: per-layer summaries, FLOPs/MACs, speed, side-by-side comparison."""
+
+from cnnzoo.analysis.compare import compare, format_table, plot_compare
+from cnnzoo.analysis.flops import (
+    count_flops,
+    separable_cost_ratio,
+    separable_report,
+    separable_vs_standard,
+)
+from cnnzoo.analysis.speed import measure_speed
+from cnnzoo.analysis.summary import LayerRow, Summary, layer_summary
+
+__all__ = [
+    "LayerRow",
+    "Summary",
+    "compare",
+    "count_flops",
+    "format_table",
+    "layer_summary",
+    "measure_speed",
+    "plot_compare",
+    "separable_cost_ratio",
+    "separable_report",
+    "separable_vs_standard",
+]

@@ -1,0 +1,128 @@
+"""Latency and throughput, measured the plain way: warm up, then time repeated passes.
+
+Latency is the median time of one batch-1 pass (what a single request waits for);
+throughput is images per second at ``batch_size`` (what a batch job gets). On CUDA every
+timing is bracketed by ``torch.cuda.synchronize`` so that queued kernels are counted.
+"""
+
+from __future__ import annotations
+
+import copy
+import statistics
+import time
+from collections.abc import Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from cnnzoo.errors import ConfigError
+
+MODES = ("inference", "train")
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``'auto'`` -> CUDA when present, else CPU; asking for CUDA without a GPU is an error."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ConfigError(
+            f"unknown device {device!r}; use 'cpu', 'cuda', 'cuda:N' or 'auto'"
+        ) from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r} asked for, but no CUDA GPU is available; use 'cpu'")
+    return dev
+
+
+def measure_speed(
+    model: nn.Module,
+    input_size: Sequence[int],
+    batch_size: int = 8,
+    device: str | torch.device = "cpu",
+    mode: str = "inference",
+    warmup: int = 3,
+    repeats: int = 10,
+) -> dict:
+    """Median batch-1 latency (ms) and throughput (images/s at ``batch_size``) of ``model``.
+
+    ``mode='inference'``: eval mode under ``torch.inference_mode``. ``mode='train'``: a
+    training step without the optimizer (train mode, forward, cross-entropy on random labels,
+    backward), on a copy of the model so that its BatchNorm statistics and gradients stay
+    untouched. The model is moved to ``device`` for the measurement and back afterwards.
+    """
+    if mode not in MODES:
+        raise ConfigError(f"mode must be one of {MODES}, got {mode!r}")
+    if batch_size < 1 or warmup < 0 or repeats < 1:
+        raise ConfigError(
+            f"need batch_size >= 1, warmup >= 0, repeats >= 1; got {batch_size}, {warmup}, {repeats}"
+        )
+    input_size = tuple(int(s) for s in input_size)
+    dev = resolve_device(device)
+    param = next(model.parameters(), None)
+    home = param.device if param is not None else torch.device("cpu")
+    if mode == "train":
+        net = copy.deepcopy(model).to(dev).train()
+    else:
+        net = model.to(dev)
+        was_training = net.training
+        net.eval()
+    try:
+        latency = _time_passes(net, input_size, 1, dev, mode, warmup, repeats)
+        per_batch = _time_passes(net, input_size, batch_size, dev, mode, warmup, repeats)
+    finally:
+        if mode == "inference":
+            net.train(was_training)
+            model.to(home)
+    return dict(
+        device=str(dev),
+        mode=mode,
+        batch_size=batch_size,
+        latency_ms=latency * 1000.0,
+        throughput=batch_size / per_batch,
+    )
+
+
+def _time_passes(
+    net: nn.Module,
+    input_size: tuple[int, ...],
+    batch_size: int,
+    dev: torch.device,
+    mode: str,
+    warmup: int,
+    repeats: int,
+) -> float:
+    """Median seconds of one pass over a batch of ``batch_size`` random images."""
+    x = torch.randn(batch_size, *input_size, device=dev)
+    y = torch.randint(0, max(getattr(net, "num_classes", 1), 1), (batch_size,), device=dev)
+
+    def one_pass() -> None:
+        if mode == "inference":
+            with torch.inference_mode():
+                net(x)
+            return
+        out = net(x)
+        logits = out[0] if isinstance(out, (tuple, list)) else out
+        loss = (
+            F.cross_entropy(logits, y)
+            if logits.dim() == 2 and logits.shape[1] > 1
+            else logits.float().mean()
+        )
+        net.zero_grad(set_to_none=True)
+        loss.backward()
+
+    times = []
+    for i in range(warmup + repeats):
+        _sync(dev)
+        start = time.perf_counter()
+        one_pass()
+        _sync(dev)
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _sync(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)

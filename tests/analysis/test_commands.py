@@ -1,0 +1,109 @@
+import json
+
+import pytest
+
+from cnnzoo.analysis import commands
+from cnnzoo.analysis.commands import human, parse_input_size, short_paper
+from cnnzoo.cli import main
+from cnnzoo.errors import ConfigError
+
+
+@pytest.mark.parametrize("text, size", [("3x224x224", (3, 224, 224)), (" 1X28x28 ", (1, 28, 28))])
+def test_parse_input_size(text, size):
+    assert parse_input_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["3x224", "3x0x32", "axbxc", "3x32x32x1", ""])
+def test_parse_input_size_rejects(text):
+    with pytest.raises(ConfigError, match="CxHxW"):
+        parse_input_size(text)
+
+
+def test_human_and_short_paper():
+    assert (human(11_689_512), human(416_520), human(7.6e9), human(12)) == (
+        "11.69M",
+        "416.5K",
+        "7.60G",
+        "12",
+    )
+    assert (
+        short_paper(
+            "He, Zhang, Ren and Sun, Identity Mappings in Deep Residual Networks, ECCV 2016"
+        )
+        == "He et al. 2016"
+    )
+    assert (
+        short_paper("Simonyan and Zisserman, Very deep convolutional networks, ICLR 2015")
+        == "Simonyan and Zisserman 2015"
+    )
+
+
+def test_models_lists_and_caches(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CNNZOO_CACHE", str(tmp_path))
+    assert main(["models", "lenet*"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["model", "family", "params", "MACs", "input", "paper"]
+    assert out[2].split()[:5] == ["lenet5", "lenet", "61.7K", "416.5K", "1x32x32"]
+    assert json.loads((tmp_path / "model_costs.json").read_text())["costs"]["lenet5"] == [
+        61_706,
+        416_520,
+    ]
+
+    def fail(entry):
+        raise AssertionError("the cache should have answered")
+
+    monkeypatch.setattr(commands, "model_costs", fail)
+    assert main(["models", "lenet5"]) == 0
+    assert "416.5K" in capsys.readouterr().out
+
+
+def test_models_errors(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CNNZOO_CACHE", str(tmp_path))
+    assert main(["models", "nosuchnet*"]) == 2
+    assert main(["models", "--family", "lenett"]) == 2
+    err = capsys.readouterr().err
+    assert "no registered model matches" in err and "unknown family 'lenett'" in err
+
+
+def test_summary_command(capsys):
+    assert (
+        main(["summary", "lenet5", "--input", "1x28x28", "--num-classes", "4", "--depth", "1"]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "fc (Linear)" in out and "[1, 4]" in out and "MACs: 416,016" in out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["summary", "lenet"], "did you mean: lenet5"),
+        (["summary", "lenet5", "--input", "1x28"], "CxHxW"),
+        (["summary", "lenet5", "--input", "1x8x8"], "at least 28x28"),
+        (["compare", "lenet5", "--input", "3by32"], "CxHxW"),
+        (["compare", "lenet5", "nonet"], "unknown model 'nonet'"),
+    ],
+)
+def test_user_errors_are_one_line(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_compare_command(tmp_path, capsys):
+    chart = tmp_path / "c.png"
+    argv = [
+        "compare",
+        "lenet5",
+        "--input",
+        "1x32x32",
+        "--num-classes",
+        "10",
+        "--batch-size",
+        "2",
+        "--device",
+        "cpu",
+    ]
+    assert main([*argv, "--chart", str(chart)]) == 0
+    out = capsys.readouterr().out
+    assert "| lenet5 | lenet | 0.06 |" in out and "1/256 + 1/9 = 0.1150" in out
+    assert chart.read_bytes()[:4] == b"\x89PNG"
