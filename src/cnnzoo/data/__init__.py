@@ -1,0 +1,52 @@
+"""Datasets, statistics, augmentation and loaders.
+
+``build_data(cfg.data, device=..., seed=...)`` returns a :class:`DataBundle` of batch
+iterables; ``prepare_images`` turns image files into a model-ready batch for ``predict``.
+"""
+
+from cnnzoo.data.augment import OPS, AugContext, Pipeline, build_pipeline
+from cnnzoo.data.build import DataBundle, build_data, describe, split_train_val
+from cnnzoo.data.datasets import (
+    READERS,
+    Source,
+    Split,
+    cache_dir,
+    data_root,
+    read_cifar_batch,
+    read_dataset,
+    read_idx,
+)
+from cnnzoo.data.device_loader import BatchIterable, DeviceBatches
+from cnnzoo.data.images import decode_image, normalize, prepare_images
+from cnnzoo.data.loader import LoaderBatches
+from cnnzoo.data.stats import ChannelStats, channel_stats
+
+DATASETS = tuple(READERS)
+
+__all__ = [
+    "DATASETS",
+    "OPS",
+    "AugContext",
+    "BatchIterable",
+    "ChannelStats",
+    "DataBundle",
+    "DeviceBatches",
+    "LoaderBatches",
+    "Pipeline",
+    "READERS",
+    "Source",
+    "Split",
+    "build_data",
+    "build_pipeline",
+    "cache_dir",
+    "channel_stats",
+    "data_root",
+    "decode_image",
+    "describe",
+    "normalize",
+    "prepare_images",
+    "read_cifar_batch",
+    "read_dataset",
+    "read_idx",
+    "split_train_val",
+]

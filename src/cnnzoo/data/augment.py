@@ -1,0 +1,377 @@
+"""Whole-batch augmentation with per-sample randomness.
+
+Every op takes a float batch ``x`` (B, C, H, W) on the [0, 1] scale, its targets ``y``
+(int64 (B,) or soft float (B, K)) and a CPU :class:`torch.Generator`, and returns the new
+pair. Random parameters are drawn on the CPU from that generator (a few numbers per
+sample) and applied on the batch's device in one go, so a batch is augmented identically on
+any device and a given (seed, epoch, rank) always replays the same augmentations.
+Normalisation comes after the pipeline (see :mod:`cnnzoo.data.device_loader`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from cnnzoo.data.images import as_size
+from cnnzoo.errors import ConfigError, unknown
+
+
+@dataclass
+class AugContext:
+    """What some ops need to know about the data: class count (Mixup, CutMix), the channel
+    mean on the [0, 1] scale (Cutout's fill) and the RGB eigen-decomposition (PCAColor)."""
+
+    num_classes: int
+    mean: tuple[float, ...]
+    eigvals: Tensor | None = None
+    eigvecs: Tensor | None = None
+
+
+def _uniform(g: torch.Generator, n: int, lo: float, hi: float) -> Tensor:
+    return lo + (hi - lo) * torch.rand(n, generator=g, dtype=torch.float64)
+
+
+def _randint(g: torch.Generator, n: int, high: Tensor | int) -> Tensor:
+    """Integers uniform in ``0..high-1`` (``high`` per sample or scalar)."""
+    return (torch.rand(n, generator=g, dtype=torch.float64) * high).floor().long()
+
+
+def crop(x: Tensor, top: Tensor, left: Tensor, h: int, w: int) -> Tensor:
+    """Per-sample crops of one size: sample i is cut at (top[i], left[i]). One gather over
+    the flattened pixels, which is much faster than advanced indexing."""
+    b, c, _, W = x.shape
+    dev = x.device
+    start = (top * W + left).to(dev)
+    window = (torch.arange(h, device=dev)[:, None] * W + torch.arange(w, device=dev)).flatten()
+    idx = (start[:, None] + window)[:, None, :].expand(b, c, h * w)
+    return x.flatten(2).gather(2, idx).view(b, c, h, w)
+
+
+def one_hot(y: Tensor, num_classes: int) -> Tensor:
+    """Soft targets (B, K) float32 from int labels; soft targets pass through."""
+    if y.is_floating_point():
+        return y
+    return F.one_hot(y, num_classes).float()
+
+
+def _beta(g: torch.Generator, alpha: float) -> float:
+    """A Beta(alpha, alpha) draw that depends only on ``g``."""
+    seed = int(torch.randint(0, 2**62, (1,), generator=g).item())
+    return float(np.random.default_rng(seed).beta(alpha, alpha))
+
+
+class Op:
+    """Base of the batch ops: ``__call__(x, y, g) -> (x, y)`` and the output size."""
+
+    mixes_targets = False
+
+    def __call__(self, x: Tensor, y: Tensor, g: torch.Generator) -> tuple[Tensor, Tensor]:
+        raise TypeError(f"{type(self).__name__} must define __call__")
+
+    def out_size(self, size: tuple[int, int]) -> tuple[int, int]:
+        return size
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
+        return f"{type(self).__name__}({args})"
+
+
+class RandomCrop(Op):
+    """Pad by ``padding`` (zeros, or reflection with ``padding_mode='reflect'``) and cut a
+    random ``size`` window per sample (the CIFAR recipe of He et al. 2016)."""
+
+    def __init__(
+        self, size: int | Sequence[int], padding: int = 0, padding_mode: str = "zeros"
+    ) -> None:
+        self.size = as_size(size)
+        self.padding = int(padding)
+        if padding_mode not in ("zeros", "constant", "reflect"):
+            raise ConfigError(
+                f"RandomCrop padding_mode must be 'zeros' or 'reflect', got {padding_mode!r}"
+            )
+        self.padding_mode = padding_mode
+
+    def __call__(self, x, y, g):
+        p = self.padding
+        if p:
+            mode = "reflect" if self.padding_mode == "reflect" else "constant"
+            x = F.pad(x, (p, p, p, p), mode=mode)
+        h, w = self.size
+        H, W = x.shape[-2:]
+        if h > H or w > W:
+            raise ConfigError(
+                f"RandomCrop size {self.size} is larger than the padded image {H}x{W}"
+            )
+        b = x.shape[0]
+        return crop(x, _randint(g, b, H - h + 1), _randint(g, b, W - w + 1), h, w), y
+
+    def out_size(self, size):
+        return self.size
+
+
+class RandomTranslate(Op):
+    """Shift each image by up to ``pixels`` in x and y, filling with zeros."""
+
+    def __init__(self, pixels: int = 2) -> None:
+        self.pixels = int(pixels)
+
+    def __call__(self, x, y, g):
+        p = self.pixels
+        H, W = x.shape[-2:]
+        x = F.pad(x, (p, p, p, p))
+        b = x.shape[0]
+        return crop(x, _randint(g, b, 2 * p + 1), _randint(g, b, 2 * p + 1), H, W), y
+
+
+class RandomHorizontalFlip(Op):
+    """Mirror each image left-right with probability ``p``."""
+
+    def __init__(self, p: float = 0.5) -> None:
+        self.p = float(p)
+
+    def __call__(self, x, y, g):
+        flip = (torch.rand(x.shape[0], generator=g) < self.p).to(x.device)
+        return torch.where(flip[:, None, None, None], x.flip(3), x), y
+
+
+class Cutout(Op):
+    """Cutout (DeVries and Taylor 2017): blank one ``size`` x ``size`` square per image, at a
+    uniformly random centre (clipped at the border), filled with the dataset mean (zero after
+    normalisation, as in the paper)."""
+
+    def __init__(self, size: int = 16, ctx: AugContext | None = None) -> None:
+        self.size = int(size)
+        self._fill = ctx.mean if ctx is not None else None
+
+    def __call__(self, x, y, g):
+        b, c, H, W = x.shape
+        cy, cx = _randint(g, b, H).to(x.device), _randint(g, b, W).to(x.device)
+        top, left = cy - self.size // 2, cx - self.size // 2
+        r = torch.arange(H, device=x.device)[None, :]
+        col = torch.arange(W, device=x.device)[None, :]
+        in_r = (r >= top[:, None]) & (r < top[:, None] + self.size)
+        in_c = (col >= left[:, None]) & (col < left[:, None] + self.size)
+        mask = (in_r[:, :, None] & in_c[:, None, :])[:, None]
+        fill = torch.tensor(self._fill or (0.0,) * c, dtype=x.dtype, device=x.device).view(
+            1, c, 1, 1
+        )
+        return torch.where(mask, fill, x), y
+
+
+class RandomResizedCrop(Op):
+    """Inception-style crop (Szegedy et al. 2015): per sample a box covering ``scale`` of the
+    area with aspect ratio in ``ratio`` (log-uniform), resized bilinearly to ``size``; boxes
+    are sampled with torchvision's rule (10 tries, then a centre crop)."""
+
+    def __init__(
+        self,
+        size: int | Sequence[int],
+        scale: Sequence[float] = (0.08, 1.0),
+        ratio: Sequence[float] = (3 / 4, 4 / 3),
+    ) -> None:
+        self.size = as_size(size)
+        self.scale = tuple(float(s) for s in scale)
+        self.ratio = tuple(float(r) for r in ratio)
+
+    def boxes(self, b: int, H: int, W: int, g: torch.Generator) -> Tensor:
+        """(B, 4) boxes (top, left, h, w) in pixels."""
+        tries = 10
+        area = H * W * _uniform(g, b * tries, *self.scale).view(b, tries)
+        logr = _uniform(g, b * tries, math.log(self.ratio[0]), math.log(self.ratio[1])).view(
+            b, tries
+        )
+        ar = torch.exp(logr)
+        w = torch.sqrt(area * ar).round()
+        h = torch.sqrt(area / ar).round()
+        ok = (w >= 1) & (h >= 1) & (w <= W) & (h <= H)
+        first = ok.long().argmax(1)
+        w = w.gather(1, first[:, None])[:, 0]
+        h = h.gather(1, first[:, None])[:, 0]
+        in_ratio = W / H
+        if in_ratio < self.ratio[0]:
+            cw, ch = W, round(W / self.ratio[0])
+        elif in_ratio > self.ratio[1]:
+            cw, ch = round(H * self.ratio[1]), H
+        else:
+            cw, ch = W, H
+        found = ok.any(1)
+        w = torch.where(found, w, torch.full_like(w, cw))
+        h = torch.where(found, h, torch.full_like(h, ch))
+        top = (torch.rand(b, generator=g, dtype=torch.float64) * (H - h + 1)).floor()
+        left = (torch.rand(b, generator=g, dtype=torch.float64) * (W - w + 1)).floor()
+        top = torch.where(found, top, torch.full_like(top, 0.0) + ((H - h) // 2))
+        left = torch.where(found, left, torch.full_like(left, 0.0) + ((W - w) // 2))
+        return torch.stack([top, left, h, w], 1)
+
+    def __call__(self, x, y, g):
+        b, c, H, W = x.shape
+        top, left, h, w = self.boxes(b, H, W, g).unbind(1)
+        theta = torch.zeros(b, 2, 3, dtype=torch.float64)
+        theta[:, 0, 0] = w / W
+        theta[:, 0, 2] = (2 * left + w) / W - 1
+        theta[:, 1, 1] = h / H
+        theta[:, 1, 2] = (2 * top + h) / H - 1
+        theta = theta.to(x.device, x.dtype)
+        grid = F.affine_grid(theta, [b, c, *self.size], align_corners=False)
+        return F.grid_sample(
+            x, grid, mode="bilinear", padding_mode="border", align_corners=False
+        ), y
+
+    def out_size(self, size):
+        return self.size
+
+
+class Resize(Op):
+    """Resize the batch to ``size`` (bilinear, antialiased)."""
+
+    def __init__(self, size: int | Sequence[int]) -> None:
+        self.size = as_size(size)
+
+    def __call__(self, x, y, g):
+        return resize_batch(x, self.size), y
+
+    def out_size(self, size):
+        return self.size
+
+
+def resize_batch(x: Tensor, size: tuple[int, int]) -> Tensor:
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
+
+
+class PCAColor(Op):
+    """AlexNet's lighting noise (Krizhevsky et al. 2012): add ``sum_i a_i lambda_i p_i`` to
+    every pixel, with (p_i, lambda_i) the eigenvectors/values of the training set's RGB
+    covariance and a_i ~ N(0, ``std``) drawn per image."""
+
+    def __init__(self, std: float = 0.1, ctx: AugContext | None = None) -> None:
+        self.std = float(std)
+        if ctx is None or ctx.eigvals is None or ctx.eigvals.numel() != 3:
+            raise ConfigError(
+                "PCAColor needs 3-channel (RGB) images; set data.in_chans=3 or drop PCAColor"
+            )
+        self._vals, self._vecs = ctx.eigvals, ctx.eigvecs
+
+    def __call__(self, x, y, g):
+        alpha = torch.randn(x.shape[0], 3, generator=g) * self.std
+        shift = (alpha * self._vals) @ self._vecs.T
+        return x + shift.to(x.device, x.dtype)[:, :, None, None], y
+
+
+class Mixup(Op):
+    """mixup (Zhang et al. 2018): blend the batch with a shuffled copy of itself,
+    ``lam * x + (1 - lam) * x[perm]`` with lam ~ Beta(alpha, alpha), and the targets alike."""
+
+    mixes_targets = True
+
+    def __init__(self, alpha: float = 0.2, ctx: AugContext | None = None) -> None:
+        self.alpha = float(alpha)
+        self._k = ctx.num_classes if ctx is not None else None
+
+    def __call__(self, x, y, g):
+        lam = _beta(g, self.alpha)
+        perm = torch.randperm(x.shape[0], generator=g).to(x.device)
+        y = one_hot(y, self._k)
+        return lam * x + (1 - lam) * x[perm], lam * y + (1 - lam) * y[perm]
+
+
+class CutMix(Op):
+    """CutMix (Yun et al. 2019): paste a box from a shuffled copy of the batch covering
+    ``1 - lam`` of the image (lam ~ Beta(alpha, alpha)); targets mix by the pasted area."""
+
+    mixes_targets = True
+
+    def __init__(self, alpha: float = 1.0, ctx: AugContext | None = None) -> None:
+        self.alpha = float(alpha)
+        self._k = ctx.num_classes if ctx is not None else None
+
+    def __call__(self, x, y, g):
+        b, _, H, W = x.shape
+        lam = _beta(g, self.alpha)
+        cut = math.sqrt(1.0 - lam)
+        ch, cw = int(H * cut), int(W * cut)
+        cy, cx = int(_randint(g, 1, H)), int(_randint(g, 1, W))
+        t, bt = max(cy - ch // 2, 0), min(cy + ch // 2, H)
+        lft, r = max(cx - cw // 2, 0), min(cx + cw // 2, W)
+        perm = torch.randperm(b, generator=g).to(x.device)
+        x = x.clone()
+        x[:, :, t:bt, lft:r] = x[perm, :, t:bt, lft:r]
+        lam = 1.0 - (bt - t) * (r - lft) / (H * W)
+        y = one_hot(y, self._k)
+        return x, lam * y + (1 - lam) * y[perm]
+
+
+OPS: dict[str, type[Op]] = {
+    cls.__name__: cls
+    for cls in (
+        RandomCrop,
+        RandomResizedCrop,
+        RandomHorizontalFlip,
+        RandomTranslate,
+        Cutout,
+        Resize,
+        PCAColor,
+        Mixup,
+        CutMix,
+    )
+}
+
+
+class Pipeline:
+    """A sequence of ops applied to each training batch."""
+
+    def __init__(self, ops: Sequence[Op]) -> None:
+        self.ops = list(ops)
+
+    @property
+    def mixes_targets(self) -> bool:
+        return any(op.mixes_targets for op in self.ops)
+
+    def out_size(self, size: tuple[int, int]) -> tuple[int, int]:
+        for op in self.ops:
+            size = op.out_size(size)
+        return size
+
+    def __call__(self, x: Tensor, y: Tensor, g: torch.Generator) -> tuple[Tensor, Tensor]:
+        for op in self.ops:
+            x, y = op(x, y, g)
+        return x, y
+
+    def __repr__(self) -> str:
+        return f"Pipeline({self.ops!r})"
+
+
+def build_pipeline(spec: Sequence[dict] | None, ctx: AugContext) -> Pipeline:
+    """Ops from config dicts like ``dict(type='RandomCrop', size=32, padding=4)``."""
+    ops = []
+    for i, item in enumerate(spec or ()):
+        if not isinstance(item, dict) or "type" not in item:
+            raise ConfigError(f"data.train.pipeline.{i} must be a dict with a 'type', got {item!r}")
+        kwargs = dict(item)
+        name = kwargs.pop("type")
+        if name not in OPS:
+            raise unknown("pipeline op", name, OPS)
+        cls = OPS[name]
+        params = inspect.signature(cls.__init__).parameters
+        bad = [k for k in kwargs if k not in params or k in ("self", "ctx")]
+        if bad:
+            allowed = [p for p in params if p not in ("self", "ctx")]
+            raise ConfigError(
+                f"data.train.pipeline.{i} ({name}) does not take {', '.join(bad)}; it takes: {', '.join(allowed)}"
+            )
+        if "ctx" in params:
+            kwargs["ctx"] = ctx
+        try:
+            ops.append(cls(**kwargs))
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"data.train.pipeline.{i} ({name}): {e}") from None
+    return Pipeline(ops)

@@ -1,0 +1,235 @@
+"""``build_data``: from the ``data`` section of a config to train/val/test batch iterables.
+
+Read the dataset (uint8, converted and resized once) -> hold out a seeded validation split
+-> per-channel statistics of the train split (cached) -> the training pipeline -> one
+:class:`~cnnzoo.data.device_loader.BatchIterable` per split, on the device path or the
+DataLoader path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+
+from cnnzoo.data.augment import AugContext, build_pipeline
+from cnnzoo.data.datasets import READERS, Source, Split, cache_dir, data_root, read_dataset
+from cnnzoo.data.device_loader import BatchIterable, DeviceBatches
+from cnnzoo.data.images import as_size, resize_uint8
+from cnnzoo.data.loader import ImageFileDataset, LoaderBatches, UInt8Dataset
+from cnnzoo.data.stats import ChannelStats, cached_channel_stats, channel_stats, chunks
+from cnnzoo.errors import ConfigError, unknown
+
+DEVICE_LIMIT_BYTES = 2 * 1024**3  # 'auto' keeps datasets below this on the device
+LOADERS = ("auto", "device", "dataloader")
+
+
+@dataclass
+class DataBundle:
+    """The splits of one dataset as batch iterables, with what a model and a checkpoint
+    need to know about them."""
+
+    train: BatchIterable
+    val: BatchIterable | None
+    test: BatchIterable | None
+    dataset: str
+    num_classes: int
+    in_chans: int
+    image_size: tuple[int, int]
+    class_names: list[str]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    loader: str
+
+    def meta(self) -> dict[str, Any]:
+        """Plain-type description for checkpoints (``data_meta``) and ``predict``."""
+        return dict(
+            dataset=self.dataset,
+            num_classes=self.num_classes,
+            in_chans=self.in_chans,
+            image_size=list(self.image_size),
+            class_names=list(self.class_names),
+            mean=list(self.mean),
+            std=list(self.std),
+        )
+
+
+def split_train_val(train: Split, val_split: float, split_seed: int) -> tuple[Split, Split | None]:
+    """Hold out ``val_split`` of ``train`` (a permutation seeded by ``split_seed``); both
+    parts keep the original order."""
+    if not 0.0 <= val_split < 1.0:
+        raise ConfigError(f"data.val_split must be in [0, 1), got {val_split!r}")
+    n = len(train)
+    n_val = int(round(val_split * n))
+    if val_split > 0 and n_val == 0:
+        n_val = 1
+    if n_val == 0:
+        return train, None
+    if n_val >= n:
+        raise ConfigError(f"data.val_split={val_split} leaves no training samples out of {n}")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(int(split_seed)))
+    return train.subset(perm[n_val:].sort().values), train.subset(perm[:n_val].sort().values)
+
+
+def _stats(
+    src: Source, train: Split, cfg: Mapping[str, Any], in_chans: int, size: tuple[int, int]
+) -> ChannelStats:
+    key = hashlib.sha1(
+        f"{src.fingerprint}|{len(train)}|{cfg.get('val_split')}|{cfg.get('split_seed')}|{in_chans}|{size}".encode()
+    ).hexdigest()[:16]
+    cache_file = cache_dir() / "stats" / f"{src.name}-{in_chans}x{size[0]}x{size[1]}-{key}.json"
+    if train.images is not None:
+        return cached_channel_stats(
+            lambda: channel_stats(resize_uint8(c, size) for c in chunks(train.images, 512)),
+            cache_file,
+        )
+    ds = ImageFileDataset(train.paths, train.labels, in_chans, size)
+    loader = DataLoader(ds, batch_size=256, num_workers=int(cfg.get("num_workers", 2) or 0))
+    return cached_channel_stats(lambda: channel_stats(b for b, _ in loader), cache_file)
+
+
+def build_data(
+    cfg_data: Mapping[str, Any],
+    *,
+    device: torch.device | str,
+    seed: int,
+    rank: int = 0,
+    world_size: int = 1,
+) -> DataBundle:
+    """Build the train/val/test batch iterables described by a config's ``data`` dict (see
+    ``configs/_base_/datasets/``). Shuffling and augmentation depend only on (``seed``,
+    epoch, ``rank``); with ``world_size > 1`` each rank gets its shard."""
+    cfg = dict(cfg_data)
+    name = cfg.get("type")
+    if name not in READERS:
+        raise unknown("dataset", str(name), READERS)
+    loader = cfg.get("loader", "auto") or "auto"
+    if loader not in LOADERS:
+        raise ConfigError(f"data.loader must be one of {', '.join(LOADERS)}, got {loader!r}")
+    in_chans = cfg.get("in_chans")
+    if in_chans not in (None, 1, 3):
+        raise ConfigError(f"data.in_chans must be None, 1 or 3, got {in_chans!r}")
+    if not isinstance(world_size, int) or world_size < 1 or not 0 <= rank < world_size:
+        raise ConfigError(f"rank {rank} / world_size {world_size} is not a valid shard")
+    size = as_size(cfg.get("image_size"))
+    device = torch.device(device)
+
+    folder = name == "imagefolder"
+    src = read_dataset(
+        name,
+        data_root(cfg.get("root")),
+        download=bool(cfg.get("download", False)),
+        in_chans=in_chans,
+        image_size=size if folder else None,
+        skip_bad=bool(cfg.get("skip_bad", False)),
+        max_bytes=None if loader == "device" else DEVICE_LIMIT_BYTES,
+    )
+    # Tensor datasets are resized once, in memory, unless that would make them too large
+    # (CIFAR at 224x224 is 9 GB): then they stay at their native size and every batch is
+    # resized as it is drawn.
+    batch_resize = None
+    if not folder and size is not None:
+        present = [s for s in (src.train, src.val, src.test) if s is not None]
+        c = src.train.shape[0]
+        if sum(len(s) for s in present) * c * size[0] * size[1] <= DEVICE_LIMIT_BYTES:
+            for s in present:
+                s.images = resize_uint8(s.images, size)
+        else:
+            batch_resize = size
+    train, val = src.train, src.val
+    if val is None:
+        train, val = split_train_val(
+            train, float(cfg.get("val_split", 0.0) or 0.0), int(cfg.get("split_seed", 0))
+        )
+    lazy = train.images is None
+    chans = train.shape[0]
+    stored = batch_resize or tuple(train.shape[1:])
+    splits = {"train": train, "val": val, "test": src.test}
+    if loader == "auto":
+        nbytes = sum(
+            s.images.numel() for s in splits.values() if s is not None and s.images is not None
+        )
+        loader = "dataloader" if lazy or nbytes > DEVICE_LIMIT_BYTES else "device"
+    if loader == "device" and lazy:
+        loader = "dataloader"
+
+    train_cfg = dict(cfg.get("train") or {})
+    ops = [op.get("type") for op in train_cfg.get("pipeline") or () if isinstance(op, Mapping)]
+    cfg_mean, cfg_std = cfg.get("mean"), cfg.get("std")
+    needed = cfg_mean is None or cfg_std is None or "PCAColor" in ops
+    stats = _stats(src, train, cfg, chans, stored) if needed else None
+    mean = tuple(float(v) for v in (stats.mean if cfg_mean is None else cfg_mean))
+    std = tuple(max(float(v), 1e-6) for v in (stats.std if cfg_std is None else cfg_std))
+    if len(mean) != chans or len(std) != chans:
+        raise ConfigError(
+            f"data.mean/std need {chans} values (one per channel), got {len(mean)}/{len(std)}"
+        )
+    eigvals, eigvecs = stats.eig() if stats is not None else (None, None)
+    ctx = AugContext(len(src.class_names), mean, eigvals, eigvecs)
+    pipeline = build_pipeline(train_cfg.get("pipeline"), ctx)
+    out_size = pipeline.out_size(stored)
+
+    def make(split: Split | None, part: str) -> BatchIterable | None:
+        if split is None:
+            return None
+        part_cfg = dict(cfg.get(part) or {})
+        batch_size = int(part_cfg.get("batch_size", 128 if part == "train" else 512))
+        if batch_size < 1:
+            raise ConfigError(f"data.{part}.batch_size must be positive, got {batch_size}")
+        kw = dict(
+            batch_size=batch_size,
+            device=device,
+            mean=mean,
+            std=std,
+            out_size=out_size,
+            base_size=batch_resize,
+            pipeline=pipeline if part == "train" else None,
+            shuffle=part == "train",
+            drop_last=bool(part_cfg.get("drop_last", False)),
+            seed=seed,
+            rank=rank,
+            world_size=world_size,
+        )
+        if loader == "device":
+            return DeviceBatches(split.images, split.labels, **kw)
+        if split.images is not None:
+            ds = UInt8Dataset(split.images, split.labels)
+        else:
+            ds = ImageFileDataset(split.paths, split.labels, chans, stored)
+        return LoaderBatches(
+            ds, split.labels, num_workers=int(cfg.get("num_workers", 2) or 0), **kw
+        )
+
+    return DataBundle(
+        train=make(train, "train"),
+        val=make(val, "val"),
+        test=make(src.test, "test"),
+        dataset=name,
+        num_classes=len(src.class_names),
+        in_chans=chans,
+        image_size=tuple(out_size),
+        class_names=list(src.class_names),
+        mean=mean,
+        std=std,
+        loader=loader,
+    )
+
+
+def describe(bundle: DataBundle) -> str:
+    """One line about the data, for logs."""
+    parts = [
+        f"{bundle.dataset}: {bundle.num_classes} classes, {bundle.in_chans}x{bundle.image_size[0]}x{bundle.image_size[1]}"
+    ]
+    for name in ("train", "val", "test"):
+        it = getattr(bundle, name)
+        if it is not None:
+            parts.append(f"{name} {it.num_samples}")
+    parts.append(f"loader={bundle.loader}")
+    return ", ".join(parts)
+
+
+__all__ = ["DataBundle", "build_data", "describe", "split_train_val"]

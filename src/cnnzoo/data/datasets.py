@@ -1,0 +1,672 @@
+"""Readers for the datasets cnnzoo trains on, each returning uint8 tensors.
+
+The file formats are parsed here, strictly: IDX files (MNIST, Fashion-MNIST) have their
+magic numbers, dimensions and sizes checked; CIFAR's Python pickles are read with an
+unpickler that can only rebuild numpy arrays, then checked for keys, dtypes and shapes.
+Anything off raises :class:`DataError` naming the file. Downloads, when allowed, go through
+torchvision's own download code and are then read by the same parsers.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import importlib.util
+import os
+import pickle
+import warnings
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from cnnzoo.data.images import (
+    IMAGE_EXTENSIONS,
+    as_size,
+    convert_channels,
+    image_channels,
+    load_image,
+    probe_image,
+    resize_uint8,
+)
+from cnnzoo.errors import DataError, unknown
+
+
+@dataclass
+class Split:
+    """One split: uint8 images (N, C, H, W) and int64 labels (N,).
+
+    For an ImageFolder too large to hold in memory, ``images`` is ``None`` and ``paths``
+    lists the files, decoded on demand by the DataLoader path."""
+
+    labels: Tensor
+    images: Tensor | None = None
+    paths: list[str] | None = None
+    lazy_shape: tuple[int, int, int] | None = None  # (C, H, W) the lazy files decode to
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one image."""
+        return tuple(self.images.shape[1:]) if self.images is not None else self.lazy_shape
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def subset(self, idx: Tensor) -> Split:
+        paths = [self.paths[i] for i in idx.tolist()] if self.paths is not None else None
+        images = self.images[idx] if self.images is not None else None
+        return Split(self.labels[idx], images, paths, self.lazy_shape)
+
+
+@dataclass
+class Source:
+    """What a reader returns: the train split, the test split, a val split when the dataset
+    ships one, the class names, and a fingerprint of the files read (for caches)."""
+
+    name: str
+    train: Split
+    test: Split | None
+    class_names: list[str]
+    fingerprint: str
+    val: Split | None = None
+
+
+def data_root(root: str | os.PathLike | None) -> Path:
+    """``root``, else ``$CNNZOO_DATA``, else ``~/.cache/cnnzoo/data``."""
+    if root:
+        return Path(root).expanduser()
+    env = os.environ.get("CNNZOO_DATA")
+    if env:
+        return Path(env).expanduser()
+    return Path("~/.cache/cnnzoo/data").expanduser()
+
+
+def cache_dir() -> Path:
+    """Where cnnzoo caches decoded images and statistics: ``$CNNZOO_CACHE`` or ``~/.cache/cnnzoo``."""
+    return Path(os.environ.get("CNNZOO_CACHE") or "~/.cache/cnnzoo").expanduser()
+
+
+def _missing(
+    what: str, looked: list[Path], dataset: str, layout: str, reason: str | None = None
+) -> DataError:
+    where = ", ".join(str(p) for p in looked)
+    msg = (
+        f"{what} not found (looked for {where}). Put the {dataset} files in {layout} under a "
+        f"folder and pass data.root=<folder> (or set CNNZOO_DATA), or set data.download=True "
+        f"on a machine with a network"
+    )
+    if reason:
+        msg += f"; the download failed: {reason}"
+    return DataError(msg)
+
+
+# --------------------------------------------------------------------------------------
+# IDX (MNIST, Fashion-MNIST)
+# --------------------------------------------------------------------------------------
+
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: str | os.PathLike, expect_ndim: int | None = None) -> np.ndarray:
+    """Parse an IDX file (optionally gzipped): magic ``00 00 <dtype> <ndim>``, ``ndim``
+    big-endian uint32 sizes, then the data. Raises :class:`DataError` naming the file when
+    the magic, the dimensions or the byte count are wrong."""
+    path = Path(path)
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as f:
+                raw = f.read()
+        else:
+            raw = path.read_bytes()
+    except (OSError, EOFError) as e:
+        raise DataError(f"cannot read IDX file {path}: {e}") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
+        raise DataError(
+            f"{path} is not an IDX file (bad magic number {raw[:4].hex() or 'none'}); re-download it"
+        )
+    ndim = raw[3]
+    if ndim == 0 or (expect_ndim is not None and ndim != expect_ndim):
+        raise DataError(f"{path}: IDX file has {ndim} dimensions, expected {expect_ndim}")
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{path}: IDX header is truncated; re-download the file")
+    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    dtype = np.dtype(_IDX_DTYPES[raw[2]])
+    expected = header + int(np.prod(dims)) * dtype.itemsize
+    if len(raw) != expected:
+        raise DataError(
+            f"{path}: IDX file is {len(raw)} bytes but its header {dims} needs {expected} "
+            f"(truncated or corrupt); re-download it"
+        )
+    return (
+        np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
+    )
+
+
+def _find(folder: Path, stem: str) -> Path | None:
+    for name in (stem, stem + ".gz"):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def _read_idx_pair(images_path: Path, labels_path: Path, num_classes: int) -> Split:
+    images = read_idx(images_path, expect_ndim=3)
+    labels = read_idx(labels_path, expect_ndim=1)
+    if images.dtype != np.uint8 or labels.dtype != np.uint8:
+        raise DataError(f"{images_path} / {labels_path}: expected unsigned byte IDX data")
+    if images.shape[0] != labels.shape[0]:
+        raise DataError(
+            f"{images_path} holds {images.shape[0]} images but {labels_path} holds "
+            f"{labels.shape[0]} labels; re-download them"
+        )
+    if labels.size and int(labels.max()) >= num_classes:
+        raise DataError(
+            f"{labels_path}: label {int(labels.max())} is out of range 0..{num_classes - 1}"
+        )
+    return Split(
+        torch.from_numpy(labels.astype(np.int64)), torch.from_numpy(images.copy()).unsqueeze(1)
+    )
+
+
+def _idx_dataset(
+    name: str, folder_name: str, tv_class: str, class_names: list[str], root: Path, download: bool
+) -> Source:
+    raw = root / folder_name / "raw"
+    stems = {
+        "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+        "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+    }
+
+    def locate() -> dict[str, tuple[Path, Path]] | None:
+        found = {}
+        for split, (im, lb) in stems.items():
+            a, b = _find(raw, im), _find(raw, lb)
+            if a is None or b is None:
+                return None
+            found[split] = (a, b)
+        return found
+
+    found = locate()
+    if found is None:
+        reason = None
+        if download:
+            reason = _download(lambda: _tv_dataset(tv_class, root))
+            found = locate()
+        if found is None:
+            looked = [raw / f"{s}[.gz]" for pair in stems.values() for s in pair]
+            raise _missing(f"{name} files", looked, name, f"{folder_name}/raw/", reason)
+    train = _read_idx_pair(*found["train"], len(class_names))
+    test = _read_idx_pair(*found["test"], len(class_names))
+    return Source(
+        name,
+        train,
+        test,
+        class_names,
+        fingerprint=_stat_fingerprint(p for pair in found.values() for p in pair),
+    )
+
+
+def _tv_dataset(cls_name: str, root: Path) -> None:
+    import torchvision.datasets as tvd
+
+    getattr(tvd, cls_name)(str(root), train=True, download=True)
+    getattr(tvd, cls_name)(str(root), train=False, download=True)
+
+
+def _download(fetch: Callable[[], None]) -> str | None:
+    """Run a download; on failure return its reason (the caller then reports what is missing)."""
+    try:
+        fetch()
+    except Exception as e:  # noqa: BLE001 - urllib, http and archive errors all mean "no data"
+        return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+    return None
+
+
+def _stat_fingerprint(paths) -> str:
+    h = hashlib.sha1()
+    for p in paths:
+        st = os.stat(p)
+        h.update(f"{os.path.abspath(p)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+MNIST_CLASSES = [str(i) for i in range(10)]
+FASHION_CLASSES = [
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+]  # fmt: skip
+
+
+def read_mnist(root: Path, download: bool = False) -> Source:
+    """MNIST (LeCun et al. 1998) from ``<root>/MNIST/raw/*-idx?-ubyte[.gz]``."""
+    return _idx_dataset("mnist", "MNIST", "MNIST", MNIST_CLASSES, root, download)
+
+
+def read_fashion_mnist(root: Path, download: bool = False) -> Source:
+    """Fashion-MNIST (Xiao et al. 2017) from ``<root>/FashionMNIST/raw/*-idx?-ubyte[.gz]``."""
+    return _idx_dataset(
+        "fashion_mnist", "FashionMNIST", "FashionMNIST", FASHION_CLASSES, root, download
+    )
+
+
+# --------------------------------------------------------------------------------------
+# CIFAR-10 / CIFAR-100 (python pickles)
+# --------------------------------------------------------------------------------------
+
+_PICKLE_ALLOWED = {
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.numeric", "_frombuffer"),
+    ("numpy.core.numeric", "_frombuffer"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("_codecs", "encode"),
+}
+
+
+class _ArrayOnlyUnpickler(pickle.Unpickler):
+    """Unpickler that can rebuild dicts, lists, bytes and numpy arrays, and nothing else."""
+
+    def __init__(self, file, path: Path) -> None:
+        super().__init__(file, encoding="bytes")
+        self.path = path
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _PICKLE_ALLOWED:
+            raise DataError(
+                f"{self.path} is not a CIFAR batch: its pickle refers to {module}.{name}, which "
+                f"a CIFAR file never does (refusing to load it)"
+            )
+        return super().find_class(module, name)
+
+
+def read_cifar_batch(path: str | os.PathLike, label_key: bytes, num_classes: int) -> Split:
+    """One CIFAR pickle: a dict with ``b'data'`` uint8 (N, 3072) and ``label_key`` a list of
+    N ints in ``0..num_classes-1``. Raises :class:`DataError` naming the file otherwise."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            obj = _ArrayOnlyUnpickler(f, path).load()
+    except DataError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a corrupt pickle can raise almost anything
+        raise DataError(
+            f"cannot read CIFAR batch {path}: {type(e).__name__}: {e}; re-download it"
+        ) from None
+    if not isinstance(obj, dict):
+        raise DataError(f"{path}: expected a dict, found {type(obj).__name__}")
+    data, labels = obj.get(b"data"), obj.get(label_key)
+    if (
+        not isinstance(data, np.ndarray)
+        or data.dtype != np.uint8
+        or data.ndim != 2
+        or data.shape[1] != 3072
+    ):
+        got = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
+        raise DataError(f"{path}: b'data' must be a uint8 array of shape (N, 3072), found {got}")
+    if isinstance(labels, np.ndarray):
+        labels = labels.tolist()
+    if not isinstance(labels, list) or not all(isinstance(v, int) for v in labels):
+        raise DataError(f"{path}: {label_key!r} must be a list of ints")
+    if len(labels) != data.shape[0]:
+        raise DataError(f"{path}: {data.shape[0]} images but {len(labels)} labels")
+    if labels and not 0 <= min(labels) <= max(labels) < num_classes:
+        raise DataError(f"{path}: labels must lie in 0..{num_classes - 1}")
+    images = torch.from_numpy(data.reshape(-1, 3, 32, 32).copy())
+    return Split(torch.tensor(labels, dtype=torch.int64), images)
+
+
+def _read_cifar_meta(path: Path, key: bytes, default: list[str]) -> list[str]:
+    if not path.is_file():
+        return default
+    try:
+        with open(path, "rb") as f:
+            meta = _ArrayOnlyUnpickler(f, path).load()
+        names = [n.decode() for n in meta[key]]
+    except Exception:  # noqa: BLE001 - class names are cosmetic; fall back to the published list
+        return default
+    return names if len(names) == len(default) else default
+
+
+CIFAR10_CLASSES = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+]
+
+
+def _cifar(name: str, root: Path, download: bool) -> Source:
+    ten = name == "cifar10"
+    folder = root / ("cifar-10-batches-py" if ten else "cifar-100-python")
+    train_files = [folder / f"data_batch_{i}" for i in range(1, 6)] if ten else [folder / "train"]
+    test_files = [folder / ("test_batch" if ten else "test")]
+    files = train_files + test_files
+    if not all(p.is_file() for p in files):
+        reason = None
+        if download:
+            reason = _download(lambda: _fetch_cifar(ten, root))
+        if not all(p.is_file() for p in files):
+            missing = [p for p in files if not p.is_file()]
+            raise _missing(f"{name} files", missing, name, f"{folder.name}/", reason)
+    num_classes = 10 if ten else 100
+    key = b"labels" if ten else b"fine_labels"
+    parts = [read_cifar_batch(p, key, num_classes) for p in train_files]
+    train = Split(torch.cat([p.labels for p in parts]), torch.cat([p.images for p in parts]))
+    test = read_cifar_batch(test_files[0], key, num_classes)
+    if ten:
+        names = _read_cifar_meta(folder / "batches.meta", b"label_names", CIFAR10_CLASSES)
+    else:
+        names = _read_cifar_meta(folder / "meta", b"fine_label_names", [str(i) for i in range(100)])
+    return Source(name, train, test, names, fingerprint=_stat_fingerprint(files))
+
+
+def _fetch_cifar(ten: bool, root: Path) -> None:
+    """Download and extract the CIFAR archive with torchvision's URL and checksum (without
+    torchvision's own unrestricted unpickling)."""
+    import torchvision.datasets as tvd
+    from torchvision.datasets.utils import download_and_extract_archive
+
+    cls = tvd.CIFAR10 if ten else tvd.CIFAR100
+    download_and_extract_archive(cls.url, str(root), filename=cls.filename, md5=cls.tgz_md5)
+
+
+def read_cifar10(root: Path, download: bool = False) -> Source:
+    """CIFAR-10 (Krizhevsky 2009) from ``<root>/cifar-10-batches-py/``."""
+    return _cifar("cifar10", root, download)
+
+
+def read_cifar100(root: Path, download: bool = False) -> Source:
+    """CIFAR-100 (Krizhevsky 2009, fine labels) from ``<root>/cifar-100-python/``."""
+    return _cifar("cifar100", root, download)
+
+
+# --------------------------------------------------------------------------------------
+# scikit-learn digits (bundled, offline)
+# --------------------------------------------------------------------------------------
+
+DIGITS_TEST_FRACTION = 0.2
+DIGITS_TEST_SEED = 1797
+
+
+def read_digits(root: Path | None = None, download: bool = False) -> Source:
+    """scikit-learn's bundled 8x8 digits (the UCI optdigits test set, 1797 images), read from
+    the package's ``datasets/data/digits.csv.gz`` (without importing scikit-learn, which is
+    slow), values 0..16 scaled to 0..255. It has no official test split, so a fixed 20%
+    (always the same images, independent of ``split_seed``) is held out as test."""
+    spec = importlib.util.find_spec("sklearn")
+    path = (
+        Path(spec.submodule_search_locations[0], "datasets", "data", "digits.csv.gz")
+        if spec
+        else None
+    )
+    if path is None or not path.is_file():
+        raise DataError(
+            "the digits dataset comes with scikit-learn; install it: pip install scikit-learn"
+        )
+    table = np.loadtxt(path, delimiter=",", dtype=np.float64)
+    if table.shape != (1797, 65):
+        raise DataError(
+            f"{path}: expected 1797 rows of 64 pixels and a label, found shape {table.shape}"
+        )
+    pixels = np.round(table[:, :64] * (255.0 / 16.0)).astype(np.uint8)
+    images = torch.from_numpy(pixels.reshape(-1, 1, 8, 8))
+    labels = torch.from_numpy(table[:, 64].astype(np.int64))
+    perm = torch.randperm(len(labels), generator=torch.Generator().manual_seed(DIGITS_TEST_SEED))
+    n_test = int(round(DIGITS_TEST_FRACTION * len(labels)))
+    test_idx, train_idx = perm[:n_test].sort().values, perm[n_test:].sort().values
+    full = Split(labels, images)
+    return Source(
+        "digits",
+        full.subset(train_idx),
+        full.subset(test_idx),
+        MNIST_CLASSES,
+        fingerprint="sklearn",
+    )
+
+
+# --------------------------------------------------------------------------------------
+# ImageFolder
+# --------------------------------------------------------------------------------------
+
+
+def _scan_folder(
+    folder: Path, class_names: list[str] | None
+) -> tuple[list[str], list[Path], list[int]]:
+    classes = sorted(d.name for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if class_names is None:
+        if not classes:
+            raise DataError(
+                f"{folder} has no class sub-folders; expected {folder}/<class>/<image files>"
+            )
+        class_names = classes
+    else:
+        extra = sorted(set(classes) - set(class_names))
+        if extra:
+            raise DataError(f"{folder} has classes not in train/: {', '.join(extra[:5])}")
+    index = {c: i for i, c in enumerate(class_names)}
+    paths, labels = [], []
+    for c in classes:
+        found = [
+            os.path.join(d, n)
+            for d, _, names in os.walk(folder / c)
+            for n in names
+            if os.path.splitext(n)[1].lower() in IMAGE_EXTENSIONS
+        ]
+        paths += [Path(p) for p in sorted(found)]
+        labels += [index[c]] * len(found)
+    if not paths:
+        raise DataError(f"{folder} holds no image files ({', '.join(IMAGE_EXTENSIONS)})")
+    return class_names, paths, labels
+
+
+def _decode_all(
+    paths: list[Path],
+    bad: set[Path],
+    labels: list[int],
+    in_chans: int,
+    size: tuple[int, int] | None,
+    skip_bad: bool,
+) -> Split:
+    """Decode the files (in threads: PIL releases the GIL while decoding), in order."""
+
+    def decode(p: Path) -> Tensor | DataError:
+        try:
+            return load_image(p, in_chans, size)
+        except DataError as e:
+            return e
+
+    todo = [(p, y) for p, y in zip(paths, labels, strict=True) if p not in bad]
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        decoded = list(pool.map(decode, [p for p, _ in todo]))
+    images, kept, first = [], [], None
+    for (p, y), img in zip(todo, decoded, strict=True):
+        if isinstance(img, DataError):
+            if not skip_bad:
+                raise DataError(f"{img} (or set data.skip_bad=True to skip unreadable images)")
+            warnings.warn(f"skipping unreadable image: {img}", stacklevel=3)
+            continue
+        if first is None:
+            first = (p, img.shape)
+        elif size is None and img.shape != first[1]:
+            raise DataError(
+                f"{p} is {img.shape[1]}x{img.shape[2]} but {first[0]} is "
+                f"{first[1][1]}x{first[1][2]}: images of mixed sizes need "
+                f"data.image_size=<size> to resize them to one size"
+            )
+        images.append(img)
+        kept.append(y)
+    if not images:
+        raise DataError(
+            f"no readable images among {len(paths)} files under {paths[0].parent.parent}"
+        )
+    return Split(torch.tensor(kept, dtype=torch.int64), torch.stack(images))
+
+
+def read_imagefolder(
+    root: Path,
+    download: bool = False,
+    *,
+    in_chans: int | None = None,
+    image_size: tuple[int, int] | None = None,
+    skip_bad: bool = False,
+    max_bytes: int | None = None,
+) -> Source:
+    """A folder ``root`` with ``train/<class>/*.jpg|png|...`` and optionally ``val/`` and
+    ``test/`` of the same layout (torchvision's ImageFolder convention).
+
+    Every image is decoded once with PIL, converted to ``in_chans`` (default: 3 if any image
+    is in colour, else 1), resized to ``image_size`` and cached as a uint8 tensor file keyed
+    by a hash of the file list, in ``<cache>/imagefolder/``. When the decoded splits would
+    exceed ``max_bytes``, nothing is decoded: the splits keep their file paths for the
+    DataLoader path to decode lazily."""
+    train_dir = root / "train"
+    if not train_dir.is_dir():
+        raise DataError(
+            f"ImageFolder root {root} has no train/ folder; expected {root}/train/<class>/<images> "
+            f"(and optionally val/ and test/); set data.root=<folder> or CNNZOO_DATA"
+        )
+    class_names, train_paths, train_labels = _scan_folder(train_dir, None)
+    splits = {"train": (train_paths, train_labels)}
+    for name in ("val", "test"):
+        if (root / name).is_dir():
+            _, p, y = _scan_folder(root / name, class_names)
+            splits[name] = (p, y)
+    all_paths = [p for ps, _ in splits.values() for p in ps]
+    fingerprint = _stat_fingerprint(all_paths)
+    key = hashlib.sha1(f"{fingerprint}|{in_chans}|{image_size}|{skip_bad}".encode()).hexdigest()
+    cache = cache_dir() / "imagefolder" / f"{key[:20]}.pt"
+    fits = max_bytes is None or (cache.is_file() and cache.stat().st_size <= 1.1 * max_bytes)
+    out = _load_cached(cache) if fits else None
+    if out is None:
+        out = _decode_or_defer(splits, root, in_chans, image_size, skip_bad, max_bytes)
+        if out["train"].images is not None:
+            _save_cached(cache, out)
+    return Source(
+        "imagefolder",
+        out["train"],
+        out.get("test"),
+        class_names,
+        fingerprint=fingerprint,
+        val=out.get("val"),
+    )
+
+
+def _decode_or_defer(
+    splits: dict[str, tuple[list[Path], list[int]]],
+    root: Path,
+    in_chans: int | None,
+    image_size: tuple[int, int] | None,
+    skip_bad: bool,
+    max_bytes: int | None,
+) -> dict[str, Split]:
+    """Decode every split, or (when that would exceed ``max_bytes``) only list the files."""
+    probes, bad = [], set()
+    for p in (p for ps, _ in splits.values() for p in ps):
+        try:
+            probes.append(probe_image(p))
+        except DataError as e:
+            if not skip_bad:
+                raise DataError(
+                    f"{e} (or set data.skip_bad=True to skip unreadable images)"
+                ) from None
+            warnings.warn(f"skipping unreadable image: {e}", stacklevel=3)
+            bad.add(p)
+    if not probes:
+        raise DataError(f"no readable images under {root}")
+    if in_chans is None:
+        in_chans = max(image_channels(mode) for mode, _ in probes)
+    size = image_size or probes[0][1]
+    if max_bytes is None or len(probes) * in_chans * size[0] * size[1] <= max_bytes:
+        return {
+            k: _decode_all(ps, bad, y, in_chans, image_size, skip_bad)
+            for k, (ps, y) in splits.items()
+        }
+    if image_size is None:
+        raise DataError(
+            f"{root}: an ImageFolder too large to hold decoded needs data.image_size=<size>"
+        )
+    out = {}
+    for k, (ps, y) in splits.items():
+        keep = [i for i, p in enumerate(ps) if p not in bad]
+        labels = torch.tensor([y[i] for i in keep], dtype=torch.int64)
+        out[k] = Split(labels, None, [str(ps[i]) for i in keep], (in_chans, *size))
+    return out
+
+
+def _load_cached(path: Path) -> dict[str, Split] | None:
+    if not path.is_file():
+        return None
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+        return {k: Split(v["labels"], v["images"]) for k, v in obj.items()}
+    except Exception:  # noqa: BLE001 - a broken cache is rebuilt, not reported
+        return None
+
+
+def _save_cached(path: Path, splits: dict[str, Split]) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        with open(tmp, "wb") as f:
+            torch.save({k: {"labels": s.labels, "images": s.images} for k, s in splits.items()}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        warnings.warn(f"could not cache decoded images at {path}: {e}", stacklevel=3)
+
+
+# --------------------------------------------------------------------------------------
+
+READERS: dict[str, Callable[..., Source]] = {
+    "digits": read_digits,
+    "mnist": read_mnist,
+    "fashion_mnist": read_fashion_mnist,
+    "cifar10": read_cifar10,
+    "cifar100": read_cifar100,
+    "imagefolder": read_imagefolder,
+}
+
+
+def read_dataset(
+    name: str,
+    root: Path,
+    *,
+    download: bool = False,
+    in_chans: int | None = None,
+    image_size: tuple[int, int] | None = None,
+    skip_bad: bool = False,
+    max_bytes: int | None = None,
+) -> Source:
+    """Read dataset ``name`` and bring every in-memory split to ``in_chans`` channels and
+    ``image_size`` (both ``None``: native)."""
+    if name not in READERS:
+        raise unknown("dataset", name, READERS)
+    image_size = as_size(image_size)
+    if name == "imagefolder":
+        return read_imagefolder(
+            root,
+            download,
+            in_chans=in_chans,
+            image_size=image_size,
+            skip_bad=skip_bad,
+            max_bytes=max_bytes,
+        )
+    src = READERS[name](root, download)
+    for attr in ("train", "val", "test"):
+        split = getattr(src, attr)
+        if split is not None:
+            split.images = resize_uint8(convert_channels(split.images, in_chans), image_size)
+    return src

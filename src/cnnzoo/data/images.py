@@ -1,0 +1,168 @@
+"""Image decoding, channel conversion and resizing, shared by the readers and ``predict``.
+
+Everything is kept as uint8 tensors shaped (N, C, H, W) until a batch is drawn; resizing
+and channel conversion happen once, when a dataset is read, so that every loader, the
+statistics and ``predict`` see exactly the same pixels.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from cnnzoo.errors import DataError
+
+IMAGE_EXTENSIONS = (
+    ".jpg",
+    ".jpeg",
+    ".png",
+    ".bmp",
+    ".gif",
+    ".tif",
+    ".tiff",
+    ".webp",
+    ".ppm",
+    ".pgm",
+)
+_GREY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
+
+
+def as_size(size: int | Sequence[int] | None) -> tuple[int, int] | None:
+    """``32`` or ``(32, 32)`` as ``(h, w)``; ``None`` stays ``None``."""
+    if size is None:
+        return None
+    if isinstance(size, int):
+        h = w = size
+    else:
+        vals = list(size)
+        if len(vals) != 2:
+            raise DataError(f"image_size must be an int or (h, w), got {size!r}")
+        h, w = vals
+    if not (isinstance(h, int) and isinstance(w, int)) or h < 1 or w < 1:
+        raise DataError(f"image_size must be positive integers, got {size!r}")
+    return h, w
+
+
+def convert_channels(images: Tensor, in_chans: int | None) -> Tensor:
+    """uint8 (N, C, H, W) images with ``in_chans`` channels: grey is repeated to RGB, RGB is
+    reduced to grey with ITU-R 601-2 luma (as PIL's ``convert('L')``)."""
+    c = images.shape[1]
+    if in_chans is None or in_chans == c:
+        return images
+    if c == 1 and in_chans == 3:
+        return images.expand(-1, 3, -1, -1).contiguous()
+    if c == 3 and in_chans == 1:
+        w = torch.tensor([299, 587, 114], dtype=torch.int32).view(1, 3, 1, 1)
+        luma = (images.to(torch.int32) * w).sum(1, keepdim=True)
+        return ((luma + 500) // 1000).to(torch.uint8)
+    raise DataError(f"cannot convert {c}-channel images to in_chans={in_chans}; use 1 or 3")
+
+
+def resize_uint8(images: Tensor, size: tuple[int, int] | None, chunk: int = 4096) -> Tensor:
+    """Bilinear (antialiased) resize of uint8 (N, C, H, W) images, chunked to bound memory."""
+    if size is None or tuple(images.shape[-2:]) == tuple(size):
+        return images
+    out = torch.empty((images.shape[0], images.shape[1], *size), dtype=torch.uint8)
+    for i in range(0, images.shape[0], chunk):
+        x = images[i : i + chunk].float()
+        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
+        out[i : i + chunk] = x.round_().clamp_(0, 255).to(torch.uint8)
+    return out
+
+
+def image_channels(mode: str) -> int:
+    """Native channel count of a PIL image mode (1 for grey modes, else 3)."""
+    return 1 if mode in _GREY_MODES else 3
+
+
+def decode_image(path: str | os.PathLike, in_chans: int) -> Tensor:
+    """Decode one image file to a uint8 (C, H, W) tensor with ``in_chans`` channels.
+
+    Palette, alpha, CMYK and 16-bit modes are converted; alpha is dropped. An unreadable
+    file raises :class:`DataError` naming it."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        if path.stat().st_size == 0:
+            raise DataError(f"image file {path} is empty (0 bytes); delete or replace it")
+        with Image.open(path) as img:
+            img.load()
+            if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+                arr = np.asarray(img, dtype=np.float64)
+                top = 65535.0 if img.mode.startswith("I;16") else max(float(arr.max()), 1.0)
+                img = Image.fromarray(np.clip(arr * 255.0 / top, 0, 255).round().astype(np.uint8))
+            elif img.mode == "F":
+                img = Image.fromarray(
+                    np.clip(np.asarray(img) * 255.0, 0, 255).round().astype(np.uint8)
+                )
+            if img.mode in ("P", "PA"):
+                img = img.convert("RGBA")
+            img = img.convert("L" if in_chans == 1 else "RGB")
+            arr = np.array(img, dtype=np.uint8)
+    except DataError:
+        raise
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
+        raise DataError(f"cannot read image {path}: {e}; delete or replace the file") from None
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
+
+
+def probe_image(path: str | os.PathLike) -> tuple[str, tuple[int, int]]:
+    """(PIL mode, (h, w)) of an image file, read from its header only."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        if path.stat().st_size == 0:
+            raise DataError(f"image file {path} is empty (0 bytes); delete or replace it")
+        with Image.open(path) as img:
+            return img.mode, (img.height, img.width)
+    except DataError:
+        raise
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
+        raise DataError(f"cannot read image {path}: {e}; delete or replace the file") from None
+
+
+def load_image(
+    path: str | os.PathLike, in_chans: int, image_size: tuple[int, int] | None
+) -> Tensor:
+    """Decode, convert and resize one file to uint8 (C, H, W), as the datasets store it."""
+    return resize_uint8(decode_image(path, in_chans)[None], image_size)[0]
+
+
+def prepare_images(
+    paths: Sequence[str | os.PathLike],
+    *,
+    in_chans: int,
+    image_size: int | Sequence[int],
+    mean: Sequence[float],
+    std: Sequence[float],
+) -> Tensor:
+    """Float32 batch (N, C, H, W) of image files, prepared exactly as the evaluation data of
+    a run was: converted to ``in_chans`` channels, resized to ``image_size`` and normalised
+    with the training ``mean``/``std``. Used by ``cnnzoo predict``."""
+    if not paths:
+        raise DataError("no image files given")
+    size = as_size(image_size)
+    batch = torch.stack([load_image(p, in_chans, size) for p in paths])
+    return normalize(batch, mean, std)
+
+
+def normalize(images: Tensor, mean: Sequence[float], std: Sequence[float]) -> Tensor:
+    """uint8 or [0, 255] float images -> float32 ``(x / 255 - mean) / std``."""
+    c = images.shape[1]
+    if len(mean) != c or len(std) != c:
+        raise DataError(
+            f"mean/std have {len(mean)}/{len(std)} values but the images have {c} channels"
+        )
+    m = torch.tensor(mean, dtype=torch.float32, device=images.device).view(1, c, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32, device=images.device).view(1, c, 1, 1)
+    return images.float().div_(255.0).sub_(m).div_(s)

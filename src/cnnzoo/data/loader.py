@@ -1,0 +1,90 @@
+"""The DataLoader path: the same batches as the device path, fetched by worker processes.
+
+Use it for ImageFolders too large to hold decoded (files are then decoded lazily in the
+workers) or when the device memory is short. Batch composition comes from the same
+per-epoch plan as :class:`~cnnzoo.data.device_loader.DeviceBatches` and augmentation runs
+on whole batches after collation with the same generator, so both paths yield identical
+batches for the same (seed, epoch, rank).
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterator
+
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from cnnzoo.data.device_loader import BatchIterable
+from cnnzoo.data.images import load_image
+
+
+class UInt8Dataset(Dataset):
+    """Samples of an in-memory uint8 (N, C, H, W) tensor."""
+
+    def __init__(self, images: Tensor, labels: Tensor) -> None:
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
+        return self.images[i], self.labels[i]
+
+
+class ImageFileDataset(Dataset):
+    """Image files decoded on access, converted to ``in_chans`` and resized to ``image_size``
+    exactly as the in-memory ImageFolder cache would hold them."""
+
+    def __init__(
+        self, paths: list[str], labels: Tensor, in_chans: int, image_size: tuple[int, int]
+    ) -> None:
+        self.paths, self.labels = paths, labels
+        self.in_chans, self.image_size = in_chans, image_size
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
+        return load_image(self.paths[i], self.in_chans, self.image_size), self.labels[i]
+
+
+class _PlanSampler(Sampler[list[int]]):
+    """Yields the batches of its owner's current epoch plan (read in the main process at the
+    start of every epoch, so persistent workers follow ``set_epoch``).
+
+    The owner is held by a weak reference: a cycle owner -> DataLoader -> sampler -> owner
+    would leave the worker processes to the cycle collector, which tears them down badly."""
+
+    def __init__(self, owner: BatchIterable) -> None:
+        self._owner = weakref.ref(owner)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for idx in self._owner().plan():
+            yield idx.tolist()
+
+    def __len__(self) -> int:
+        return len(self._owner())
+
+
+class LoaderBatches(BatchIterable):
+    """Batches fetched through a :class:`torch.utils.data.DataLoader` with ``num_workers``
+    workers (persistent when > 0), pinned memory on CUDA, sharded like the device path."""
+
+    def __init__(self, dataset: Dataset, labels: Tensor, *, num_workers: int = 2, **kwargs) -> None:
+        super().__init__(labels, **kwargs)
+        self.dataset = dataset
+        self._loader = DataLoader(
+            dataset,
+            batch_sampler=_PlanSampler(self),
+            num_workers=num_workers,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=num_workers > 0,
+        )
+
+    def fetch(self, plan):
+        for images, labels in self._loader:
+            yield (
+                images.to(self.device, non_blocking=True),
+                labels.to(self.device, non_blocking=True),
+            )
