@@ -1,0 +1,750 @@
+"""Experiment configs: find, load, override, validate, hash and save them.
+
+A config is an mmengine config composed from four independent parts with ``_base_``
+(``configs/_base_/{models,datasets,schedules}/`` and ``default_runtime.py``); an experiment
+file is a small delta on its bases, named ``{model}_[setting]_{batch}_{schedule}_{dataset}.py``.
+
+Where configs are found: a path that exists is used as given (a run directory means its
+``config.py``). Otherwise the name is looked up in cnnzoo's own config folder, so
+``cnnzoo train resnet18_b128_1x_cifar10`` works from anywhere. That folder is ``configs/``
+at the root of a source checkout; the package reaches it through the symlink
+``src/cnnzoo/_configs -> ../../configs``, which setuptools follows when it builds a wheel,
+so an installed cnnzoo carries the same files as package data under ``cnnzoo/_configs``.
+
+Formats: ``.py`` configs are Python and are *executed* when loaded, so load only ``.py``
+files you trust; ``.yaml``/``.yml`` and ``.json`` configs are plain data and are the safe
+choice for configs that come from elsewhere. All three support ``_base_`` and
+``_delete_=True``.
+
+Every loaded config has every key of ``configs/_base_/default_runtime.py`` and the data keys
+of ``DATA_DEFAULTS`` (missing ones take those defaults), and is validated: unknown keys,
+unknown names (model, dataset, optimizer, scheduler, loss, pipeline op), bad numbers and
+inconsistent model/data settings raise one :class:`~cnnzoo.errors.ConfigError` naming the
+key and what to do.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import hashlib
+import inspect
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from mmengine.config import Config, DictAction
+
+from cnnzoo.errors import CnnzooError, ConfigError, closest, unknown
+
+QUICKSTART = "quickstart_lenet5_digits.py"
+SUFFIXES = (".py", ".yaml", ".yml", ".json")
+
+RUNTIME_DEFAULTS: dict[str, Any] = dict(
+    seed=0,
+    deterministic=False,
+    device="auto",
+    work_dir="runs",
+    workflow=[("train", 1), ("val", 1)],
+    log=dict(interval=50, tensorboard=True),
+    checkpoint=dict(monitor="val/top1", mode="max"),
+    early_stopping=None,
+    amp=dict(enabled=False, dtype="bfloat16"),
+    channels_last=False,
+    compile=False,
+    nan_policy="stop",
+    loss=dict(type="cross_entropy", label_smoothing=0.0, aux_weight=0.3),
+    clip_grad=None,
+    param_scheduler=None,
+)
+DATA_DEFAULTS: dict[str, Any] = dict(
+    root=None,
+    download=True,
+    val_split=0.1,
+    split_seed=0,
+    image_size=None,
+    in_chans=None,
+    mean=None,
+    std=None,
+    loader="auto",
+    num_workers=2,
+    train=dict(batch_size=128, pipeline=[]),
+    val=dict(batch_size=512),
+    test=dict(batch_size=512, tta_flip=False),
+)
+REQUIRED = ("model", "data", "optimizer", "train_cfg")
+
+# What an optional section becomes when an override sets one of its keys while it is None.
+OPTIONAL_SECTIONS: dict[str, dict[str, Any]] = dict(
+    early_stopping=dict(monitor="val/loss", mode="min", patience=5, min_delta=0.0),
+    clip_grad=dict(max_norm=1.0),
+    param_scheduler=dict(),
+)
+
+# Built-in datasets: number of classes, native channels and native (H, W).
+DATASETS: dict[str, tuple[int | None, int | None, tuple[int, int] | None]] = dict(
+    digits=(10, 1, (8, 8)),
+    mnist=(10, 1, (28, 28)),
+    fashion_mnist=(10, 1, (28, 28)),
+    cifar10=(10, 3, (32, 32)),
+    cifar100=(100, 3, (32, 32)),
+    imagefolder=(None, None, None),
+)
+# Data keys that the data side reads but configs need not set (not filled in by default).
+DATA_OPTIONAL = ("skip_bad",)
+SPLIT_OPTIONAL = ("drop_last",)
+OPTIMIZERS: dict[str, tuple[str, ...]] = dict(
+    SGD=("lr", "momentum", "dampening", "nesterov", "weight_decay"),
+    Adam=("lr", "betas", "eps", "weight_decay", "amsgrad"),
+    AdamW=("lr", "betas", "eps", "weight_decay", "amsgrad"),
+    Adadelta=("lr", "rho", "eps", "weight_decay"),
+)
+SCHEDULERS: dict[str, tuple[str, ...]] = dict(
+    StepLR=("step_size", "gamma"),
+    MultiStepLR=("milestones", "gamma"),
+    CosineAnnealingLR=("min_lr",),
+    OneCycleLR=("max_lr", "pct_start"),
+    ReduceLROnPlateau=("monitor", "mode", "factor", "patience"),
+)
+SCHEDULER_REQUIRED: dict[str, tuple[str, ...]] = dict(
+    StepLR=("step_size",), MultiStepLR=("milestones",)
+)
+LOSSES: dict[str, tuple[str, ...]] = dict(
+    cross_entropy=("label_smoothing", "aux_weight"),
+    mae=("aux_weight",),
+    mse=("aux_weight",),
+    rmse=("aux_weight",),
+    huber=("aux_weight", "delta"),
+)
+REGRESSION_LOSSES = ("mae", "mse", "rmse", "huber")
+MODEL_EXTRA_KEYS = ("type", "num_classes", "in_chans", "pretrained")
+
+
+def configs_dir() -> Path:
+    """cnnzoo's config folder: ``configs/`` of a source checkout, or the installed copy."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent.parent / "configs", here / "_configs"):
+        if (candidate / "_base_").is_dir():
+            return candidate
+    raise ConfigError(
+        "cannot find cnnzoo's configs folder (looked in cnnzoo/_configs and ../../configs); "
+        "reinstall cnnzoo or pass the path of a config file"
+    )
+
+
+def list_configs() -> list[str]:
+    """The shipped experiment configs, as paths relative to :func:`configs_dir`."""
+    root = configs_dir()
+    return sorted(
+        str(p.relative_to(root))
+        for p in root.rglob("*")
+        if p.suffix in SUFFIXES and "_base_" not in p.parts
+    )
+
+
+def resolve_config_path(path: str | os.PathLike | None) -> Path:
+    """The config file that ``path`` names (see the module docstring for the search order)."""
+    if path is None:
+        return configs_dir() / QUICKSTART
+    p = Path(path).expanduser()
+    if p.is_dir() and (p / "config.py").is_file():
+        return p / "config.py"
+    if p.is_file():
+        return p
+    root = configs_dir()
+    names = [p, Path(p.name)] + (
+        [Path(*p.parts[1:])] if len(p.parts) > 1 and p.parts[0] == "configs" else []
+    )
+    for name in names if not p.is_absolute() else ():
+        for candidate in (root / name, root / f"{name}.py"):
+            if candidate.is_file():
+                return candidate
+    hint = closest(p.stem, [Path(c).stem for c in list_configs()])
+    msg = f"config {str(path)!r} not found"
+    msg += (
+        f"; shipped configs with similar names: {', '.join(hint)}"
+        if hint
+        else "; see `ls configs/`"
+    )
+    raise ConfigError(msg)
+
+
+def load_config(
+    path: str | os.PathLike | None = None, cfg_options: Iterable[str] | Mapping[str, Any] = ()
+) -> Config:
+    """Load, complete, override and validate an experiment config.
+
+    ``path``: a config file (.py, .yaml/.yml or .json; .py files are executed, so only load
+    ones you trust), a run directory, or the name of a shipped config; ``None`` gives the
+    offline quick start ``configs/quickstart_lenet5_digits.py``.
+
+    ``cfg_options``: ``KEY=VALUE`` overrides as on the command line, e.g.
+    ``model.drop_rate=0.3``, ``data.train.pipeline.0.type=Cutout``,
+    ``'workflow=[(train,1),(val,1)]'`` (values parse as numbers, booleans, ``None``, lists
+    and tuples; anything else is a string), or a mapping of already parsed values.
+    A key must exist in the config, except the model's architecture arguments, the keys an
+    optimizer/scheduler/loss type or a pipeline op takes, and the keys of an optional section that is ``None``
+    (``early_stopping.patience=5`` turns early stopping on with the other keys' defaults).
+    Changing a ``type`` drops the keys the new type does not take.
+    """
+    file = resolve_config_path(path)
+    if file.suffix not in SUFFIXES:
+        raise ConfigError(
+            f"{file}: unsupported config format {file.suffix!r}; use one of {', '.join(SUFFIXES)}"
+        )
+    cfg = _read(file)
+    _fill_defaults(cfg)
+    for key, value in parse_cfg_options(cfg_options):
+        _apply_option(cfg, key, value)
+    validate_config(cfg)
+    return Config(cfg, filename=str(file))
+
+
+def parse_cfg_options(options: Iterable[str] | Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """``KEY=VALUE`` strings (or a mapping) as ``(key, parsed value)`` pairs, in order."""
+    if isinstance(options, Mapping):
+        pairs = list(options.items())
+    else:
+        pairs = []
+        for option in options:
+            key, sep, text = str(option).partition("=")
+            if not sep:
+                raise ConfigError(
+                    f"malformed --cfg-options item {option!r}: write KEY=VALUE, e.g. model.drop_rate=0.3"
+                )
+            try:
+                value = DictAction._parse_iterable(text)
+            except AssertionError:
+                raise ConfigError(f"malformed value in {option!r}: unbalanced brackets") from None
+            pairs.append((key.strip(), value))
+    for key, _ in pairs:
+        if not key or any(not part for part in key.split(".")):
+            raise ConfigError(
+                f"malformed config key {key!r}: write dotted names like data.train.batch_size"
+            )
+    return pairs
+
+
+def config_hash(cfg: Config | Mapping[str, Any]) -> str:
+    """A stable sha256 of the resolved config (its canonical JSON text, keys sorted)."""
+    return hashlib.sha256(_canonical_text(cfg).encode()).hexdigest()
+
+
+def dump_config(cfg: Config, path: str | os.PathLike) -> Path:
+    """Write the resolved config (no ``_base_``) to ``path`` atomically; it reproduces the run
+    on its own: ``cnnzoo train <run>/config.py``. The format follows the suffix (.py, .json,
+    .yaml/.yml)."""
+    path = Path(path)
+    data = _to_plain(cfg)
+    if path.suffix == ".py":
+        source = f" from {cfg.filename}" if isinstance(cfg, Config) and cfg.filename else ""
+        text = f"# Resolved config{source}; sha256 {config_hash(data)[:16]}. Loads on its own.\n"
+        text += Config(data).pretty_text
+    elif path.suffix == ".json":
+        text = json.dumps(_jsonable(data), indent=2) + "\n"
+    elif path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        text = yaml.safe_dump(_jsonable(data), sort_keys=False)
+    else:
+        raise ConfigError(f"cannot write a config as {path.suffix!r}; use .py, .json or .yaml")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def validate_config(cfg: Mapping[str, Any]) -> None:
+    """Check a resolved config; the first problem raises a :class:`ConfigError`."""
+    missing = [k for k in REQUIRED if k not in cfg]
+    if missing:
+        raise ConfigError(
+            f"config lacks {', '.join(missing)}; inherit a part from configs/_base_/ "
+            "(models/, datasets/, schedules/) for each"
+        )
+    known = set(RUNTIME_DEFAULTS) | set(REQUIRED)
+    for key in cfg:
+        if key not in known and not key.startswith("_"):
+            raise _unknown_key(key, known)
+    _check_runtime(cfg)
+    _check_model(cfg)
+    _check_data(cfg)
+    _check_loss(cfg)
+    _check_optim(cfg)
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def _read(file: Path) -> dict[str, Any]:
+    try:
+        cfg = Config.fromfile(str(file))
+    except CnnzooError:
+        raise
+    except FileNotFoundError as e:
+        missing = e.filename or str(e)
+        raise ConfigError(
+            f"{file}: cannot read {missing} (a _base_ file that does not exist?)"
+        ) from None
+    except SyntaxError as e:
+        raise ConfigError(f"{file}: syntax error at line {e.lineno}: {e.msg}") from None
+    except Exception as e:  # noqa: BLE001 - anything a config file can raise becomes one line
+        detail = " ".join(str(e).split())
+        raise ConfigError(f"{file}: cannot load config: {type(e).__name__}: {detail}") from None
+    return _to_plain(cfg)
+
+
+def _to_plain(cfg: Config | Mapping[str, Any]) -> dict[str, Any]:
+    data = cfg.to_dict() if isinstance(cfg, Config) else cfg
+    return copy.deepcopy(dict(data))
+
+
+def _fill_defaults(cfg: dict[str, Any]) -> None:
+    for key, value in RUNTIME_DEFAULTS.items():
+        cfg.setdefault(key, copy.deepcopy(value))
+    for key in ("log", "checkpoint", "amp"):
+        if isinstance(cfg[key], dict):
+            for k, v in RUNTIME_DEFAULTS[key].items():
+                cfg[key].setdefault(k, v)
+    data = cfg.get("data")
+    if isinstance(data, dict):
+        for key, value in DATA_DEFAULTS.items():
+            data.setdefault(key, copy.deepcopy(value))
+            if isinstance(value, dict) and isinstance(data[key], dict):
+                for k, v in value.items():
+                    data[key].setdefault(k, copy.deepcopy(v))
+
+
+# --- overrides -----------------------------------------------------------------------------
+
+
+def _apply_option(cfg: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    node: Any = cfg
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        where = ".".join(parts[:depth]) or "the config"
+        if isinstance(node, list):
+            if not part.isdigit():
+                raise ConfigError(
+                    f"{key!r}: {where} is a list; index it with a number (0..{len(node) - 1})"
+                )
+            index = int(part)
+            if index >= len(node):
+                raise ConfigError(
+                    f"{key!r}: index {index} is out of range; {where} has {len(node)} item(s)"
+                    + (f" (0..{len(node) - 1})" if node else "")
+                )
+            if last:
+                node[index] = value
+            else:
+                node[index] = _descendable(node[index])
+                node = node[index]
+        elif isinstance(node, dict):
+            if part not in node and not _may_add(cfg, parts[:depth], part):
+                raise _unknown_key(key, _dotted_keys(cfg), cfg)
+            if last:
+                if part == "type" and value != node.get("type"):
+                    _drop_foreign_keys(parts[:depth], node, value)
+                node[part] = value
+            else:
+                here = ".".join(parts[: depth + 1])
+                if node.get(part) is None and here in OPTIONAL_SECTIONS:
+                    node[part] = copy.deepcopy(OPTIONAL_SECTIONS[here])
+                node[part] = _descendable(node[part])
+                node = node[part]
+        else:
+            raise ConfigError(
+                f"{key!r}: {where} is {node!r}, not a dict or list, so it has no key {part!r}"
+            )
+
+
+def _descendable(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _type_keys(section: str, type_name: Any) -> tuple[str, ...] | None:
+    """The keys a section of the given type takes, or None when the type is unknown."""
+    if section == "model":
+        return _model_keys(str(type_name))
+    table = dict(optimizer=OPTIMIZERS, param_scheduler=SCHEDULERS, loss=LOSSES).get(section)
+    if table is None or type_name not in table:
+        return None
+    extra = dict(optimizer=("decay_norm_and_bias",), param_scheduler=("warmup_epochs",)).get(
+        section, ()
+    )
+    return ("type", *extra, *table[type_name])
+
+
+@functools.cache
+def _model_keys(name: str) -> tuple[str, ...] | None:
+    from cnnzoo.models import is_model, model_arguments
+
+    return (*MODEL_EXTRA_KEYS, *model_arguments(name)) if is_model(name) else None
+
+
+def _may_add(cfg: dict[str, Any], parent: list[str], key: str) -> bool:
+    if len(parent) == 1 and parent[0] in ("model", "optimizer", "param_scheduler", "loss"):
+        keys = _type_keys(parent[0], cfg[parent[0]].get("type"))
+        return keys is not None and key in keys
+    if len(parent) == 1 and parent[0] in OPTIONAL_SECTIONS:
+        return key in OPTIONAL_SECTIONS[parent[0]]
+    if len(parent) == 4 and parent[:3] == ["data", "train", "pipeline"]:
+        op = cfg["data"]["train"]["pipeline"][int(parent[3])]
+        return key in _pipeline_op_keys(op.get("type"))
+    if parent == ["data"]:
+        return key in DATA_OPTIONAL
+    if len(parent) == 2 and parent[0] == "data" and parent[1] in ("train", "val", "test"):
+        return key in SPLIT_OPTIONAL
+    return False
+
+
+def _pipeline_op_keys(name: Any) -> tuple[str, ...]:
+    """The keyword arguments of the data pipeline op ``name`` (none for an unknown op)."""
+    from cnnzoo.data import OPS
+
+    if name not in OPS:
+        return ()
+    params = inspect.signature(OPS[name].__init__).parameters
+    return tuple(p for p in params if p not in ("self", "ctx"))
+
+
+def _drop_foreign_keys(where: list[str], node: dict[str, Any], new_type: Any) -> None:
+    if len(where) == 4 and where[:3] == ["data", "train", "pipeline"]:
+        keys = ("type", *_pipeline_op_keys(new_type)) if _pipeline_op_keys(new_type) else None
+    elif len(where) == 1:
+        keys = _type_keys(where[0], new_type)
+    else:
+        keys = None
+    if keys is None:
+        return  # an unknown type is reported by validation, with the closest names
+    for k in [k for k in node if k not in keys]:
+        del node[k]
+
+
+def _dotted_keys(node: Any, prefix: str = "") -> list[str]:
+    keys = []
+    items = (
+        node.items()
+        if isinstance(node, dict)
+        else enumerate(node)
+        if isinstance(node, list | tuple)
+        else ()
+    )
+    for k, v in items:
+        dotted = f"{prefix}{k}"
+        keys.append(dotted)
+        keys.extend(_dotted_keys(v, dotted + "."))
+    return keys
+
+
+def _unknown_key(
+    key: str, valid: Iterable[str], cfg: Mapping[str, Any] | None = None
+) -> ConfigError:
+    msg = f"unknown config key {key!r}"
+    hint = closest(key, valid, n=3)
+    if hint:
+        msg += f"; did you mean: {', '.join(hint)}?"
+    if cfg is not None and key.split(".")[0] in ("model", "optimizer", "param_scheduler", "loss"):
+        section = key.split(".")[0]
+        type_name = cfg[section].get("type") if isinstance(cfg.get(section), dict) else None
+        keys = _type_keys(section, type_name)
+        if keys:
+            msg += f" {section} {type_name!r} takes: {', '.join(k for k in keys if k != 'type')}"
+    return ConfigError(msg)
+
+
+# --- validation ----------------------------------------------------------------------------
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def _section(cfg: Mapping[str, Any], name: str) -> dict[str, Any]:
+    value = cfg[name]
+    _require(isinstance(value, Mapping), f"{name} must be a dict, got {value!r}")
+    return value
+
+
+def _check_keys(name: str, section: Mapping[str, Any], allowed: Iterable[str]) -> None:
+    allowed = set(allowed)
+    for key in section:
+        if key not in allowed:
+            raise _unknown_key(f"{name}.{key}", [f"{name}.{k}" for k in sorted(allowed)])
+
+
+def _check_choice(name: str, value: Any, choices: Iterable[Any]) -> None:
+    choices = list(choices)
+    _require(
+        value in choices, f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}"
+    )
+
+
+def _check_runtime(cfg: Mapping[str, Any]) -> None:
+    _require(_is_int(cfg["seed"]), f"seed must be an integer, got {cfg['seed']!r}")
+    for key in ("deterministic", "channels_last", "compile"):
+        _require(isinstance(cfg[key], bool), f"{key} must be True or False, got {cfg[key]!r}")
+    device = cfg["device"]
+    _require(
+        device in ("auto", "cpu", "cuda")
+        or (isinstance(device, str) and device.startswith("cuda:")),
+        f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r}",
+    )
+    _require(isinstance(cfg["work_dir"], str) and cfg["work_dir"], "work_dir must be a folder path")
+    workflow = cfg["workflow"]
+    _require(
+        isinstance(workflow, list | tuple)
+        and len(workflow) > 0
+        and all(
+            isinstance(s, list | tuple)
+            and len(s) == 2
+            and s[0] in ("train", "val")
+            and _is_int(s[1])
+            and s[1] > 0
+            for s in workflow
+        ),
+        f"workflow must be a list of (phase, epochs) with phase 'train' or 'val', e.g. "
+        f"[('train', 1), ('val', 1)]; got {workflow!r}",
+    )
+    log = _section(cfg, "log")
+    _check_keys("log", log, RUNTIME_DEFAULTS["log"])
+    _require(
+        _is_int(log["interval"]) and log["interval"] > 0,
+        f"log.interval must be an integer > 0, got {log['interval']!r}",
+    )
+    _require(isinstance(log["tensorboard"], bool), "log.tensorboard must be True or False")
+    ckpt = _section(cfg, "checkpoint")
+    _check_keys("checkpoint", ckpt, RUNTIME_DEFAULTS["checkpoint"])
+    _require(
+        isinstance(ckpt["monitor"], str),
+        "checkpoint.monitor must be a metric name such as 'val/top1'",
+    )
+    _check_choice("checkpoint.mode", ckpt["mode"], ("min", "max"))
+    es = cfg["early_stopping"]
+    if es is not None:
+        es = _section(cfg, "early_stopping")
+        _check_keys("early_stopping", es, OPTIONAL_SECTIONS["early_stopping"])
+        full = {**OPTIONAL_SECTIONS["early_stopping"], **es}
+        _check_choice("early_stopping.mode", full["mode"], ("min", "max"))
+        _require(
+            _is_int(full["patience"]) and full["patience"] >= 0,
+            f"early_stopping.patience must be an integer >= 0, got {full['patience']!r}",
+        )
+        _require(
+            _is_number(full["min_delta"]) and full["min_delta"] >= 0,
+            "early_stopping.min_delta must be a number >= 0",
+        )
+    amp = _section(cfg, "amp")
+    _check_keys("amp", amp, RUNTIME_DEFAULTS["amp"])
+    _require(isinstance(amp["enabled"], bool), "amp.enabled must be True or False")
+    _check_choice("amp.dtype", amp["dtype"], ("bfloat16", "float16"))
+    _check_choice("nan_policy", cfg["nan_policy"], ("stop", "skip"))
+    clip = cfg["clip_grad"]
+    if clip is not None:
+        clip = _section(cfg, "clip_grad")
+        _check_keys("clip_grad", clip, ("max_norm", "norm_type"))
+        _require(
+            _is_number(clip.get("max_norm")) and clip["max_norm"] > 0,
+            f"clip_grad.max_norm must be a number > 0, got {clip.get('max_norm')!r}",
+        )
+
+
+def _check_model(cfg: Mapping[str, Any]) -> None:
+    from cnnzoo.models import get_model_entry
+
+    model = _section(cfg, "model")
+    _require(
+        "type" in model, "model.type is missing: name a registered model (see `cnnzoo models`)"
+    )
+    entry = get_model_entry(str(model["type"]))
+    _check_keys("model", model, _type_keys("model", entry.name))
+    for key in ("num_classes", "in_chans"):
+        _require(key in model, f"model.{key} is missing")
+        _require(
+            _is_int(model[key]) and model[key] > 0,
+            f"model.{key} must be an integer > 0, got {model[key]!r}",
+        )
+
+
+def _check_data(cfg: Mapping[str, Any]) -> None:
+    from cnnzoo.data import OPS
+    from cnnzoo.models import get_model_entry
+
+    data = _section(cfg, "data")
+    _require("type" in data, f"data.type is missing: one of {', '.join(DATASETS)}")
+    if data["type"] not in DATASETS:
+        raise unknown("dataset", str(data["type"]), DATASETS)
+    _check_keys("data", data, ("type", *DATA_DEFAULTS, *DATA_OPTIONAL))
+    for split in ("train", "val", "test"):
+        part = data[split]
+        _require(isinstance(part, Mapping), f"data.{split} must be a dict")
+        _check_keys(f"data.{split}", part, (*DATA_DEFAULTS[split], *SPLIT_OPTIONAL))
+        bs = part["batch_size"]
+        _require(
+            _is_int(bs) and bs > 0, f"data.{split}.batch_size must be an integer > 0, got {bs!r}"
+        )
+    _require(isinstance(data["test"]["tta_flip"], bool), "data.test.tta_flip must be True or False")
+    pipeline = data["train"]["pipeline"]
+    _require(
+        isinstance(pipeline, list | tuple),
+        "data.train.pipeline must be a list of dict(type=..., ...)",
+    )
+    for i, op in enumerate(pipeline):
+        _require(
+            isinstance(op, Mapping) and "type" in op,
+            f"data.train.pipeline.{i} must be dict(type=..., ...)",
+        )
+        keys = _pipeline_op_keys(op["type"])
+        if not keys and op["type"] not in OPS:
+            raise unknown("pipeline op", str(op["type"]), OPS)
+        _check_keys(f"data.train.pipeline.{i}", op, ("type", *keys))
+    vs = data["val_split"]
+    _require(
+        _is_number(vs) and 0 <= vs < 1, f"data.val_split must be a fraction in [0, 1), got {vs!r}"
+    )
+    _require(_is_int(data["split_seed"]), "data.split_seed must be an integer")
+    _require(isinstance(data["download"], bool), "data.download must be True or False")
+    _check_choice("data.loader", data["loader"], ("auto", "device", "dataloader"))
+    _require(
+        _is_int(data["num_workers"]) and data["num_workers"] >= 0,
+        "data.num_workers must be an integer >= 0",
+    )
+    _check_choice("data.in_chans", data["in_chans"], (None, 1, 3))
+    size = data["image_size"]
+    if size is not None:
+        ok = (_is_int(size) and size > 0) or (
+            isinstance(size, list | tuple)
+            and len(size) == 2
+            and all(_is_int(s) and s > 0 for s in size)
+        )
+        _require(ok, f"data.image_size must be None, an integer or (height, width); got {size!r}")
+    for key in ("mean", "std"):
+        v = data[key]
+        if v is not None:
+            _require(
+                isinstance(v, list | tuple) and len(v) > 0 and all(_is_number(x) for x in v),
+                f"data.{key} must be None or a sequence of numbers, one per channel; got {v!r}",
+            )
+    _require(
+        data["std"] is None or all(s > 0 for s in data["std"]),
+        f"data.std must be positive, got {data['std']!r}",
+    )
+
+    num_classes, native_chans, native_size = DATASETS[data["type"]]
+    model = cfg["model"]
+    chans = data["in_chans"] or native_chans
+    if chans is not None and chans != model["in_chans"]:
+        raise ConfigError(
+            f"model.in_chans={model['in_chans']} but {data['type']} images have {chans} channel(s); "
+            f"set model.in_chans={chans} or data.in_chans={model['in_chans']}"
+        )
+    regression = isinstance(cfg["loss"], Mapping) and cfg["loss"].get("type") in REGRESSION_LOSSES
+    if num_classes is not None and not regression and model["num_classes"] != num_classes:
+        raise ConfigError(
+            f"model.num_classes={model['num_classes']} but {data['type']} has {num_classes} classes; "
+            f"set model.num_classes={num_classes}"
+        )
+    hw = (size, size) if _is_int(size) else tuple(size) if size is not None else native_size
+    min_hw = get_model_entry(model["type"]).cfg.min_input_size
+    if hw is not None and (hw[0] < min_hw[0] or hw[1] < min_hw[1]):
+        raise ConfigError(
+            f"{model['type']} needs inputs of at least {min_hw[0]}x{min_hw[1]} but {data['type']} images are "
+            f"{hw[0]}x{hw[1]}; set data.image_size={max(min_hw)} or larger"
+        )
+
+
+def _check_loss(cfg: Mapping[str, Any]) -> None:
+    loss = _section(cfg, "loss")
+    if loss.get("type") not in LOSSES:
+        raise unknown("loss", str(loss.get("type")), LOSSES)
+    _check_keys("loss", loss, _type_keys("loss", loss["type"]))
+    ls = loss.get("label_smoothing", 0.0)
+    _require(_is_number(ls) and 0 <= ls < 1, f"loss.label_smoothing must be in [0, 1), got {ls!r}")
+    aux = loss.get("aux_weight", 0.0)
+    _require(_is_number(aux) and aux >= 0, f"loss.aux_weight must be a number >= 0, got {aux!r}")
+    if loss["type"] in REGRESSION_LOSSES:
+        _require(
+            cfg["model"]["num_classes"] == 1,
+            f"loss {loss['type']!r} is a regression loss: set model.num_classes=1 (one predicted value)",
+        )
+
+
+def _check_optim(cfg: Mapping[str, Any]) -> None:
+    opt = _section(cfg, "optimizer")
+    if opt.get("type") not in OPTIMIZERS:
+        raise unknown("optimizer", str(opt.get("type")), OPTIMIZERS)
+    _check_keys("optimizer", opt, _type_keys("optimizer", opt["type"]))
+    lr = opt.get("lr")
+    _require(_is_number(lr) and lr > 0, f"optimizer.lr must be a number > 0, got {lr!r}")
+    wd = opt.get("weight_decay", 0.0)
+    _require(
+        _is_number(wd) and wd >= 0, f"optimizer.weight_decay must be a number >= 0, got {wd!r}"
+    )
+
+    train_cfg = _section(cfg, "train_cfg")
+    _check_keys("train_cfg", train_cfg, ("max_epochs",))
+    epochs = train_cfg.get("max_epochs")
+    _require(
+        _is_int(epochs) and epochs > 0,
+        f"train_cfg.max_epochs must be an integer > 0, got {epochs!r}",
+    )
+
+    sched = cfg["param_scheduler"]
+    if sched is None:
+        return
+    sched = _section(cfg, "param_scheduler")
+    if sched.get("type") not in SCHEDULERS:
+        raise unknown("LR scheduler", str(sched.get("type")), SCHEDULERS)
+    _check_keys("param_scheduler", sched, _type_keys("param_scheduler", sched["type"]))
+    for key in SCHEDULER_REQUIRED.get(sched["type"], ()):
+        _require(key in sched, f"param_scheduler {sched['type']!r} needs param_scheduler.{key}")
+    warmup = sched.get("warmup_epochs", 0)
+    _require(
+        _is_int(warmup) and 0 <= warmup < epochs,
+        f"param_scheduler.warmup_epochs must be an integer in [0, max_epochs={epochs}), got {warmup!r}",
+    )
+    milestones = sched.get("milestones")
+    if milestones is not None:
+        _require(
+            isinstance(milestones, list | tuple)
+            and all(_is_int(m) and m > 0 for m in milestones)
+            and list(milestones) == sorted(milestones),
+            f"param_scheduler.milestones must be increasing epoch numbers, got {milestones!r}",
+        )
+    if sched["type"] == "ReduceLROnPlateau":
+        _check_choice("param_scheduler.mode", sched.get("mode", "min"), ("min", "max"))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _canonical_text(cfg: Config | Mapping[str, Any]) -> str:
+    return json.dumps(
+        _jsonable(_to_plain(cfg)), sort_keys=True, separators=(",", ":"), default=repr
+    )
