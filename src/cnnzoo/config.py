@@ -56,6 +56,8 @@ RUNTIME_DEFAULTS: dict[str, Any] = dict(
     channels_last=False,
     compile=False,
     nan_policy="stop",
+    sync_bn=False,
+    auto_scale_lr=dict(enable=False, base_batch_size=None),
     loss=dict(type="cross_entropy", label_smoothing=0.0, aux_weight=0.3),
     clip_grad=None,
     param_scheduler=None,
@@ -228,9 +230,15 @@ def parse_cfg_options(options: Iterable[str] | Mapping[str, Any]) -> list[tuple[
     return pairs
 
 
+# keys that say where a run is kept, not what it computes
+_LOCATION_KEYS = ("work_dir",)
+
+
 def config_hash(cfg: Config | Mapping[str, Any]) -> str:
-    """A stable sha256 of the resolved config (its canonical JSON text, keys sorted)."""
-    return hashlib.sha256(_canonical_text(cfg).encode()).hexdigest()
+    """A stable sha256 of the resolved config (its canonical JSON text, keys sorted), leaving
+    out where the run is kept (``work_dir``), so the same experiment hashes the same anywhere."""
+    plain = {k: v for k, v in _to_plain(cfg).items() if k not in _LOCATION_KEYS}
+    return hashlib.sha256(_canonical_text(plain).encode()).hexdigest()
 
 
 def dump_config(cfg: Config, path: str | os.PathLike) -> Path:
@@ -313,7 +321,7 @@ def _to_plain(cfg: Config | Mapping[str, Any]) -> dict[str, Any]:
 def _fill_defaults(cfg: dict[str, Any]) -> None:
     for key, value in RUNTIME_DEFAULTS.items():
         cfg.setdefault(key, copy.deepcopy(value))
-    for key in ("log", "checkpoint", "amp"):
+    for key in ("log", "checkpoint", "amp", "auto_scale_lr"):
         if isinstance(cfg[key], dict):
             for k, v in RUNTIME_DEFAULTS[key].items():
                 cfg[key].setdefault(k, v)
@@ -560,6 +568,10 @@ def _check_runtime(cfg: Mapping[str, Any]) -> None:
     _require(isinstance(amp["enabled"], bool), "amp.enabled must be True or False")
     _check_choice("amp.dtype", amp["dtype"], ("bfloat16", "float16"))
     _check_choice("nan_policy", cfg["nan_policy"], ("stop", "skip"))
+    _require(
+        isinstance(cfg["sync_bn"], bool), f"sync_bn must be True or False, got {cfg['sync_bn']!r}"
+    )
+    _check_keys("auto_scale_lr", _section(cfg, "auto_scale_lr"), RUNTIME_DEFAULTS["auto_scale_lr"])
     clip = cfg["clip_grad"]
     if clip is not None:
         clip = _section(cfg, "clip_grad")

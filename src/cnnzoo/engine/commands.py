@@ -1,0 +1,129 @@
+"""``cnnzoo train``, ``cnnzoo test`` and ``cnnzoo predict``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+from cnnzoo import distributed
+from cnnzoo.config import load_config
+from cnnzoo.data import build_data, prepare_images
+from cnnzoo.engine.checkpoint import load_trained
+from cnnzoo.engine.losses import build_loss
+from cnnzoo.engine.trainer import evaluate, resolve_device, train
+from cnnzoo.errors import ConfigError, DataError
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train from a config (none: the offline quick start); ``--gpus N`` (N > 1) re-launches
+    the same command under ``torch.distributed.run`` with N processes."""
+    if args.gpus is not None and args.gpus > 1 and "LOCAL_RANK" not in os.environ:
+        return distributed.launch(args)
+    if args.gpus is not None and args.gpus < 1:
+        raise ConfigError(f"--gpus must be at least 1, got {args.gpus}")
+    cfg = load_config(args.config, args.cfg_options)
+    if args.work_dir:
+        cfg.work_dir = args.work_dir
+    try:
+        train(cfg, resume=args.resume, quiet=args.quiet)
+    finally:
+        distributed.cleanup()  # leave the process group torchrun's processes joined
+    return 0
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    """Evaluate a run directory or checkpoint on its test split (or the test split under
+    ``--data``); print the metrics and write test_report.json/.md beside the run."""
+    model, meta = load_trained(args.target)
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg_file = Path(tmp) / "config.py"
+        cfg_file.write_text(meta["config"])
+        cfg = load_config(cfg_file, args.cfg_options)
+    if args.data:
+        cfg.data.root = args.data
+    device = resolve_device(cfg.get("device", "auto"))
+    data = build_data(cfg.data, device=device, seed=int(cfg.get("seed", 0)))
+    if data.test is None:
+        raise DataError(
+            f"the {data.dataset} data at {cfg.data.root or 'the default root'} has no test split"
+        )
+    if data.class_names != meta["class_names"]:
+        raise DataError(
+            f"the test data's classes {data.class_names[:5]}... are not the model's {meta['class_names'][:5]}..."
+        )
+    model.to(device)
+    loss_fn = build_loss(cfg.get("loss") or {})
+    tta = bool((cfg.data.get("test") or {}).get("tta_flip", False))
+    meter = evaluate(model, data.test, loss_fn, num_classes=data.num_classes, tta_flip=tta, desc="test",
+                     show=not args.quiet and sys.stderr.isatty())  # fmt: skip
+    metrics = meter.compute()
+    report = dict(
+        checkpoint=meta["path"], model=meta["model_name"], dataset=data.dataset, data_root=str(cfg.data.root),
+        samples=int(meter.confusion.sum()), **metrics,
+        per_class_top1=dict(zip(data.class_names, meter.per_class(), strict=True)),
+        confusion=meter.confusion.cpu().tolist(),
+    )  # fmt: skip
+    out = _report_dir(Path(meta["path"]))
+    (out / "test_report.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / "test_report.md").write_text(_markdown(report, data.class_names))
+    for key, value in metrics.items():
+        print(f"{key:6s} {value:.4f}")
+    print(f"report: {out / 'test_report.md'}")
+    return 0
+
+
+def _report_dir(checkpoint: Path) -> Path:
+    return (
+        checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
+    )
+
+
+def _markdown(report: dict, class_names: list[str]) -> str:
+    lines = [f"# Test report: {report['model']} on {report['dataset']}", "", f"Checkpoint: `{report['checkpoint']}`  ",
+             f"Samples: {report['samples']}", "", "| metric | value |", "|---|---|"]  # fmt: skip
+    lines += [
+        f"| {k} | {report[k]:.4f} |" for k in ("loss", "top1", "top5", "mae", "rmse") if k in report
+    ]
+    lines += ["", "| class | top-1 (%) |", "|---|---|"]
+    lines += [f"| {name} | {100 * acc:.2f} |" for name, acc in report["per_class_top1"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Print the top-k classes (names and probabilities) of each image file."""
+    if args.topk < 1:
+        raise ConfigError(f"--topk must be at least 1, got {args.topk}")
+    target = Path(args.target)
+    if target.is_file() and target.suffix not in (".pt", ".pth"):
+        raise ConfigError(f"{target}: predict takes a run directory or a .pt checkpoint")
+    model, meta = load_trained(target)
+    images = prepare_images(
+        args.images,
+        in_chans=meta["in_chans"],
+        image_size=meta["image_size"],
+        mean=meta["mean"],
+        std=meta["std"],
+    )
+    names = meta["class_names"]
+    with torch.inference_mode():
+        output = model(images).float()
+    for path, out in zip(args.images, output, strict=True):
+        print(path)
+        if out.numel() == 1:  # a regression model: the predicted value and the nearest class
+            value = out.item()
+            nearest = min(max(round(value), 0), len(names) - 1)
+            print(f"  value {value:.3f} -> {names[nearest]}")
+            continue
+        probs = out.softmax(0)
+        top = probs.topk(min(args.topk, probs.numel()))
+        for rank, (p, i) in enumerate(
+            zip(top.values.tolist(), top.indices.tolist(), strict=True), 1
+        ):
+            print(f"  {rank}. {names[i]:<20s} {p:.4f}")
+    return 0

@@ -1,0 +1,198 @@
+"""Optimizers and learning-rate schedules, built from the config.
+
+Every schedule but ReduceLROnPlateau steps once per batch, so that epoch-based settings
+(StepLR's ``step_size``, MultiStepLR's ``milestones``, warm-up and cosine lengths, all in
+epochs) change the rate exactly at epoch boundaries and warm-up/cosine move smoothly.
+StepLR, MultiStepLR and CosineAnnealingLR are a pure function of the step count (a
+``LambdaLR``), so a resumed run continues on the same curve.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import warnings
+from collections.abc import Mapping
+
+import torch
+import torch.nn as nn
+from torch.optim import lr_scheduler
+
+from cnnzoo.errors import ConfigError, unknown
+
+OPTIMIZERS = {
+    "SGD": torch.optim.SGD,
+    "Adam": torch.optim.Adam,
+    "AdamW": torch.optim.AdamW,
+    "Adadelta": torch.optim.Adadelta,
+}
+SCHEDULERS = (
+    "StepLR",
+    "MultiStepLR",
+    "CosineAnnealingLR",
+    "OneCycleLR",
+    "ReduceLROnPlateau",
+    "None",
+)
+_FUSED = ("SGD", "Adam", "AdamW")
+
+
+def param_groups(model: nn.Module, weight_decay: float, decay_norm_and_bias: bool) -> list[dict]:
+    """Parameters in two groups: weights that decay, and biases/norm scales (``ndim <= 1``)
+    that do not when ``decay_norm_and_bias`` is False."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if decay_norm_and_bias or weight_decay == 0:
+        return [dict(params=params, weight_decay=weight_decay)]
+    decay = [p for p in params if p.ndim > 1]
+    no_decay = [p for p in params if p.ndim <= 1]
+    return [dict(params=decay, weight_decay=weight_decay), dict(params=no_decay, weight_decay=0.0)]
+
+
+def build_optimizer(model: nn.Module, cfg: Mapping) -> torch.optim.Optimizer:
+    """``optimizer = dict(type='SGD', lr=..., weight_decay=..., decay_norm_and_bias=True,
+    fused=None, ...)``; ``fused=None`` uses the fused kernels on CUDA where PyTorch has them."""
+    cfg = dict(cfg)
+    kind = cfg.pop("type", "SGD")
+    if kind not in OPTIMIZERS:
+        raise unknown("optimizer", kind, OPTIMIZERS)
+    weight_decay = cfg.pop("weight_decay", 0.0)
+    decay_norm_and_bias = cfg.pop("decay_norm_and_bias", True)
+    fused = cfg.pop("fused", None)
+    on_cuda = all(p.is_cuda for p in model.parameters())
+    if fused is None:
+        fused = kind in _FUSED and on_cuda
+    if fused and kind in _FUSED:
+        cfg["fused"] = True
+    elif on_cuda:
+        cfg["foreach"] = True
+    groups = param_groups(model, weight_decay, decay_norm_and_bias)
+    try:
+        return OPTIMIZERS[kind](groups, **cfg)
+    except TypeError as e:
+        raise ConfigError(f"optimizer {kind}: {e}") from None
+    except ValueError as e:
+        raise ConfigError(f"optimizer {kind}: {e}") from None
+
+
+class Schedule:
+    """A learning-rate schedule that the loop drives with :meth:`step_batch` after every
+    optimizer step and :meth:`step_epoch` after every epoch (ReduceLROnPlateau only)."""
+
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        cfg: Mapping | None,
+        *,
+        steps_per_epoch: int,
+        max_epochs: int,
+    ) -> None:
+        cfg = dict(cfg or {"type": "None"})
+        kind = str(cfg.pop("type", "None"))
+        if kind not in SCHEDULERS:
+            raise unknown("param_scheduler", kind, SCHEDULERS)
+        self.kind = kind
+        self.optimizer = optimizer
+        self.monitor = cfg.pop("monitor", "val/loss")
+        spe = self.steps_per_epoch = max(1, steps_per_epoch)
+        warmup = int(cfg.pop("warmup_epochs", 0) * spe)
+        total = max_epochs * spe
+        try:
+            if kind == "OneCycleLR":
+                max_lr = cfg.pop("max_lr", [g["lr"] for g in optimizer.param_groups])
+                self.sched = lr_scheduler.OneCycleLR(
+                    optimizer, max_lr=max_lr, total_steps=total, **cfg
+                )
+            elif kind == "ReduceLROnPlateau":
+                self.sched = lr_scheduler.ReduceLROnPlateau(optimizer, **cfg)
+            else:
+                factors = [
+                    self._factor(kind, dict(cfg), g["lr"], spe, warmup, total)
+                    for g in optimizer.param_groups
+                ]
+                self.sched = lr_scheduler.LambdaLR(optimizer, factors)
+        except TypeError as e:
+            raise ConfigError(f"param_scheduler {kind}: {e}") from None
+
+    @staticmethod
+    def _factor(kind: str, cfg: dict, base_lr: float, spe: int, warmup: int, total: int):
+        """The LR multiplier at step ``s``: a linear warm-up, then the schedule ``kind``."""
+        gamma = cfg.pop("gamma", 0.1)
+        every = int(cfg.pop("step_size", 1)) * spe if kind == "StepLR" else 1
+        milestones = (
+            sorted(int(m) * spe for m in cfg.pop("milestones", ())) if kind == "MultiStepLR" else []
+        )
+        floor = cfg.pop("min_lr", 0.0) / base_lr if kind == "CosineAnnealingLR" and base_lr else 0.0
+        span = max(1, total - warmup)
+        if cfg:
+            raise ConfigError(f"param_scheduler {kind} does not take {', '.join(sorted(cfg))}")
+        if kind == "MultiStepLR" and not milestones:
+            raise ConfigError(
+                "param_scheduler MultiStepLR needs milestones, e.g. milestones=[8, 11]"
+            )
+
+        def factor(s: int) -> float:
+            if s < warmup:
+                return (s + 1) / (warmup + 1)
+            if kind == "StepLR":
+                return gamma ** (s // every)
+            if kind == "MultiStepLR":
+                return gamma ** bisect.bisect_right(milestones, s)
+            if kind == "CosineAnnealingLR":
+                return floor + (1 - floor) * 0.5 * (
+                    1 + math.cos(math.pi * min(s - warmup, span) / span)
+                )
+            return 1.0
+
+        return factor
+
+    def step_batch(self) -> None:
+        if self.kind != "ReduceLROnPlateau":
+            self.sched.step()
+
+    def step_epoch(self, metrics: Mapping[str, float]) -> None:
+        if self.kind == "ReduceLROnPlateau" and self.monitor in metrics:
+            self.sched.step(metrics[self.monitor])
+
+    def scale_lr(self, factor: float) -> None:
+        """Multiply the learning rate for the rest of the run (the schedule keeps its shape)."""
+        for group in self.optimizer.param_groups:
+            for key in ("lr", "initial_lr", "max_lr", "min_lr"):
+                if key in group:
+                    group[key] *= factor
+        if hasattr(self.sched, "base_lrs"):
+            self.sched.base_lrs = [lr * factor for lr in self.sched.base_lrs]
+
+    @property
+    def lr(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
+
+    def state_dict(self) -> dict:
+        return {
+            "type": self.kind,
+            "steps_per_epoch": self.steps_per_epoch,
+            "state": self.sched.state_dict(),
+        }
+
+    def load_state_dict(self, state: Mapping) -> None:
+        if state.get("type") != self.kind:
+            raise ConfigError(
+                f"the checkpoint was trained with param_scheduler {state.get('type')!r}, the config asks "
+                f"for {self.kind!r}; resume with the run's own config (config.py in the run dir)"
+            )
+        saved = dict(state["state"])
+        then = int(state.get("steps_per_epoch") or self.steps_per_epoch)
+        moved = then != self.steps_per_epoch and self.kind != "ReduceLROnPlateau"
+        if moved:  # another batch size or number of processes: the same point of the curve
+            fresh = self.sched.state_dict()
+            saved["last_epoch"] = round(saved["last_epoch"] * self.steps_per_epoch / then)
+            for key in ("total_steps", "_schedule_phases"):  # OneCycleLR's length, in steps
+                if key in fresh:
+                    saved[key] = fresh[key]
+        self.sched.load_state_dict(saved)
+        if moved:
+            with warnings.catch_warnings():  # get_lr outside step() warns; here it is meant
+                warnings.simplefilter("ignore", UserWarning)
+                lrs = self.sched.get_lr()
+            for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
+                group["lr"] = lr
+            self.sched._last_lr = list(lrs)

@@ -1,0 +1,621 @@
+"""The training loop: data on the device, forward, loss, backward, step, log, checkpoint.
+
+:func:`train` reads top to bottom: set up (seed, device, data, model, loss, optimizer,
+schedule), resume if asked, then per epoch train, validate, save ``last.pt`` (and
+``best.pt`` when ``checkpoint.monitor`` improves), stop early if asked, and finally test the
+best checkpoint on the test split (the test never selects) and write the reports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import math
+import os
+import random
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+from mmengine.config import Config
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+
+from cnnzoo import distributed
+from cnnzoo.config import config_hash, dump_config
+from cnnzoo.data import build_data
+from cnnzoo.engine.checkpoint import (
+    FORMAT_VERSION,
+    latest_run,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from cnnzoo.engine.losses import Loss, build_loss
+from cnnzoo.engine.metrics import Meter
+from cnnzoo.engine.optim import Schedule, build_optimizer
+from cnnzoo.engine.report import write_reports
+from cnnzoo.errors import CheckpointError, ConfigError, DataError, TrainingError
+from cnnzoo.models import create_model, load_weights
+
+Hook = Callable[[str, dict], None]
+MAX_NAN_SKIPS = 10
+
+
+def train(
+    cfg: Config,
+    *,
+    resume: str | Path | None = None,
+    quiet: bool = False,
+    hooks: Sequence[Hook] = (),
+) -> Path:
+    """Train the model of ``cfg``; returns the run directory.
+
+    ``resume``: ``'auto'`` (the latest run of this config under ``work_dir``) or a run
+    directory; the run continues in that directory from its ``last.pt``. ``hooks`` are
+    called as ``hook(event, info)`` with event ``'step'`` after every optimizer step and
+    ``'epoch'`` after every epoch.
+
+    Under torchrun every process trains on its shard of each epoch with DistributedDataParallel
+    (see :mod:`cnnzoo.distributed`); only rank 0 logs, shows progress and writes files.
+    """
+    ctx = distributed.setup(resolve_device(cfg.get("device", "auto")))
+    device, rank, world_size, main = ctx.device, ctx.rank, ctx.world_size, ctx.is_main
+    show_bars = main and not quiet and sys.stderr.isatty()
+    say = (lambda msg: tqdm.write(msg)) if main else (lambda msg: None)
+
+    _setup_torch(bool(cfg.get("deterministic", False)), device)
+    seed_everything(int(cfg.get("seed", 0)))
+    data = build_data(
+        cfg.data, device=device, seed=int(cfg.get("seed", 0)), rank=rank, world_size=world_size
+    )
+    if data.test is None and data.val is None:
+        raise DataError(
+            f"the {data.dataset} data has no test split and data.val_split=0: nothing to score; set data.val_split > 0"
+        )
+    loss_fn = build_loss(cfg.get("loss") or {})
+    model, model_name, model_kwargs = build_model(cfg.model, data, regression=loss_fn.regression)
+    model.to(device)
+    channels_last = bool(cfg.get("channels_last", False))
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    lr_scale = distributed.lr_scale(cfg, world_size)  # auto_scale_lr; 1 unless enabled
+    lr_cfg = distributed.scaled_lr_sections(cfg, lr_scale)
+    optimizer = build_optimizer(model, lr_cfg["optimizer"])
+    max_epochs = int(cfg.train_cfg.max_epochs)
+    schedule = Schedule(
+        optimizer,
+        lr_cfg["param_scheduler"],
+        steps_per_epoch=len(data.train),
+        max_epochs=max_epochs,
+    )
+    amp_dtype = _amp_dtype(cfg.get("amp") or {}, device)
+    scaler = torch.amp.GradScaler(
+        device.type, enabled=amp_dtype == torch.float16 and device.type == "cuda"
+    )
+    clip = (cfg.get("clip_grad") or {}).get("max_norm")
+    nan_policy = cfg.get("nan_policy", "stop")
+    if nan_policy not in ("stop", "skip"):
+        raise ConfigError(f"nan_policy must be 'stop' or 'skip', got {nan_policy!r}")
+    val_every = (
+        _val_interval(cfg.get("workflow", [("train", 1), ("val", 1)]))
+        if data.val is not None
+        else 0
+    )
+    monitor = dict(cfg.get("checkpoint") or {"monitor": "val/top1", "mode": "max"})
+    early_cfg = dict(cfg.early_stopping) if cfg.get("early_stopping") else None
+    log_every = max(1, int((cfg.get("log") or {}).get("interval", 50)))
+
+    state: dict[str, Any] = dict(
+        epoch=0,
+        global_step=0,
+        best=dict(
+            monitor=monitor.get("monitor", "val/top1"),
+            mode=monitor.get("mode", "max"),
+            value=None,
+            epoch=0,
+        ),
+        early_stopping=dict(value=None, bad_epochs=0, stopped=False),
+        history=[],
+    )
+    run_dir = distributed.broadcast_object(_resume_dir(cfg, resume) if resume and main else None)
+    ckpt = None
+    if run_dir is not None and (run_dir / "checkpoints" / "last.pt").is_file():
+        ckpt = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+        _restore(ckpt, model, optimizer, schedule, scaler, state)
+        if float(ckpt.get("lr_scale", 1.0)) != lr_scale:  # auto_scale_lr, another global batch
+            schedule.scale_lr(lr_scale / float(ckpt.get("lr_scale", 1.0)))
+        say(f"resuming {run_dir} after epoch {state['epoch']}")
+        if ckpt["config_hash"] != config_hash(cfg):
+            say(
+                "note: the config differs from the one this run was started with; continuing with the given config"
+            )
+    else:
+        if run_dir is not None:
+            say(f"resuming {run_dir}: it stopped before its first checkpoint, so it starts over")
+        elif resume:
+            say("note: no run of this config to resume; starting a new one")
+        run_dir = run_dir or distributed.broadcast_object(_new_run_dir(cfg) if main else None)
+        if hasattr(model, "init_from_data"):
+            data.train.set_epoch(0)
+            model.init_from_data(next(iter(data.train))[0])
+    # DDP starts every process from rank 0's weights; sync_bn swaps BatchNorm modules in place
+    ddp = distributed.wrap_model(model, ctx, sync_bn=cfg.get("sync_bn", False))
+    model = distributed.unwrap(ddp)
+    forward = torch.compile(ddp) if cfg.get("compile", False) else ddp
+    if world_size > 1 or lr_scale != 1.0:
+        say(f"{world_size} process(es) x batch {cfg.data.train.batch_size} = global batch "
+            f"{distributed.global_batch_size(cfg, world_size)}; learning rates x {lr_scale:g}")  # fmt: skip
+    ckpt_dir = run_dir / "checkpoints"
+    for stale in ckpt_dir.glob(".*.tmp-*"):  # left by a process killed mid-write
+        stale.unlink(missing_ok=True)
+    if main:
+        _guard_io(run_dir, lambda: dump_config(cfg, run_dir / "config.py"))
+    config_text = (run_dir / "config.py").read_text() if main else ""
+    if val_every == 0 and main:
+        say(
+            "note: no validation (data.val_split=0 or no 'val' in workflow): the test uses the last epoch"
+        )
+    writer = (
+        SummaryWriter(run_dir / "tb", purge_step=state["global_step"])
+        if main and (cfg.get("log") or {}).get("tensorboard", True)
+        else None
+    )
+    data_meta = dict(
+        dataset=str(data.dataset), class_names=[str(c) for c in data.class_names], num_classes=int(data.num_classes),
+        in_chans=int(data.in_chans), image_size=[int(s) for s in data.image_size],
+        mean=[float(m) for m in data.mean], std=[float(s) for s in data.std],
+    )  # fmt: skip
+
+    def checkpoint() -> dict:
+        return dict(
+            format_version=FORMAT_VERSION, model_name=model_name, model_kwargs=model_kwargs, model=model.state_dict(),
+            optimizer=optimizer.state_dict(), scheduler=schedule.state_dict(), scaler=scaler.state_dict(),
+            epoch=state["epoch"], global_step=state["global_step"], rng=rng_state(), best=dict(state["best"]),
+            early_stopping=dict(state["early_stopping"]), history=list(state["history"]),
+            config=config_text, config_hash=config_hash(cfg), data_meta=data_meta, world_size=world_size,
+            global_batch_size=distributed.global_batch_size(cfg, world_size), lr_scale=lr_scale,
+        )  # fmt: skip
+
+    if ckpt is not None:
+        set_rng_state(ckpt["rng"])
+    nan_streak = 0
+    with _deferred_sigint() as interrupt:
+        try:
+            for epoch in range(state["epoch"] + 1, max_epochs + 1):
+                if state["early_stopping"]["stopped"]:
+                    break
+                t0 = time.perf_counter()
+                # ---- train one epoch
+                model.train()
+                data.train.set_epoch(epoch)
+                meter = Meter(data.num_classes, regression=loss_fn.regression, device=device)
+                bar = tqdm(
+                    data.train,
+                    desc=f"epoch {epoch}/{max_epochs}",
+                    leave=False,
+                    disable=not show_bars,
+                    dynamic_ncols=True,
+                )
+                for step, (images, targets) in enumerate(bar, 1):
+                    if channels_last:
+                        images = images.contiguous(memory_format=torch.channels_last)
+                    with torch.autocast(
+                        device.type,
+                        dtype=amp_dtype or torch.bfloat16,
+                        enabled=amp_dtype is not None,
+                    ):
+                        output = forward(images)
+                        loss = loss_fn(output, targets)
+                    # a non-finite loss on any rank: every rank skips (or stops) together
+                    if distributed.any_rank(not torch.isfinite(loss).item(), device):
+                        nan_streak += 1
+                        where = f"epoch {epoch}, step {step}/{len(data.train)}"
+                        if nan_policy == "stop" or nan_streak >= MAX_NAN_SKIPS:
+                            raise TrainingError(
+                                _nan_message(loss, where, nan_streak, ckpt_dir, state["epoch"])
+                            )
+                        schedule.scale_lr(0.5)
+                        say(
+                            f"warning: loss is {loss.item()} at {where}; step skipped, learning rate halved to {schedule.lr:.3g}"
+                        )
+                        continue
+                    nan_streak = 0
+                    optimizer.zero_grad(set_to_none=True)
+                    scaler.scale(loss).backward()
+                    if clip:
+                        scaler.unscale_(optimizer)
+                        nn.utils.clip_grad_norm_(model.parameters(), clip)
+                    scaler.step(optimizer)
+                    scaler.update()
+                    schedule.step_batch()
+                    state["global_step"] += 1
+                    meter.update(output[0] if isinstance(output, tuple) else output, targets, loss)
+                    if step % log_every == 0:
+                        bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{schedule.lr:.3g}")
+                        if writer:
+                            writer.add_scalar("train/loss_step", loss.item(), state["global_step"])
+                    for hook in hooks:
+                        hook(
+                            "step",
+                            dict(
+                                epoch=epoch, step=step, global_step=state["global_step"], loss=loss
+                            ),
+                        )
+                    if distributed.any_rank(interrupt["hit"], device):  # all stop at one step
+                        raise KeyboardInterrupt
+                meter.all_reduce()
+                row = {"epoch": epoch, "lr": schedule.lr, **meter.compute("train/")}
+                # ---- validate
+                if val_every and (epoch % val_every == 0 or epoch == max_epochs):
+                    row.update(evaluate(model, data.val, loss_fn, num_classes=data.num_classes, amp_dtype=amp_dtype,
+                                        channels_last=channels_last, desc="val", show=show_bars).compute("val/"))  # fmt: skip
+                    _check_monitor(row, state["best"]["monitor"], "checkpoint.monitor")
+                schedule.step_epoch(row)
+                row["time"] = time.perf_counter() - t0
+                state["epoch"] = epoch
+                state["history"].append(row)
+                improved = _track(state["best"], row, epoch, min_delta=0.0)
+                if early_cfg:
+                    _early_stop(state["early_stopping"], early_cfg, row, epoch)
+                # ---- log and save
+                if main:
+                    if improved:  # best first: a crash between the two redoes this epoch
+                        save_checkpoint(checkpoint(), ckpt_dir / "best.pt")
+                    save_checkpoint(checkpoint(), ckpt_dir / "last.pt")
+                    _guard_io(
+                        run_dir,
+                        lambda: write_metrics_csv(run_dir / "metrics.csv", state["history"]),
+                    )
+                    if writer:
+                        for key, value in row.items():
+                            if key != "epoch":
+                                writer.add_scalar(key, value, epoch)
+                        writer.flush()
+                    say(_epoch_line(row, max_epochs, improved))
+                for hook in hooks:
+                    hook("epoch", dict(row))
+                if state["early_stopping"]["stopped"]:
+                    say(
+                        f"early stopping: {early_cfg['monitor']} has not improved for {early_cfg.get('patience', 5)} validations"
+                    )
+                if distributed.any_rank(interrupt["hit"], device):
+                    raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            if main:
+                done = state["epoch"]
+                kept = (
+                    f"the checkpoint of epoch {done} is kept"
+                    if done
+                    else "no epoch was completed, nothing was saved"
+                )
+                cfg_arg = f" {cfg.filename}" if getattr(cfg, "filename", None) else ""
+                print(
+                    f"\ninterrupted: {kept}; resume with: cnnzoo train{cfg_arg} --resume {run_dir}",
+                    file=sys.stderr,
+                )
+            raise
+        finally:
+            if writer:
+                writer.close()
+
+    # ---- test the best checkpoint
+    best_path = (
+        ckpt_dir / "best.pt"
+        if (ckpt_dir / "best.pt").is_file() and val_every
+        else ckpt_dir / "last.pt"
+    )
+    if main and best_path.is_file():
+        load_weights(model, load_checkpoint(best_path)["model"], source=f"checkpoint {best_path}")
+    distributed.broadcast_module(model)  # every rank scores rank 0's weights on its shard
+    split = "test" if data.test is not None else "val"
+    if split == "val":
+        say("note: the data has no test split; the final scores are on the validation split")
+    tta = bool((cfg.data.get("test") or {}).get("tta_flip", False))
+    test = evaluate(model, getattr(data, split), loss_fn, num_classes=data.num_classes, amp_dtype=amp_dtype,
+                    channels_last=channels_last, tta_flip=tta, desc=split, show=show_bars)  # fmt: skip
+    if main:
+        metrics = test.compute(f"{split}/")
+        summary = dict(
+            model=model_name, dataset=data_meta["dataset"], params=sum(p.numel() for p in model.parameters()),
+            epochs=state["epoch"], best_epoch=state["best"]["epoch"], monitor=state["best"]["monitor"],
+            best_value=state["best"]["value"], checkpoint=str(best_path), device=str(device), processes=world_size,
+            global_batch_size=distributed.global_batch_size(cfg, world_size),
+            train_time_s=sum(r.get("time", 0.0) for r in state["history"]), run_dir=str(run_dir),
+            **metrics, per_class_top1=dict(zip(data_meta["class_names"], test.per_class(), strict=True)),
+        )  # fmt: skip
+        _guard_io(run_dir, lambda: write_reports(run_dir, state["history"], confusion=test.confusion.cpu().tolist(),
+                                                  class_names=data_meta["class_names"], summary=summary))  # fmt: skip
+        say(f"{split}  " + "  ".join(f"{k.split('/')[1]} {v:.4g}" for k, v in metrics.items()))
+        print(f"run dir: {run_dir}")
+    return run_dir
+
+
+@torch.inference_mode()
+def evaluate(
+    model: nn.Module,
+    batches: Iterable,
+    loss_fn: Loss,
+    *,
+    num_classes: int,
+    amp_dtype: torch.dtype | None = None,
+    channels_last: bool = False,
+    tta_flip: bool = False,
+    desc: str = "eval",
+    show: bool = False,
+) -> Meter:
+    """Score ``model`` (in eval mode) on ``batches``; ``tta_flip`` averages the outputs of the
+    image and its mirror. Returns the :class:`Meter` (call ``.compute()`` for the numbers)."""
+    model.eval()
+    device = next(model.parameters()).device
+    meter = Meter(num_classes, regression=loss_fn.regression, device=device)
+    for images, targets in tqdm(
+        batches, desc=desc, leave=False, disable=not show, dynamic_ncols=True
+    ):
+        if channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(
+            device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None
+        ):
+            output = model(images)
+            if tta_flip:
+                output = (output + model(images.flip(3))) / 2
+            loss = loss_fn(output, targets)
+        meter.update(output, targets, loss)
+    meter.all_reduce()
+    return meter
+
+
+# ---- setup --------------------------------------------------------------------------------
+
+
+def resolve_device(name: str) -> torch.device:
+    """``'auto'`` -> CUDA when a GPU is visible, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {name!r}; use 'auto', 'cpu' or 'cuda'") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device={name!r} but no CUDA GPU is visible; use device='cpu' or 'auto'")
+    return device
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch (all devices) and Python's ``random``; the loop uses no numpy randomness."""
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _setup_torch(deterministic: bool, device: torch.device) -> None:
+    cores = (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    )
+    torch.set_num_threads(
+        int(os.environ.get("OMP_NUM_THREADS") or cores)
+    )  # all cores unless the user says
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    if torch.are_deterministic_algorithms_enabled() != deterministic:
+        torch.use_deterministic_algorithms(deterministic)
+    if device.type == "cuda":
+        torch.backends.cudnn.deterministic = deterministic
+        torch.backends.cudnn.benchmark = not deterministic
+
+
+def _amp_dtype(amp: Mapping, device: torch.device) -> torch.dtype | None:
+    """None without AMP; bfloat16 on CPU; the configured dtype on CUDA."""
+    if not amp.get("enabled", False):
+        return None
+    if device.type != "cuda":
+        return torch.bfloat16
+    dtype = str(amp.get("dtype", "bfloat16"))
+    if dtype not in ("bfloat16", "float16"):
+        raise ConfigError(f"amp.dtype must be 'bfloat16' or 'float16', got {dtype!r}")
+    return getattr(torch, dtype)
+
+
+def build_model(cfg_model: Mapping, data: Any, *, regression: bool) -> tuple[nn.Module, str, dict]:
+    """The model of ``model = dict(type=..., ...)``; ``num_classes`` and ``in_chans`` default
+    to the data's (1 output for a regression loss). Returns the model, its name and the
+    keyword arguments that rebuild it."""
+    kwargs = dict(cfg_model)
+    name = kwargs.pop("type")
+    pretrained = kwargs.pop("pretrained", None)
+    wanted = dict(
+        num_classes=1 if regression else int(data.num_classes), in_chans=int(data.in_chans)
+    )
+    for key, want in wanted.items():
+        if kwargs.get(key) is None:
+            kwargs[key] = want
+        elif kwargs[key] != want:
+            why = (
+                "a regression loss needs one output"
+                if key == "num_classes" and regression
+                else f"the {data.dataset} data has {want}"
+            )
+            raise ConfigError(
+                f"model.{key}={kwargs[key]} but {why}; set model.{key}={want} or leave it out"
+            )
+    return create_model(name, pretrained=pretrained, **kwargs), name, kwargs
+
+
+def _val_interval(workflow: Sequence) -> int:
+    """Train epochs between validations (0: never), from ``[('train', N), ('val', 1)]``."""
+    phases = {str(p[0]): int(p[1]) for p in workflow}
+    if "train" not in phases:
+        raise ConfigError(f"workflow must contain ('train', N), got {list(workflow)!r}")
+    return phases["train"] if "val" in phases else 0
+
+
+# ---- run directories and checkpoints ------------------------------------------------------
+
+
+def _config_stem(cfg: Config) -> str:
+    filename = getattr(cfg, "filename", None)
+    if filename and Path(filename).name != "config.py":
+        return Path(filename).stem
+    if filename:  # a run's own config.py: the run's config stem is its grandparent's name
+        return Path(filename).parent.parent.name
+    return f"{cfg.model.type}_{cfg.data.type}"
+
+
+def _new_run_dir(cfg: Config) -> Path:
+    parent = Path(cfg.get("work_dir", "runs")) / _config_stem(cfg)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for i in range(1000):
+        run_dir = parent / (stamp if i == 0 else f"{stamp}-{i}")
+        try:
+            (run_dir / "checkpoints").mkdir(parents=True, exist_ok=False)
+            return run_dir
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise TrainingError(
+                f"cannot create run directory {run_dir}: {e.strerror}; choose another --work-dir"
+            ) from None
+    raise TrainingError(f"cannot create a new run directory under {parent}")
+
+
+def _resume_dir(cfg: Config, resume: str | Path) -> Path | None:
+    """The run to continue: ``'auto'`` -> the latest of this config (None: there is none)."""
+    if str(resume) == "auto":
+        return latest_run(Path(cfg.get("work_dir", "runs")) / _config_stem(cfg))
+    run_dir = Path(resume)
+    if run_dir.is_file():  # a checkpoint file: its run is two levels up
+        run_dir = run_dir.parent.parent
+    if not ((run_dir / "config.py").is_file() or (run_dir / "checkpoints").is_dir()):
+        raise CheckpointError(
+            f"cannot resume {resume}: it is not a run directory (no config.py, no checkpoints/)"
+        )
+    return run_dir
+
+
+def _restore(
+    ckpt: dict, model: nn.Module, optimizer, schedule: Schedule, scaler, state: dict
+) -> None:
+    load_weights(model, ckpt["model"], source="the checkpoint to resume")
+    try:
+        optimizer.load_state_dict(ckpt["optimizer"])
+    except (ValueError, KeyError) as e:
+        raise CheckpointError(
+            f"the optimizer state does not fit this config's optimizer: {e}"
+        ) from None
+    schedule.load_state_dict(ckpt["scheduler"])
+    if scaler.is_enabled() and ckpt["scaler"]:
+        scaler.load_state_dict(ckpt["scaler"])
+    state.update(
+        epoch=int(ckpt["epoch"]), global_step=int(ckpt["global_step"]), best=dict(ckpt["best"]),
+        history=[dict(r) for r in ckpt["history"]],
+        early_stopping=dict(ckpt.get("early_stopping") or state["early_stopping"]),
+    )  # fmt: skip
+
+
+def _guard_io(run_dir: Path, write: Callable[[], Any]) -> None:
+    try:
+        write()
+    except OSError as e:
+        raise TrainingError(
+            f"cannot write to run directory {run_dir}: {e.strerror or e}; free disk space or choose another --work-dir"
+        ) from None
+
+
+def write_metrics_csv(path: Path, history: list[dict]) -> None:
+    """One row per epoch; rewritten whole each epoch, so a resumed run's file stays consistent."""
+    fields: list[str] = []
+    for row in history:
+        fields += [k for k in row if k not in fields]
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields, restval="")
+        w.writeheader()
+        w.writerows(history)
+    os.replace(tmp, path)
+
+
+# ---- best checkpoint, early stopping, messages --------------------------------------------
+
+
+def _improved(value: float, best: float | None, mode: str, min_delta: float) -> bool:
+    if best is None or math.isnan(best):
+        return not math.isnan(value)
+    return value < best - min_delta if mode == "min" else value > best + min_delta
+
+
+def _track(best: dict, row: Mapping, epoch: int, min_delta: float) -> bool:
+    """Update ``best`` from ``row``; True when this epoch is the new best."""
+    value = row.get(best["monitor"])
+    if value is None or not _improved(value, best["value"], best["mode"], min_delta):
+        return False
+    best.update(value=float(value), epoch=epoch)
+    return True
+
+
+def _early_stop(es: dict, cfg: Mapping, row: Mapping, epoch: int) -> None:
+    monitor = cfg.get("monitor", "val/loss")
+    if monitor not in row:
+        return
+    if _improved(
+        row[monitor], es["value"], cfg.get("mode", "min"), float(cfg.get("min_delta", 0.0))
+    ):
+        es.update(value=float(row[monitor]), bad_epochs=0)
+    else:
+        es["bad_epochs"] += 1
+        es["stopped"] = es["bad_epochs"] >= int(cfg.get("patience", 5))
+
+
+def _check_monitor(row: Mapping, monitor: str, key: str) -> None:
+    if monitor not in row:
+        raise ConfigError(
+            f"{key}={monitor!r} is not a metric of this run; choose one of: {', '.join(k for k in row if '/' in k)}"
+        )
+
+
+def _nan_message(loss: torch.Tensor, where: str, streak: int, ckpt_dir: Path, done: int) -> str:
+    what = f"loss is {loss.item()} at {where}"
+    if streak >= MAX_NAN_SKIPS:
+        what = f"{streak} steps in a row had a non-finite loss (last: {where})"
+    kept = (
+        f"the last good checkpoint is {ckpt_dir / 'last.pt'} (epoch {done})"
+        if done
+        else "no epoch was completed"
+    )
+    return f"{what}; training stopped and {kept}. Lower optimizer.lr, set clip_grad.max_norm, or use nan_policy='skip'"
+
+
+def _epoch_line(row: Mapping, max_epochs: int, improved: bool) -> str:
+    parts = [f"epoch {row['epoch']}/{max_epochs}", f"lr {row['lr']:.3g}"]
+    parts += [
+        f"{k} {v:.4f}" if k.endswith("loss") else f"{k} {v:.2f}" for k, v in row.items() if "/" in k
+    ]
+    return "  ".join(parts) + f"  {row['time']:.1f}s" + ("  *best" if improved else "")
+
+
+@contextlib.contextmanager
+def _deferred_sigint():
+    """Ctrl-C sets a flag that the loop checks after each step (so the step finishes and the
+    last checkpoint is whole); a second Ctrl-C stops at once."""
+    flag = {"hit": False}
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def handler(signum, frame):
+        if flag["hit"]:
+            raise KeyboardInterrupt
+        flag["hit"] = True
+        print("\nCtrl-C: stopping after this step (again to stop at once)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -1,0 +1,135 @@
+import json
+
+import pytest
+import torch
+from PIL import Image
+
+import cnnzoo.engine.commands as commands
+from cnnzoo.cli import main
+
+
+def _one_line_error(capsys, code, expected):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and expected in err[0], err
+
+
+@pytest.fixture
+def tiny_config(make_cfg, tmp_path):
+    make_cfg()  # writes tiny.py and sets CNNZOO_CACHE
+    return str(tmp_path / "tiny.py")
+
+
+def test_train_test_predict_round_trip(fake_data, tiny_config, tmp_path, monkeypatch, capsys):
+    work = tmp_path / "w"
+    args = [
+        "train",
+        tiny_config,
+        "--cfg-options",
+        "train_cfg.max_epochs=1",
+        "device=cpu",
+        "--work-dir",
+        str(work),
+        "--quiet",
+    ]
+    assert main(args) == 0
+    run_dir = next((work / "tiny").iterdir())
+    assert f"run dir: {run_dir}" in capsys.readouterr().out
+
+    monkeypatch.setattr(commands, "build_data", lambda *a, **k: fake_data[-1])
+    assert main(["test", str(run_dir), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "top1" in out and "test_report.md" in out
+    report = json.loads((run_dir / "test_report.json").read_text())
+    assert (
+        report["samples"] == 40
+        and len(report["confusion"]) == 10
+        and "c3" in report["per_class_top1"]
+    )
+    assert (run_dir / "test_report.md").read_text().startswith("# Test report: lenet5")
+
+    img = tmp_path / "digit.png"
+    Image.fromarray((torch.rand(28, 28) * 255).byte().numpy(), mode="L").save(img)
+    assert main(["predict", str(run_dir), str(img), "--topk", "3"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == str(img) and len(lines) == 4 and lines[1].strip().startswith("1. c")
+    assert sum(float(line.split()[-1]) for line in lines[1:]) <= 1.0
+
+
+def test_user_errors_exit_2_with_one_line(fake_data, tiny_config, tmp_path, capsys):
+    _one_line_error(
+        capsys, main(["train", tiny_config, "--cfg-options", "optimizer.lrr=0.1"]), "optimizer.lrr"
+    )
+    _one_line_error(capsys, main(["train", str(tmp_path / "nope.py")]), "nope")
+    _one_line_error(
+        capsys, main(["train", tiny_config, "--resume", str(tmp_path)]), "not a run directory"
+    )
+    _one_line_error(
+        capsys, main(["train", tiny_config, "--gpus", "64"]), "--gpus 64 asks for 64 GPUs"
+    )
+    _one_line_error(
+        capsys,
+        main(["test", str(tmp_path / "missing")]),
+        "neither a run directory nor a checkpoint",
+    )
+    torch.save({"w": torch.zeros(100)}, tmp_path / "bad.pt")
+    (tmp_path / "bad.pt").write_bytes((tmp_path / "bad.pt").read_bytes()[:300])
+    _one_line_error(
+        capsys, main(["predict", str(tmp_path / "bad.pt"), "x.png"]), "corrupt or truncated"
+    )
+
+
+def test_ctrl_c_exits_130_and_says_how_to_resume(
+    fake_data, tiny_config, tmp_path, monkeypatch, capsys
+):
+    import cnnzoo.engine.trainer as trainer
+    from conftest import FakeBundle
+
+    def interrupting(*a, **k):
+        bundle = FakeBundle()
+        real_iter = type(bundle.train).__iter__
+
+        def it(self):
+            if self.epoch == 2:
+                raise KeyboardInterrupt
+            yield from real_iter(self)
+
+        monkeypatch.setattr(type(bundle.train), "__iter__", it)
+        return bundle
+
+    monkeypatch.setattr(trainer, "build_data", interrupting)
+    assert (
+        main(
+            [
+                "train",
+                tiny_config,
+                "--cfg-options",
+                "device=cpu",
+                "--work-dir",
+                str(tmp_path / "w"),
+                "--quiet",
+            ]
+        )
+        == 130
+    )
+    err = capsys.readouterr().err
+    assert "checkpoint of epoch 1 is kept" in err and f"cnnzoo train {tiny_config} --resume" in err
+
+
+def test_quick_start_path_on_real_digits(make_cfg, tmp_path, capsys):
+    """`cnnzoo train` without a config: LeNet-5 on scikit-learn's digits (one epoch here)."""
+    code = main(
+        ["train", "--cfg-options", "train_cfg.max_epochs=1", "--work-dir", str(tmp_path), "--quiet"]
+    )
+    assert code == 0
+    run_dir = next((tmp_path / "quickstart_lenet5_digits").iterdir())
+    for name in (
+        "curves.png",
+        "confusion.png",
+        "summary.json",
+        "summary.md",
+        "metrics.csv",
+        "config.py",
+    ):
+        assert (run_dir / name).is_file(), name
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["test/top1"] > 60.0  # one epoch of the quick start

@@ -1,0 +1,269 @@
+import csv
+
+import pytest
+import torch
+
+import cnnzoo.engine.trainer as trainer
+from cnnzoo.engine import load_checkpoint, load_trained, train
+from cnnzoo.errors import CheckpointError, ConfigError, TrainingError
+
+
+def _weights(run_dir, name="last.pt"):
+    return load_checkpoint(run_dir / "checkpoints" / name)["model"]
+
+
+def test_loop_trains_logs_saves_and_tests(fake_data, make_cfg, capsys):
+    run_dir = train(make_cfg(), quiet=True)
+    out = capsys.readouterr().out
+    assert f"run dir: {run_dir}" in out
+    assert run_dir.parent.name == "tiny"
+    for name in (
+        "config.py",
+        "metrics.csv",
+        "checkpoints/last.pt",
+        "checkpoints/best.pt",
+        "summary.json",
+    ):
+        assert (run_dir / name).is_file(), name
+    assert any((run_dir / "tb").iterdir())
+    rows = list(csv.DictReader(open(run_dir / "metrics.csv")))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    assert {"train/loss", "train/top1", "val/loss", "val/top1", "lr", "time"} <= set(rows[0])
+    assert float(rows[-1]["lr"]) == pytest.approx(0.025)  # MultiStepLR milestone at epoch 2
+    assert float(rows[-1]["train/loss"]) < float(rows[0]["train/loss"])
+    ckpt = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    assert ckpt["epoch"] == 3 and ckpt["global_step"] == 9 and len(ckpt["history"]) == 3
+    assert ckpt["model_kwargs"] == {"act": "relu", "num_classes": 10, "in_chans": 1}
+    assert ckpt["data_meta"]["class_names"] == [f"c{i}" for i in range(10)]
+    model, meta = load_trained(run_dir)
+    assert meta["num_classes"] == 10 and meta["model_name"] == "lenet5" and not model.training
+    assert model(torch.zeros(1, 1, 28, 28)).shape == (1, 10)
+
+
+def test_init_from_data_called_once_with_normalised_training_images(
+    fake_data, make_cfg, monkeypatch
+):
+    from cnnzoo.models.lenet import LeNet5
+
+    seen = []
+    monkeypatch.setattr(
+        LeNet5, "init_from_data", lambda self, images: seen.append(images.shape), raising=False
+    )
+    train(make_cfg(**{"train_cfg.max_epochs": 1}), quiet=True)
+    assert seen == [(16, 1, 28, 28)]
+
+
+def test_regression_run_scores_rounded_predictions(fake_data, make_cfg):
+    cfg = make_cfg(**{"loss.type": "mse", "model.num_classes": 1, "optimizer.lr": 0.01, "train_cfg.max_epochs": 2,
+                      "checkpoint.monitor": "val/mae", "checkpoint.mode": "min"})  # fmt: skip
+    run_dir = train(cfg, quiet=True)
+    ckpt = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    assert ckpt["model_kwargs"]["num_classes"] == 1
+    assert {"val/mae", "val/rmse", "val/top1"} <= set(ckpt["history"][-1])
+    assert ckpt["best"]["monitor"] == "val/mae"
+
+
+def test_each_scheduler_runs_in_the_loop(fake_data, make_cfg):
+    for sched in ("StepLR", "CosineAnnealingLR", "OneCycleLR", "ReduceLROnPlateau", "None"):
+        cfg = make_cfg(**{"train_cfg.max_epochs": 2})
+        cfg.param_scheduler = {
+            "StepLR": dict(type="StepLR", step_size=1, gamma=0.5),
+            "CosineAnnealingLR": dict(type="CosineAnnealingLR", warmup_epochs=1, min_lr=0.0),
+            "OneCycleLR": dict(type="OneCycleLR", max_lr=0.1, pct_start=0.3),
+            "ReduceLROnPlateau": dict(type="ReduceLROnPlateau", monitor="val/loss", patience=0),
+            "None": None,
+        }[sched]
+        history = load_checkpoint(train(cfg, quiet=True) / "checkpoints" / "last.pt")["history"]
+        assert len(history) == 2, sched
+
+
+def test_config_mismatch_with_data_is_one_clear_error(fake_data, make_cfg):
+    with pytest.raises(ConfigError, match="model.num_classes=7 but the fake data has 10"):
+        cfg = make_cfg()
+        cfg.model.num_classes = (
+            7  # (load_config checks built-in datasets; an imagefolder is known only here)
+        )
+        train(cfg, quiet=True)
+    with pytest.raises(ConfigError, match="not a metric of this run"):
+        train(make_cfg(**{"checkpoint.monitor": "val/acc"}), quiet=True)
+
+
+def test_early_stopping_stops_and_is_restored(fake_data, make_cfg, capsys):
+    cfg = make_cfg(
+        **{
+            "train_cfg.max_epochs": 6,
+            "early_stopping.patience": 1,
+            "early_stopping.min_delta": 100.0,
+        }
+    )
+    run_dir = train(cfg, quiet=True)
+    ckpt = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    assert ckpt["epoch"] == 2 and ckpt["early_stopping"]["stopped"]
+    assert "early stopping" in capsys.readouterr().out
+    train(cfg, resume=run_dir, quiet=True)  # nothing left to do: no further epoch
+    assert load_checkpoint(run_dir / "checkpoints" / "last.pt")["epoch"] == 2
+
+
+# ---- resume ---------------------------------------------------------------------------------
+
+
+def _assert_same_run(a, b):
+    wa, wb = _weights(a), _weights(b)
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        assert torch.equal(wa[k], wb[k]), k
+    ha, hb = (load_checkpoint(r / "checkpoints" / "last.pt")["history"] for r in (a, b))
+    strip = lambda h: [{k: v for k, v in r.items() if k != "time"} for r in h]  # noqa: E731
+    assert strip(ha) == strip(hb)
+    assert torch.equal(_weights(a, "best.pt")["fc.weight"], _weights(b, "best.pt")["fc.weight"])
+    assert (
+        list(csv.DictReader(open(a / "metrics.csv")))[-1]["val/top1"]
+        == list(csv.DictReader(open(b / "metrics.csv")))[-1]["val/top1"]
+    )
+
+
+@pytest.mark.parametrize("opt", ["SGD", "AdamW"])
+def test_resume_after_epoch_k_is_bit_identical(fake_data, make_cfg, opt):
+    opts = {"deterministic": True, "optimizer.type": opt, "optimizer.lr": 0.01 if opt == "AdamW" else 0.05,
+            "model.drop_rate": 0.2}  # fmt: skip
+    full = train(make_cfg(**opts, **{"train_cfg.max_epochs": 4}), quiet=True)
+    part = train(make_cfg(**opts, **{"train_cfg.max_epochs": 2}), quiet=True)
+    assert part != full
+    assert train(make_cfg(**opts, **{"train_cfg.max_epochs": 4}), resume=part, quiet=True) == part
+    _assert_same_run(full, part)
+
+
+def test_keyboard_interrupt_mid_epoch_then_resume_is_bit_identical(fake_data, make_cfg, capsys):
+    opts = {"deterministic": True, "model.drop_rate": 0.2, "train_cfg.max_epochs": 4}
+    full = train(make_cfg(**opts), quiet=True)
+
+    def ctrl_c(event, info):
+        if event == "step" and info["epoch"] == 3 and info["step"] == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(make_cfg(**opts), quiet=True, hooks=[ctrl_c])
+    err = capsys.readouterr().err
+    assert "checkpoint of epoch 2 is kept" in err and "--resume" in err
+    resumed = train(make_cfg(**opts), resume="auto", quiet=True)  # the latest run of this config
+    assert resumed != full
+    assert load_checkpoint(resumed / "checkpoints" / "last.pt")["epoch"] == 4
+    _assert_same_run(full, resumed)
+
+
+def test_resume_refuses_corrupt_last_and_other_models(fake_data, make_cfg, monkeypatch, capsys):
+    from conftest import FakeBundle
+
+    run_dir = train(make_cfg(**{"train_cfg.max_epochs": 1}), quiet=True)
+    monkeypatch.setattr(trainer, "build_data", lambda *a, **k: FakeBundle(classes=5))
+    five = make_cfg()
+    five.model.num_classes = 5
+    with pytest.raises(
+        CheckpointError,
+        match=r"does not fit model lenet5; 2 shape mismatches: fc.weight: checkpoint \(10, 84\) vs model \(5, 84\)",
+    ):
+        train(five, resume=run_dir, quiet=True)
+    monkeypatch.setattr(trainer, "build_data", lambda *a, **k: FakeBundle())
+    last = run_dir / "checkpoints" / "last.pt"
+    last.write_bytes(last.read_bytes()[:1000])
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        train(make_cfg(), resume=run_dir, quiet=True)
+    fresh = train(
+        make_cfg(**{"train_cfg.max_epochs": 1}), resume="auto", quiet=True
+    )  # never the corrupt one
+    assert fresh != run_dir and "passing over" in capsys.readouterr().out
+
+
+def test_resume_of_a_run_stopped_before_its_first_checkpoint_starts_over(
+    fake_data, make_cfg, capsys
+):
+    def ctrl_c(event, info):
+        if event == "step" and info["epoch"] == 1 and info["step"] == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(make_cfg(deterministic=True), quiet=True, hooks=[ctrl_c])
+    assert "no epoch was completed" in capsys.readouterr().err
+    again = train(make_cfg(deterministic=True), resume="auto", quiet=True)
+    assert "starts over" in capsys.readouterr().out
+    assert len(list(again.parent.iterdir())) == 1  # in the same run directory
+    _assert_same_run(train(make_cfg(deterministic=True), quiet=True), again)
+
+
+# ---- NaN ------------------------------------------------------------------------------------
+
+
+def test_nan_stop_names_epoch_and_step_and_keeps_last_good(
+    fake_data, make_cfg, monkeypatch, tmp_path
+):
+    real = trainer.build_data
+
+    def poisoned(*a, **k):
+        bundle = real(*a, **k)
+        bundle.train.poison = {(2, 2)}
+        return bundle
+
+    monkeypatch.setattr(trainer, "build_data", poisoned)
+    with pytest.raises(
+        TrainingError, match=r"epoch 2, step 2/3.*last good checkpoint .*last.pt \(epoch 1\)"
+    ):
+        train(make_cfg(), quiet=True)
+    runs = list((tmp_path / "runs" / "tiny").iterdir())
+    ckpt = load_checkpoint(runs[0] / "checkpoints" / "last.pt")
+    assert ckpt["epoch"] == 1 and all(torch.isfinite(v).all() for v in ckpt["model"].values())
+
+
+def test_nan_skip_halves_lr_and_continues_then_stops_after_ten(
+    fake_data, make_cfg, monkeypatch, capsys
+):
+    real = trainer.build_data
+    poison = {(2, 1), (2, 2)}
+
+    def poisoned(*a, **k):
+        bundle = real(*a, **k)
+        bundle.train.poison = poison
+        return bundle
+
+    monkeypatch.setattr(trainer, "build_data", poisoned)
+    cfg = make_cfg(nan_policy="skip", param_scheduler=None)
+    run_dir = train(cfg, quiet=True)
+    ckpt = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    assert ckpt["epoch"] == 3 and ckpt["global_step"] == 9 - 2
+    assert ckpt["history"][-1]["lr"] == pytest.approx(0.05 / 4)
+    assert capsys.readouterr().out.count("step skipped") == 2
+    poison.update((e, s) for e in (1, 2, 3, 4) for s in (1, 2, 3))
+    with pytest.raises(TrainingError, match="10 steps in a row"):
+        train(make_cfg(nan_policy="skip", **{"train_cfg.max_epochs": 4}), quiet=True)
+
+
+def test_bf16_autocast_channels_last_and_clipping_train(fake_data, make_cfg):
+    opts = {"amp.enabled": True, "channels_last": True, "clip_grad.max_norm": 0.5, "loss.label_smoothing": 0.1,
+            "optimizer.decay_norm_and_bias": False, "train_cfg.max_epochs": 2}  # fmt: skip
+    history = load_checkpoint(train(make_cfg(**opts), quiet=True) / "checkpoints" / "last.pt")[
+        "history"
+    ]
+    assert len(history) == 2 and all(torch.isfinite(torch.tensor(r["train/loss"])) for r in history)
+
+
+def test_without_validation_or_test_split(fake_data, make_cfg, monkeypatch, capsys):
+    from conftest import FakeBundle
+
+    def no_val(*a, **k):
+        bundle = FakeBundle()
+        bundle.val = None
+        return bundle
+
+    monkeypatch.setattr(trainer, "build_data", no_val)
+    run_dir = train(make_cfg(**{"train_cfg.max_epochs": 2}), quiet=True)
+    assert "the test uses the last epoch" in capsys.readouterr().out
+    assert not (run_dir / "checkpoints" / "best.pt").exists()
+    assert "val/top1" not in load_checkpoint(run_dir / "checkpoints" / "last.pt")["history"][-1]
+
+    def no_test(*a, **k):
+        bundle = FakeBundle()
+        bundle.test = None
+        return bundle
+
+    monkeypatch.setattr(trainer, "build_data", no_test)
+    train(make_cfg(**{"train_cfg.max_epochs": 1}), quiet=True)
+    assert "no test split" in capsys.readouterr().out
