@@ -11,3 +11,8 @@ amp = dict(enabled=False, dtype="bfloat16")  # autocast; fp16 uses a GradScaler 
 channels_last = False
 compile = False
 nan_policy = "stop"  # 'stop' | 'skip' (skip the step and halve the LR)
+sync_bn = False  # DDP on GPUs: BatchNorm statistics over the global batch (SyncBatchNorm)
+# data.train.batch_size is per process ("8xb16": 8 GPUs x 16). Linear scaling rule when enabled:
+# lr x global batch / base_batch_size (None: the config's own batch, i.e. lr x processes).
+auto_scale_lr = dict(enable=False, base_batch_size=None)
+lookahead = None  # or dict(k=5, alpha=0.5): Lookahead weight averaging (airbench's EMA)

@@ -25,18 +25,23 @@ key and what to do.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import hashlib
 import inspect
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import yaml
 from mmengine.config import Config, DictAction
+from mmengine.fileio.handlers import YamlHandler
+from mmengine.fileio.io import file_handlers
 
 from cnnzoo.errors import CnnzooError, ConfigError, closest, unknown
 
@@ -58,6 +63,7 @@ RUNTIME_DEFAULTS: dict[str, Any] = dict(
     nan_policy="stop",
     sync_bn=False,
     auto_scale_lr=dict(enable=False, base_batch_size=None),
+    lookahead=None,
     loss=dict(type="cross_entropy", label_smoothing=0.0, aux_weight=0.3),
     clip_grad=None,
     param_scheduler=None,
@@ -78,12 +84,14 @@ DATA_DEFAULTS: dict[str, Any] = dict(
     test=dict(batch_size=512, tta_flip=False),
 )
 REQUIRED = ("model", "data", "optimizer", "train_cfg")
+MAX_IMAGE_SIZE = 4096  # larger sizes only exhaust memory (a 32-image batch at 4096^2 is 6 GB)
 
 # What an optional section becomes when an override sets one of its keys while it is None.
 OPTIONAL_SECTIONS: dict[str, dict[str, Any]] = dict(
     early_stopping=dict(monitor="val/loss", mode="min", patience=5, min_delta=0.0),
     clip_grad=dict(max_norm=1.0),
     param_scheduler=dict(),
+    lookahead=dict(k=5, alpha=0.5),
 )
 
 # Built-in datasets: number of classes, native channels and native (H, W).
@@ -97,7 +105,7 @@ DATASETS: dict[str, tuple[int | None, int | None, tuple[int, int] | None]] = dic
 )
 # Data keys that the data side reads but configs need not set (not filled in by default).
 DATA_OPTIONAL = ("skip_bad",)
-SPLIT_OPTIONAL = ("drop_last",)
+SPLIT_OPTIONAL = ("drop_last", "tta_translate")
 OPTIMIZERS: dict[str, tuple[str, ...]] = dict(
     SGD=("lr", "momentum", "dampening", "nesterov", "weight_decay"),
     Adam=("lr", "betas", "eps", "weight_decay", "amsgrad"),
@@ -295,11 +303,36 @@ def validate_config(cfg: Mapping[str, Any]) -> None:
 # --- reading -------------------------------------------------------------------------------
 
 
+class _SafeYamlHandler(YamlHandler):
+    """mmengine's YAML handler with PyYAML's safe loader: plain data only. (mmengine's own
+    uses ``yaml.Loader``, which runs ``!!python/object/apply`` tags, i.e. code.)"""
+
+    def load_from_fileobj(self, file, **kwargs):
+        return yaml.load(file, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
+@contextlib.contextmanager
+def _safe_yaml():
+    """Load YAML configs (and their YAML ``_base_`` files) with the safe loader."""
+    saved = {k: file_handlers[k] for k in ("yaml", "yml")}
+    file_handlers.update(yaml=_SafeYamlHandler(), yml=_SafeYamlHandler())
+    try:
+        yield
+    finally:
+        file_handlers.update(saved)
+
+
 def _read(file: Path) -> dict[str, Any]:
     try:
-        cfg = Config.fromfile(str(file))
+        with _safe_yaml():
+            cfg = Config.fromfile(str(file))
     except CnnzooError:
         raise
+    except yaml.constructor.ConstructorError as e:
+        raise ConfigError(
+            f"{file}: refused: {e.problem}; YAML configs may hold plain data only (a .py config "
+            f"is the place for code, and runs as code)"
+        ) from None
     except FileNotFoundError as e:
         missing = e.filename or str(e)
         raise ConfigError(
@@ -387,7 +420,7 @@ def _type_keys(section: str, type_name: Any) -> tuple[str, ...] | None:
     if section == "model":
         return _model_keys(str(type_name))
     table = dict(optimizer=OPTIMIZERS, param_scheduler=SCHEDULERS, loss=LOSSES).get(section)
-    if table is None or type_name not in table:
+    if table is None or not _known(type_name, table):
         return None
     extra = dict(optimizer=("decay_norm_and_bias",), param_scheduler=("warmup_epochs",)).get(
         section, ()
@@ -422,7 +455,7 @@ def _pipeline_op_keys(name: Any) -> tuple[str, ...]:
     """The keyword arguments of the data pipeline op ``name`` (none for an unknown op)."""
     from cnnzoo.data import OPS
 
-    if name not in OPS:
+    if not _known(name, OPS):
         return ()
     params = inspect.signature(OPS[name].__init__).parameters
     return tuple(p for p in params if p not in ("self", "ctx"))
@@ -481,7 +514,13 @@ def _is_int(x: Any) -> bool:
 
 
 def _is_number(x: Any) -> bool:
-    return isinstance(x, int | float) and not isinstance(x, bool)
+    """A finite int or float (not a bool, not inf or nan)."""
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _known(name: Any, table: Mapping[str, Any]) -> bool:
+    """``name`` is one of ``table``'s names (False for lists and other unhashable values)."""
+    return isinstance(name, str) and name in table
 
 
 def _require(ok: bool, message: str) -> None:
@@ -572,6 +611,19 @@ def _check_runtime(cfg: Mapping[str, Any]) -> None:
         isinstance(cfg["sync_bn"], bool), f"sync_bn must be True or False, got {cfg['sync_bn']!r}"
     )
     _check_keys("auto_scale_lr", _section(cfg, "auto_scale_lr"), RUNTIME_DEFAULTS["auto_scale_lr"])
+    lookahead = cfg["lookahead"]
+    if lookahead is not None:
+        lookahead = _section(cfg, "lookahead")
+        _check_keys("lookahead", lookahead, OPTIONAL_SECTIONS["lookahead"])
+        full = {**OPTIONAL_SECTIONS["lookahead"], **lookahead}
+        _require(
+            _is_int(full["k"]) and full["k"] >= 1,
+            f"lookahead.k must be an integer >= 1, got {full['k']!r}",
+        )
+        _require(
+            _is_number(full["alpha"]) and 0 < full["alpha"] <= 1,
+            f"lookahead.alpha must be in (0, 1], got {full['alpha']!r}",
+        )
     clip = cfg["clip_grad"]
     if clip is not None:
         clip = _section(cfg, "clip_grad")
@@ -605,7 +657,7 @@ def _check_data(cfg: Mapping[str, Any]) -> None:
 
     data = _section(cfg, "data")
     _require("type" in data, f"data.type is missing: one of {', '.join(DATASETS)}")
-    if data["type"] not in DATASETS:
+    if not _known(data["type"], DATASETS):
         raise unknown("dataset", str(data["type"]), DATASETS)
     _check_keys("data", data, ("type", *DATA_DEFAULTS, *DATA_OPTIONAL))
     for split in ("train", "val", "test"):
@@ -617,6 +669,11 @@ def _check_data(cfg: Mapping[str, Any]) -> None:
             _is_int(bs) and bs > 0, f"data.{split}.batch_size must be an integer > 0, got {bs!r}"
         )
     _require(isinstance(data["test"]["tta_flip"], bool), "data.test.tta_flip must be True or False")
+    shift = data["test"].get("tta_translate", 0)
+    _require(
+        _is_int(shift) and shift >= 0,
+        f"data.test.tta_translate must be a number of pixels >= 0, got {shift!r}",
+    )
     pipeline = data["train"]["pipeline"]
     _require(
         isinstance(pipeline, list | tuple),
@@ -628,7 +685,7 @@ def _check_data(cfg: Mapping[str, Any]) -> None:
             f"data.train.pipeline.{i} must be dict(type=..., ...)",
         )
         keys = _pipeline_op_keys(op["type"])
-        if not keys and op["type"] not in OPS:
+        if not keys and not _known(op["type"], OPS):
             raise unknown("pipeline op", str(op["type"]), OPS)
         _check_keys(f"data.train.pipeline.{i}", op, ("type", *keys))
     vs = data["val_split"]
@@ -651,6 +708,12 @@ def _check_data(cfg: Mapping[str, Any]) -> None:
             and all(_is_int(s) and s > 0 for s in size)
         )
         _require(ok, f"data.image_size must be None, an integer or (height, width); got {size!r}")
+        largest = size if _is_int(size) else max(size)
+        _require(
+            largest <= MAX_IMAGE_SIZE,
+            f"data.image_size={size!r} is larger than {MAX_IMAGE_SIZE} pixels, far beyond what "
+            f"these networks take (224 for ImageNet-sized inputs); choose a smaller size",
+        )
     for key in ("mean", "std"):
         v = data[key]
         if v is not None:
@@ -688,7 +751,7 @@ def _check_data(cfg: Mapping[str, Any]) -> None:
 
 def _check_loss(cfg: Mapping[str, Any]) -> None:
     loss = _section(cfg, "loss")
-    if loss.get("type") not in LOSSES:
+    if not _known(loss.get("type"), LOSSES):
         raise unknown("loss", str(loss.get("type")), LOSSES)
     _check_keys("loss", loss, _type_keys("loss", loss["type"]))
     ls = loss.get("label_smoothing", 0.0)
@@ -704,7 +767,7 @@ def _check_loss(cfg: Mapping[str, Any]) -> None:
 
 def _check_optim(cfg: Mapping[str, Any]) -> None:
     opt = _section(cfg, "optimizer")
-    if opt.get("type") not in OPTIMIZERS:
+    if not _known(opt.get("type"), OPTIMIZERS):
         raise unknown("optimizer", str(opt.get("type")), OPTIMIZERS)
     _check_keys("optimizer", opt, _type_keys("optimizer", opt["type"]))
     lr = opt.get("lr")
@@ -726,7 +789,7 @@ def _check_optim(cfg: Mapping[str, Any]) -> None:
     if sched is None:
         return
     sched = _section(cfg, "param_scheduler")
-    if sched.get("type") not in SCHEDULERS:
+    if not _known(sched.get("type"), SCHEDULERS):
         raise unknown("LR scheduler", str(sched.get("type")), SCHEDULERS)
     _check_keys("param_scheduler", sched, _type_keys("param_scheduler", sched["type"]))
     for key in SCHEDULER_REQUIRED.get(sched["type"], ()):

@@ -2,10 +2,10 @@ import json
 
 import pytest
 import torch
+from datafiles import make_cifar10, make_imagefolder, make_mnist
 
 from cnnzoo.data import build_data, channel_stats, prepare_images, read_dataset, split_train_val
 from cnnzoo.errors import ConfigError, DataError, UnknownNameError
-from conftest import make_cifar10, make_imagefolder, make_mnist
 
 CPU = torch.device("cpu")
 

@@ -5,12 +5,12 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from datafiles import make_cifar10, make_imagefolder, make_mnist, write_cifar_batch, write_idx
 from PIL import Image
 
 from cnnzoo.data import read_cifar_batch, read_dataset, read_idx
 from cnnzoo.data.datasets import read_digits
 from cnnzoo.errors import DataError
-from conftest import make_cifar10, make_imagefolder, make_mnist, write_cifar_batch, write_idx
 
 
 @pytest.mark.parametrize("gz", [False, True])

@@ -81,8 +81,9 @@ def test_user_errors_exit_2_with_one_line(fake_data, tiny_config, tmp_path, caps
 def test_ctrl_c_exits_130_and_says_how_to_resume(
     fake_data, tiny_config, tmp_path, monkeypatch, capsys
 ):
+    from fakes import FakeBundle
+
     import cnnzoo.engine.trainer as trainer
-    from conftest import FakeBundle
 
     def interrupting(*a, **k):
         bundle = FakeBundle()

@@ -152,7 +152,7 @@ def test_keyboard_interrupt_mid_epoch_then_resume_is_bit_identical(fake_data, ma
 
 
 def test_resume_refuses_corrupt_last_and_other_models(fake_data, make_cfg, monkeypatch, capsys):
-    from conftest import FakeBundle
+    from fakes import FakeBundle
 
     run_dir = train(make_cfg(**{"train_cfg.max_epochs": 1}), quiet=True)
     monkeypatch.setattr(trainer, "build_data", lambda *a, **k: FakeBundle(classes=5))
@@ -246,7 +246,7 @@ def test_bf16_autocast_channels_last_and_clipping_train(fake_data, make_cfg):
 
 
 def test_without_validation_or_test_split(fake_data, make_cfg, monkeypatch, capsys):
-    from conftest import FakeBundle
+    from fakes import FakeBundle
 
     def no_val(*a, **k):
         bundle = FakeBundle()

@@ -34,7 +34,7 @@ class BatchIterable:
     (for images stored smaller than ``data.image_size`` to save memory).
 
     ``shuffle=True`` (training) permutes the split each epoch and applies ``pipeline``;
-    with ``world_size > 1`` every rank takes an equal-sized slice of the same permutation.
+    with ``world_size > 1`` every rank takes an equal share of the same permutation, interleaved.
     Without shuffling the samples come in order, rank r taking samples r, r + world_size, ...
     ``len()`` is the number of batches per epoch on this rank; ``num_samples`` the samples.
     """
@@ -93,8 +93,9 @@ class BatchIterable:
         n = len(self.labels)
         if self.shuffle:
             order = torch.randperm(n, generator=seeded_generator("perm", self.seed, self.epoch))
-            per_rank = n // self.world_size
-            order = order[self.rank * per_rank : (self.rank + 1) * per_rank]
+            # rank r takes every world_size-th sample from r: the ranks' k-th batches together
+            # are the k-th batch of one process whose batch is world_size times larger
+            order = order[: n // self.world_size * self.world_size][self.rank :: self.world_size]
         else:
             order = torch.arange(self.rank, n, self.world_size)
         order = order[: self.num_samples]

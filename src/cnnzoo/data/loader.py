@@ -12,6 +12,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Iterator
 
+import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
@@ -80,6 +81,9 @@ class LoaderBatches(BatchIterable):
             num_workers=num_workers,
             pin_memory=self.device.type == "cuda",
             persistent_workers=num_workers > 0,
+            # worker seeds from a private generator: drawing batches leaves torch's global
+            # RNG (dropout, ...) alone, so a resumed run replays the same random numbers
+            generator=torch.Generator(),
         )
 
     def fetch(self, plan):

@@ -18,6 +18,7 @@ from cnnzoo.engine.checkpoint import load_trained
 from cnnzoo.engine.losses import build_loss
 from cnnzoo.engine.trainer import evaluate, resolve_device, train
 from cnnzoo.errors import ConfigError, DataError
+from cnnzoo.export import is_exported, load_exported
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -59,8 +60,9 @@ def cmd_test(args: argparse.Namespace) -> int:
         )
     model.to(device)
     loss_fn = build_loss(cfg.get("loss") or {})
-    tta = bool((cfg.data.get("test") or {}).get("tta_flip", False))
-    meter = evaluate(model, data.test, loss_fn, num_classes=data.num_classes, tta_flip=tta, desc="test",
+    tta = dict(cfg.data.get("test") or {})
+    meter = evaluate(model, data.test, loss_fn, num_classes=data.num_classes, tta_flip=bool(tta.get("tta_flip", False)),
+                     tta_translate=int(tta.get("tta_translate", 0)), desc="test",
                      show=not args.quiet and sys.stderr.isatty())  # fmt: skip
     metrics = meter.compute()
     report = dict(
@@ -100,9 +102,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.topk < 1:
         raise ConfigError(f"--topk must be at least 1, got {args.topk}")
     target = Path(args.target)
-    if target.is_file() and target.suffix not in (".pt", ".pth"):
-        raise ConfigError(f"{target}: predict takes a run directory or a .pt checkpoint")
-    model, meta = load_trained(target)
+    if target.is_file() and target.suffix not in (".pt", ".pth", ".onnx"):
+        raise ConfigError(
+            f"{target}: predict takes a run directory, a .pt checkpoint or an exported .onnx/.pt file"
+        )
+    if target.suffix == ".onnx" or is_exported(target):  # written by `cnnzoo export`
+        model, meta = load_exported(target)
+    else:
+        model, meta = load_trained(target)
     images = prepare_images(
         args.images,
         in_chans=meta["in_chans"],

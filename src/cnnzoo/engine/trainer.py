@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmengine.config import Config
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
@@ -38,6 +39,7 @@ from cnnzoo.engine.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
+from cnnzoo.engine.lookahead import Lookahead
 from cnnzoo.engine.losses import Loss, build_loss
 from cnnzoo.engine.metrics import Meter
 from cnnzoo.engine.optim import Schedule, build_optimizer
@@ -86,6 +88,7 @@ def train(
     channels_last = bool(cfg.get("channels_last", False))
     if channels_last:
         model.to(memory_format=torch.channels_last)
+    global_batch = distributed.global_batch_size(cfg, world_size)  # batch_size is per process
     lr_scale = distributed.lr_scale(cfg, world_size)  # auto_scale_lr; 1 unless enabled
     lr_cfg = distributed.scaled_lr_sections(cfg, lr_scale)
     optimizer = build_optimizer(model, lr_cfg["optimizer"])
@@ -124,6 +127,7 @@ def train(
         ),
         early_stopping=dict(value=None, bad_epochs=0, stopped=False),
         history=[],
+        partial=None,  # Ctrl-C mid-epoch: the steps done in epoch+1 and its running metrics
     )
     run_dir = distributed.broadcast_object(_resume_dir(cfg, resume) if resume and main else None)
     ckpt = None
@@ -132,7 +136,18 @@ def train(
         _restore(ckpt, model, optimizer, schedule, scaler, state)
         if float(ckpt.get("lr_scale", 1.0)) != lr_scale:  # auto_scale_lr, another global batch
             schedule.scale_lr(lr_scale / float(ckpt.get("lr_scale", 1.0)))
-        say(f"resuming {run_dir} after epoch {state['epoch']}")
+        batch_then = int(ckpt.get("global_batch_size") or global_batch)
+        if state["partial"] and batch_then != global_batch:
+            # global batches are consecutive slices of the epoch's order: skip the steps that
+            # cover the samples already trained on (at most part of one batch is seen twice)
+            done = state["partial"]["step"] * batch_then // global_batch
+            state["partial"] = dict(state["partial"], step=done)
+        at = (
+            f", step {state['partial']['step']} of epoch {state['epoch'] + 1}"
+            if state["partial"]
+            else ""
+        )
+        say(f"resuming {run_dir} after epoch {state['epoch']}{at}")
         if ckpt["config_hash"] != config_hash(cfg):
             say(
                 "note: the config differs from the one this run was started with; continuing with the given config"
@@ -150,14 +165,18 @@ def train(
     ddp = distributed.wrap_model(model, ctx, sync_bn=cfg.get("sync_bn", False))
     model = distributed.unwrap(ddp)
     forward = torch.compile(ddp) if cfg.get("compile", False) else ddp
+    lookahead = Lookahead(model, **cfg.lookahead) if cfg.get("lookahead") else None
     if world_size > 1 or lr_scale != 1.0:
         say(f"{world_size} process(es) x batch {cfg.data.train.batch_size} = global batch "
-            f"{distributed.global_batch_size(cfg, world_size)}; learning rates x {lr_scale:g}")  # fmt: skip
+            f"{global_batch}; learning rates x {lr_scale:g}")  # fmt: skip
     ckpt_dir = run_dir / "checkpoints"
-    for stale in ckpt_dir.glob(".*.tmp-*"):  # left by a process killed mid-write
+    # temporary files of a process killed mid-write
+    for stale in [*ckpt_dir.glob(".*.tmp-*"), *run_dir.glob(".*.tmp")]:
         stale.unlink(missing_ok=True)
     if main:
         _guard_io(run_dir, lambda: dump_config(cfg, run_dir / "config.py"))
+        if ckpt is not None:  # a kill may have come between last.pt and metrics.csv
+            _guard_io(run_dir, lambda: write_metrics_csv(run_dir / "metrics.csv", state["history"]))
     config_text = (run_dir / "config.py").read_text() if main else ""
     if val_every == 0 and main:
         say(
@@ -181,7 +200,8 @@ def train(
             epoch=state["epoch"], global_step=state["global_step"], rng=rng_state(), best=dict(state["best"]),
             early_stopping=dict(state["early_stopping"]), history=list(state["history"]),
             config=config_text, config_hash=config_hash(cfg), data_meta=data_meta, world_size=world_size,
-            global_batch_size=distributed.global_batch_size(cfg, world_size), lr_scale=lr_scale,
+            global_batch_size=global_batch, lr_scale=lr_scale,
+            partial=state["partial"],
         )  # fmt: skip
 
     if ckpt is not None:
@@ -197,6 +217,12 @@ def train(
                 model.train()
                 data.train.set_epoch(epoch)
                 meter = Meter(data.num_classes, regression=loss_fn.regression, device=device)
+                partial, state["partial"] = state["partial"], None
+                if partial:  # resumed mid-epoch: its first steps are done, their metrics kept
+                    if main:  # once: the meters of all ranks are summed
+                        meter.sums.copy_(partial["meter_sums"])
+                        meter.confusion.copy_(partial["meter_confusion"])
+                    nan_streak = int(partial["nan_streak"])
                 bar = tqdm(
                     data.train,
                     desc=f"epoch {epoch}/{max_epochs}",
@@ -205,6 +231,8 @@ def train(
                     dynamic_ncols=True,
                 )
                 for step, (images, targets) in enumerate(bar, 1):
+                    if partial and step <= partial["step"]:  # drawn again, not trained on
+                        continue
                     if channels_last:
                         images = images.contiguous(memory_format=torch.channels_last)
                     with torch.autocast(
@@ -236,6 +264,8 @@ def train(
                     scaler.step(optimizer)
                     scaler.update()
                     schedule.step_batch()
+                    if lookahead:
+                        lookahead.step()
                     state["global_step"] += 1
                     meter.update(output[0] if isinstance(output, tuple) else output, targets, loss)
                     if step % log_every == 0:
@@ -250,8 +280,16 @@ def train(
                             ),
                         )
                     if distributed.any_rank(interrupt["hit"], device):  # all stop at one step
+                        if main and world_size == 1 and lookahead is None:  # a resumable checkpoint
+                            state["partial"] = dict(
+                                step=step, meter_sums=meter.sums, meter_confusion=meter.confusion,
+                                nan_streak=nan_streak,
+                            )  # fmt: skip
+                            save_checkpoint(checkpoint(), ckpt_dir / "last.pt")
                         raise KeyboardInterrupt
                 meter.all_reduce()
+                if lookahead:  # validate and save the slow weights
+                    lookahead.sync()
                 row = {"epoch": epoch, "lr": schedule.lr, **meter.compute("train/")}
                 # ---- validate
                 if val_every and (epoch % val_every == 0 or epoch == max_epochs):
@@ -292,7 +330,9 @@ def train(
             if main:
                 done = state["epoch"]
                 kept = (
-                    f"the checkpoint of epoch {done} is kept"
+                    f"saved a checkpoint after step {state['partial']['step']} of epoch {done + 1}"
+                    if state["partial"]
+                    else f"the checkpoint of epoch {done} is kept"
                     if done
                     else "no epoch was completed, nothing was saved"
                 )
@@ -318,16 +358,17 @@ def train(
     split = "test" if data.test is not None else "val"
     if split == "val":
         say("note: the data has no test split; the final scores are on the validation split")
-    tta = bool((cfg.data.get("test") or {}).get("tta_flip", False))
+    tta = dict(cfg.data.get("test") or {})
     test = evaluate(model, getattr(data, split), loss_fn, num_classes=data.num_classes, amp_dtype=amp_dtype,
-                    channels_last=channels_last, tta_flip=tta, desc=split, show=show_bars)  # fmt: skip
+                    channels_last=channels_last, tta_flip=bool(tta.get("tta_flip", False)),
+                    tta_translate=int(tta.get("tta_translate", 0)), desc=split, show=show_bars)  # fmt: skip
     if main:
         metrics = test.compute(f"{split}/")
         summary = dict(
             model=model_name, dataset=data_meta["dataset"], params=sum(p.numel() for p in model.parameters()),
             epochs=state["epoch"], best_epoch=state["best"]["epoch"], monitor=state["best"]["monitor"],
             best_value=state["best"]["value"], checkpoint=str(best_path), device=str(device), processes=world_size,
-            global_batch_size=distributed.global_batch_size(cfg, world_size),
+            global_batch_size=global_batch,
             train_time_s=sum(r.get("time", 0.0) for r in state["history"]), run_dir=str(run_dir),
             **metrics, per_class_top1=dict(zip(data_meta["class_names"], test.per_class(), strict=True)),
         )  # fmt: skip
@@ -348,11 +389,14 @@ def evaluate(
     amp_dtype: torch.dtype | None = None,
     channels_last: bool = False,
     tta_flip: bool = False,
+    tta_translate: int = 0,
     desc: str = "eval",
     show: bool = False,
 ) -> Meter:
-    """Score ``model`` (in eval mode) on ``batches``; ``tta_flip`` averages the outputs of the
-    image and its mirror. Returns the :class:`Meter` (call ``.compute()`` for the numbers)."""
+    """Score ``model`` (in eval mode) on ``batches``. Test-time augmentation averages the
+    outputs of several views of each image: ``tta_flip`` adds its mirror, ``tta_translate=p``
+    its shifts by p pixels up-left and down-right (reflection padding), and the mirrors of those
+    with ``tta_flip`` (airbench's TTA). Returns the :class:`Meter` (``.compute()`` for the numbers)."""
     model.eval()
     device = next(model.parameters()).device
     meter = Meter(num_classes, regression=loss_fn.regression, device=device)
@@ -364,13 +408,25 @@ def evaluate(
         with torch.autocast(
             device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None
         ):
-            output = model(images)
-            if tta_flip:
-                output = (output + model(images.flip(3))) / 2
+            views = tta_views(images, flip=tta_flip, translate=tta_translate)
+            output = sum(model(v) for v in views) / len(views)
             loss = loss_fn(output, targets)
         meter.update(output, targets, loss)
     meter.all_reduce()
     return meter
+
+
+def tta_views(images: torch.Tensor, *, flip: bool, translate: int) -> list[torch.Tensor]:
+    """The test-time views of a batch: itself, shifted by ``translate`` pixels both ways, and
+    the mirrors of all of these when ``flip``."""
+    views = [images]
+    if translate:
+        p, (h, w) = translate, images.shape[-2:]
+        padded = F.pad(images, (p, p, p, p), mode="reflect")
+        views += [padded[..., :h, :w], padded[..., 2 * p :, 2 * p :]]
+    if flip:
+        views += [v.flip(3) for v in views]
+    return views
 
 
 # ---- setup --------------------------------------------------------------------------------
@@ -445,7 +501,13 @@ def build_model(cfg_model: Mapping, data: Any, *, regression: bool) -> tuple[nn.
             raise ConfigError(
                 f"model.{key}={kwargs[key]} but {why}; set model.{key}={want} or leave it out"
             )
-    return create_model(name, pretrained=pretrained, **kwargs), name, kwargs
+    try:
+        return create_model(name, pretrained=pretrained, **kwargs), name, kwargs
+    except (TypeError, ValueError, KeyError) as e:  # an architecture argument the model rejects
+        args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items() if k not in wanted)
+        raise ConfigError(
+            f"model {name!r} cannot be built with {args or 'these arguments'}: {e}"
+        ) from None
 
 
 def _val_interval(workflow: Sequence) -> int:
@@ -462,14 +524,16 @@ def _val_interval(workflow: Sequence) -> int:
 def _config_stem(cfg: Config) -> str:
     filename = getattr(cfg, "filename", None)
     if filename and Path(filename).name != "config.py":
-        return Path(filename).stem
-    if filename:  # a run's own config.py: the run's config stem is its grandparent's name
-        return Path(filename).parent.parent.name
-    return f"{cfg.model.type}_{cfg.data.type}"
+        stem = Path(filename).stem
+    elif filename:  # a run's own config.py: the run's config stem is its grandparent's name
+        stem = Path(filename).resolve().parent.parent.name
+    else:
+        stem = f"{cfg.model.type}_{cfg.data.type}"
+    return stem.strip(".") or "config"  # never '..' or '.': runs stay inside work_dir
 
 
 def _new_run_dir(cfg: Config) -> Path:
-    parent = Path(cfg.get("work_dir", "runs")) / _config_stem(cfg)
+    parent = Path(cfg.get("work_dir", "runs")).expanduser() / _config_stem(cfg)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for i in range(1000):
         run_dir = parent / (stamp if i == 0 else f"{stamp}-{i}")
@@ -488,7 +552,7 @@ def _new_run_dir(cfg: Config) -> Path:
 def _resume_dir(cfg: Config, resume: str | Path) -> Path | None:
     """The run to continue: ``'auto'`` -> the latest of this config (None: there is none)."""
     if str(resume) == "auto":
-        return latest_run(Path(cfg.get("work_dir", "runs")) / _config_stem(cfg))
+        return latest_run(Path(cfg.get("work_dir", "runs")).expanduser() / _config_stem(cfg))
     run_dir = Path(resume)
     if run_dir.is_file():  # a checkpoint file: its run is two levels up
         run_dir = run_dir.parent.parent
@@ -516,6 +580,7 @@ def _restore(
         epoch=int(ckpt["epoch"]), global_step=int(ckpt["global_step"]), best=dict(ckpt["best"]),
         history=[dict(r) for r in ckpt["history"]],
         early_stopping=dict(ckpt.get("early_stopping") or state["early_stopping"]),
+        partial=ckpt.get("partial"),
     )  # fmt: skip
 
 

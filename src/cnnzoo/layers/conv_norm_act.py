@@ -1,9 +1,17 @@
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 import torch.nn as nn
 from torch import Tensor
+
+
+def _make_act(act_layer: Callable[..., nn.Module]) -> nn.Module:
+    """The activation, in place where it can be (it follows BN, whose output nothing else reads)."""
+    if "inplace" in inspect.signature(act_layer).parameters:
+        return act_layer(inplace=True)
+    return act_layer()
 
 
 class ConvNormAct(nn.Module):
@@ -33,7 +41,7 @@ class ConvNormAct(nn.Module):
             in_chs, out_chs, kernel_size, stride, padding, dilation=dilation, groups=groups, bias=bias
         )
         self.bn = nn.BatchNorm2d(out_chs) if norm else nn.Identity()
-        self.act = act_layer() if act_layer is not None else nn.Identity()
+        self.act = nn.Identity() if act_layer is None else _make_act(act_layer)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.act(self.bn(self.conv(x)))

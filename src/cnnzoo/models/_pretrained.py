@@ -26,6 +26,11 @@ _WRAPPER_KEYS = ("model", "state_dict", "model_state_dict", "state_dict_ema", "m
 _PREFIXES = ("module.", "_orig_mod.", "model.")
 
 
+def _first_line(e: BaseException) -> str:
+    """The first line of an exception's message, or its type when the message is empty."""
+    return (str(e).splitlines() or [type(e).__name__])[0]
+
+
 def read_checkpoint(path: str | Path) -> dict:
     """Read a checkpoint file safely (tensors and plain containers only)."""
     path = Path(path)
@@ -38,11 +43,11 @@ def read_checkpoint(path: str | Path) -> dict:
     except pickle.UnpicklingError as e:
         raise CheckpointError(
             f"refused to load {path}: it holds pickled Python objects beyond tensors and plain "
-            f"containers, which could run code ({str(e).splitlines()[0]}). Re-save it as a plain "
+            f"containers, which could run code ({_first_line(e)}). Re-save it as a plain "
             f"state_dict (torch.save(model.state_dict(), path)) from a source you trust"
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
-        raise CheckpointError(f"checkpoint {path} is corrupt or truncated: {str(e).splitlines()[0]}") from None
+        raise CheckpointError(f"checkpoint {path} is corrupt or truncated: {_first_line(e)}") from None
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"checkpoint {path} holds a {type(obj).__name__}, not a state_dict")
     return dict(obj)
@@ -116,7 +121,7 @@ def fetch_published(entry: ModelEntry, library: str) -> dict[str, Tensor]:
         return dict(timm.create_model(ref, pretrained=True).state_dict())
     except (OSError, RuntimeError, ImportError) as e:
         raise CheckpointError(
-            f"could not fetch {library} weights for {entry.name} ({ref}): {str(e).splitlines()[0]}. "
+            f"could not fetch {library} weights for {entry.name} ({ref}): {_first_line(e)}. "
             f"Without a network, download the file elsewhere and pass its path as pretrained="
         ) from None
 

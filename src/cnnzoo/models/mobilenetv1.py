@@ -54,7 +54,7 @@ class DepthwiseSeparableConv(nn.Module):
         self.bn1 = nn.BatchNorm2d(in_chs)
         self.conv_pw = nn.Conv2d(in_chs, out_chs, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(out_chs)
-        self.act = act_layer()
+        self.act = act_layer(inplace=True)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.act(self.bn1(self.conv_dw(x)))
@@ -86,7 +86,7 @@ class MobileNetV1(ClassifierModel):
         chs = width(32)
         self.conv_stem = nn.Conv2d(in_chans, chs, 3, stride=2, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(chs)
-        self.act = act_layer()
+        self.act = act_layer(inplace=True)
         stages = []
         self.feature_info = []
         reduction = 2
