@@ -1,5 +1,13 @@
+import os
+
 import pytest
 import torch
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # one thread per test worker (pytest -n 2 on two cores): oversubscribed OpenMP threads
+    # are many times slower than one thread each; subprocesses inherit the setting
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)

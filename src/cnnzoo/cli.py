@@ -21,7 +21,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     s = sub.add_parser("models", help="list registered models with params, MACs, family and paper")
-    s.add_argument("pattern", nargs="?", default="*", help="shell-style name pattern, e.g. 'resnet*'")
+    s.add_argument(
+        "pattern", nargs="?", default="*", help="shell-style name pattern, e.g. 'resnet*'"
+    )
     s.add_argument("--family", help="only this family")
     s.set_defaults(handler="cnnzoo.analysis.commands:cmd_models")
 
@@ -32,22 +34,40 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--depth", type=int, default=None, help="only modules up to this nesting depth")
     s.set_defaults(handler="cnnzoo.analysis.commands:cmd_summary")
 
-    s = sub.add_parser("compare", help="params, MACs, latency and throughput of several models side by side")
+    s = sub.add_parser(
+        "compare", help="params, MACs, latency and throughput of several models side by side"
+    )
     s.add_argument("names", nargs="+")
     s.add_argument("--input", default="3x224x224", help="CxHxW")
     s.add_argument("--num-classes", type=int, default=1000)
     s.add_argument("--batch-size", type=int, default=8)
-    s.add_argument("--device", default="auto", help="cpu, cuda or auto (both where a GPU is present)")
+    s.add_argument(
+        "--device", default="auto", help="cpu, cuda or auto (both where a GPU is present)"
+    )
     s.add_argument("--chart", default="compare.png", help="where to write the PNG chart")
     s.set_defaults(handler="cnnzoo.analysis.commands:cmd_compare")
 
-    s = sub.add_parser("train", help="train a model from a config (no config: the offline quick start)")
+    s = sub.add_parser(
+        "train", help="train a model from a config (no config: the offline quick start)"
+    )
     s.add_argument("config", nargs="?", default=None)
-    s.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE", help="override config keys")
-    s.add_argument("--resume", nargs="?", const="auto", default=None, metavar="RUN_DIR",
-                   help="resume the latest run of this config, or RUN_DIR")
-    s.add_argument("--work-dir", default=None, help="parent folder of run directories (default: runs/)")
-    s.add_argument("--gpus", type=int, default=None, help="launch torchrun with this many processes")
+    s.add_argument(
+        "--cfg-options", nargs="+", default=[], metavar="KEY=VALUE", help="override config keys"
+    )
+    s.add_argument(
+        "--resume",
+        nargs="?",
+        const="auto",
+        default=None,
+        metavar="RUN_DIR",
+        help="resume the latest run of this config, or RUN_DIR",
+    )
+    s.add_argument(
+        "--work-dir", default=None, help="parent folder of run directories (default: runs/)"
+    )
+    s.add_argument(
+        "--gpus", type=int, default=None, help="launch torchrun with this many processes"
+    )
     s.add_argument("--quiet", action="store_true", help="one line per epoch, no progress bars")
     s.set_defaults(handler="cnnzoo.engine.commands:cmd_train")
 
@@ -58,7 +78,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(handler="cnnzoo.engine.commands:cmd_test")
 
-    s = sub.add_parser("predict", help="top-k classes of images, from a run directory or exported model")
+    s = sub.add_parser(
+        "predict", help="top-k classes of images, from a run directory or exported model"
+    )
     s.add_argument("target", metavar="RUN_DIR|MODEL_FILE")
     s.add_argument("images", nargs="+")
     s.add_argument("--topk", type=int, default=5)
@@ -67,7 +89,9 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("export", help="export a trained model to ONNX or TorchScript and check it")
     s.add_argument("target", metavar="RUN_DIR")
     s.add_argument("--format", choices=["onnx", "torchscript"], default="onnx")
-    s.add_argument("--reparameterize", action="store_true", help="fuse re-parameterisable blocks first")
+    s.add_argument(
+        "--reparameterize", action="store_true", help="fuse re-parameterisable blocks first"
+    )
     s.add_argument("--output", default=None)
     s.set_defaults(handler="cnnzoo.export:cmd_export")
     return p

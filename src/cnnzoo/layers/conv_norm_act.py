@@ -38,7 +38,14 @@ class ConvNormAct(nn.Module):
         if padding is None:
             padding = dilation * (kernel_size - 1) // 2
         self.conv = nn.Conv2d(
-            in_chs, out_chs, kernel_size, stride, padding, dilation=dilation, groups=groups, bias=bias
+            in_chs,
+            out_chs,
+            kernel_size,
+            stride,
+            padding,
+            dilation=dilation,
+            groups=groups,
+            bias=bias,
         )
         self.bn = nn.BatchNorm2d(out_chs) if norm else nn.Identity()
         self.act = nn.Identity() if act_layer is None else _make_act(act_layer)

@@ -84,7 +84,11 @@ def model_arguments(name: str) -> list[str]:
     with torch.device("meta"):
         model = get_model_entry(name).fn()
     params = inspect.signature(type(model).__init__).parameters.values()
-    return sorted(p.name for p in params if p.name != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
+    return sorted(
+        p.name
+        for p in params
+        if p.name != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+    )
 
 
 def _input_check(name: str, in_chans: int, min_hw: tuple[int, int]):

@@ -16,7 +16,9 @@ class FeatureExtractor(nn.Module):
     never runs.
     """
 
-    def __init__(self, model: nn.Module, out_indices: tuple[int, ...] | list[int] | None = None) -> None:
+    def __init__(
+        self, model: nn.Module, out_indices: tuple[int, ...] | list[int] | None = None
+    ) -> None:
         super().__init__()
         info = list(getattr(model, "feature_info", []) or [])
         if not info:

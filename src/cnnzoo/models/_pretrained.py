@@ -37,7 +37,9 @@ def read_checkpoint(path: str | Path) -> dict:
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     if path.stat().st_size == 0:
-        raise CheckpointError(f"checkpoint {path} is empty (0 bytes); it was never written completely")
+        raise CheckpointError(
+            f"checkpoint {path} is empty (0 bytes); it was never written completely"
+        )
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
@@ -47,7 +49,9 @@ def read_checkpoint(path: str | Path) -> dict:
             f"state_dict (torch.save(model.state_dict(), path)) from a source you trust"
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
-        raise CheckpointError(f"checkpoint {path} is corrupt or truncated: {_first_line(e)}") from None
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt or truncated: {_first_line(e)}"
+        ) from None
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"checkpoint {path} holds a {type(obj).__name__}, not a state_dict")
     return dict(obj)
@@ -58,7 +62,11 @@ def extract_state_dict(obj: Mapping) -> dict[str, Tensor]:
     and strips ``module.`` (DDP), ``_orig_mod.`` (torch.compile) prefixes."""
     for key in _WRAPPER_KEYS:
         inner = obj.get(key)
-        if isinstance(inner, Mapping) and inner and all(isinstance(v, Tensor) for v in inner.values()):
+        if (
+            isinstance(inner, Mapping)
+            and inner
+            and all(isinstance(v, Tensor) for v in inner.values())
+        ):
             obj = inner
             break
     state = {k: v for k, v in obj.items() if isinstance(v, Tensor)}
@@ -66,7 +74,7 @@ def extract_state_dict(obj: Mapping) -> dict[str, Tensor]:
         raise CheckpointError("the checkpoint holds no tensors: it is not a model state_dict")
     for prefix in _PREFIXES:
         if all(k.startswith(prefix) for k in state):
-            state = {k[len(prefix):]: v for k, v in state.items()}
+            state = {k[len(prefix) :]: v for k, v in state.items()}
     return state
 
 
@@ -84,7 +92,11 @@ def load_weights(model: nn.Module, state: Mapping[str, Tensor], source: str = "c
     if missing or unexpected or shapes:
         name = getattr(model, "model_name", type(model).__name__)
         parts = [f"{source} does not fit model {name}"]
-        for label, keys in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", shapes)):
+        for label, keys in (
+            ("missing keys", missing),
+            ("unexpected keys", unexpected),
+            ("shape mismatches", shapes),
+        ):
             if keys:
                 more = f" (+{len(keys) - 8} more)" if len(keys) > 8 else ""
                 parts.append(f"{len(keys)} {label}: {', '.join(keys[:8])}{more}")

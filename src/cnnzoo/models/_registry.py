@@ -75,7 +75,9 @@ def register_model(cfg: ModelCfg) -> Callable[[Callable[..., nn.Module]], Callab
     return wrap
 
 
-def list_models(pattern: str = "*", family: str | None = None, features_only: bool | None = None) -> list[str]:
+def list_models(
+    pattern: str = "*", family: str | None = None, features_only: bool | None = None
+) -> list[str]:
     """Registered model names matching a shell-style ``pattern``, sorted."""
     names = [
         n

@@ -27,7 +27,12 @@ class LeNet5(ClassifierModel):
     with the paper's saturating tanh-like activation (``act="tanh"``) or ReLU."""
 
     def __init__(
-        self, num_classes: int = 10, in_chans: int = 1, act: str = "tanh", pad_to_32: bool = True, drop_rate: float = 0.0
+        self,
+        num_classes: int = 10,
+        in_chans: int = 1,
+        act: str = "tanh",
+        pad_to_32: bool = True,
+        drop_rate: float = 0.0,
     ) -> None:
         super().__init__()
         self.num_classes = num_classes
@@ -44,7 +49,10 @@ class LeNet5(ClassifierModel):
         self.act = act_layer()
         self.drop = nn.Dropout(drop_rate)
         self.fc = nn.Linear(84, num_classes) if num_classes > 0 else nn.Identity()
-        self.feature_info = [dict(module="s2", num_chs=6, reduction=2), dict(module="s4", num_chs=16, reduction=4)]
+        self.feature_info = [
+            dict(module="s2", num_chs=6, reduction=2),
+            dict(module="s4", num_chs=16, reduction=4),
+        ]
 
     def forward_features(self, x: Tensor) -> Tensor:
         if self.pad_to_32 and x.shape[-1] < 32:
