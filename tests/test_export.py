@@ -30,56 +30,6 @@ from cnnzoo.models import get_model_entry
 # Models that cannot be exported, with the reason (xfail strict: the list must stay true).
 CANNOT_EXPORT: dict[str, str] = {}
 
-# Exporting all models to both formats takes too long for CI on two cores, so every
-# model goes to ONNX (the format with real exporter coverage risk) and the lighter half, by
-# parameter count at 10 classes, also to TorchScript (a trace of the same ops).
-TORCHSCRIPT_WALK = [
-    "airbench94",
-    "densenet121",
-    "densenet169",
-    "densenet_bc_100_k12",
-    "efficientnet_b0",
-    "efficientnet_b1",
-    "efficientnet_b2",
-    "efficientnet_b3",
-    "efficientnet_b4",
-    "googlenet",
-    "lenet5",
-    "mixer_s16_224",
-    "mobilenet_v2",
-    "mobilenet_v2_050",
-    "mobilenet_v2_075",
-    "mobilenet_v2_140",
-    "mobilenetv1_025",
-    "mobilenetv1_050",
-    "mobilenetv1_075",
-    "mobilenetv1_100",
-    "preact_resnet110",
-    "preact_resnet164",
-    "preact_resnet18",
-    "repvgg_a0",
-    "repvgg_a1",
-    "repvgg_b0",
-    "resnet110",
-    "resnet14",
-    "resnet18",
-    "resnet20",
-    "resnet32",
-    "resnet44",
-    "resnet56",
-    "se_resnet18",
-    "shufflenet_v1_g1",
-    "shufflenet_v1_g2",
-    "shufflenet_v1_g3",
-    "shufflenet_v1_g4",
-    "shufflenet_v1_g8",
-    "shufflenet_v2_x0_5",
-    "shufflenet_v2_x1_0",
-    "shufflenet_v2_x1_5",
-    "shufflenet_v2_x2_0",
-    "squeezenet1_0",
-    "squeezenet1_1",
-]
 
 
 def _randomize_bn(model: nn.Module, seed: int = 0) -> nn.Module:
@@ -231,8 +181,8 @@ def test_every_model_exports_to_onnx_and_matches_pytorch(name, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", _walk_params(TORCHSCRIPT_WALK))
-def test_models_export_to_torchscript_and_match_pytorch(name, tmp_path):
+@pytest.mark.parametrize("name", _walk_params(cnnzoo.list_models()))
+def test_every_model_exports_to_torchscript_and_matches_pytorch(name, tmp_path):
     _export_and_check(name, "torchscript", tmp_path / "model.pt")
 
 
