@@ -29,6 +29,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from cnnzoo import distributed
+from cnnzoo.analysis.flops import count_flops
 from cnnzoo.config import config_hash, dump_config
 from cnnzoo.data import build_data
 from cnnzoo.engine.checkpoint import (
@@ -366,6 +367,7 @@ def train(
         metrics = test.compute(f"{split}/")
         summary = dict(
             model=model_name, dataset=data_meta["dataset"], params=sum(p.numel() for p in model.parameters()),
+            macs=count_flops(model, (data_meta["in_chans"], *data_meta["image_size"]))["macs"],
             epochs=state["epoch"], best_epoch=state["best"]["epoch"], monitor=state["best"]["monitor"],
             best_value=state["best"]["value"], checkpoint=str(best_path), device=str(device), processes=world_size,
             global_batch_size=global_batch,
