@@ -7,6 +7,8 @@ from abc import ABC, abstractmethod
 import torch.nn as nn
 from torch import Tensor
 
+from cnnzoo.layers import ClassifierHead
+
 
 class ClassifierModel(nn.Module, ABC):
     """Base of every model in the zoo.
@@ -38,3 +40,20 @@ class ClassifierModel(nn.Module, ABC):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.forward_head(self.forward_features(x))
+
+
+class PooledHeadModel(ClassifierModel):
+    """A model whose head is a :class:`~cnnzoo.layers.ClassifierHead` named ``head``
+    (global pooling, dropout, linear): the head methods come with it."""
+
+    head: ClassifierHead
+
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        return self.head(x, pre_logits=pre_logits)
+
+    def get_classifier(self) -> nn.Module:
+        return self.head.fc
+
+    def reset_classifier(self, num_classes: int) -> None:
+        self.num_classes = num_classes
+        self.head.reset(num_classes)

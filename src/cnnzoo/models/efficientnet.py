@@ -21,7 +21,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from cnnzoo.layers import ClassifierHead, ConvNormAct, make_divisible
-from cnnzoo.models._base import ClassifierModel
+from cnnzoo.models._base import PooledHeadModel
 from cnnzoo.models._registry import ModelCfg, register_model
 from cnnzoo.models.mobilenetv2 import InvertedResidual, init_weights, stage_feature_info
 from cnnzoo.models.mobilenetv2 import checkpoint_filter_fn as checkpoint_filter_fn
@@ -40,7 +40,7 @@ EFFICIENTNET_B0_STAGES = [
 ]
 
 
-class EfficientNet(ClassifierModel):
+class EfficientNet(PooledHeadModel):
     """EfficientNet (Tan and Le 2019): MBConv blocks (inverted residual + SE + SiLU)
     compound-scaled in width and depth by ``width_mult`` and ``depth_mult``."""
 
@@ -99,16 +99,6 @@ class EfficientNet(ClassifierModel):
 
     def forward_features(self, x: Tensor) -> Tensor:
         return self.features(x)
-
-    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
-        return self.head(x, pre_logits=pre_logits)
-
-    def get_classifier(self) -> nn.Module:
-        return self.head.fc
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        self.head.reset(num_classes)
 
 
 def _efficientnet(

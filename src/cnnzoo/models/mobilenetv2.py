@@ -19,7 +19,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from cnnzoo.layers import ClassifierHead, ConvNormAct, DropPath, SqueezeExcite, make_divisible
-from cnnzoo.models._base import ClassifierModel
+from cnnzoo.models._base import PooledHeadModel
 from cnnzoo.models._registry import ModelCfg, register_model
 
 PAPER = "Sandler et al., MobileNetV2: Inverted Residuals and Linear Bottlenecks, CVPR 2018"
@@ -107,7 +107,7 @@ def init_weights(model: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-class MobileNetV2(ClassifierModel):
+class MobileNetV2(PooledHeadModel):
     """MobileNetV2 (Sandler et al. 2018): a stack of inverted residuals with linear
     bottlenecks, scaled in width by ``width_mult``."""
 
@@ -153,16 +153,6 @@ class MobileNetV2(ClassifierModel):
 
     def forward_features(self, x: Tensor) -> Tensor:
         return self.features(x)
-
-    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
-        return self.head(x, pre_logits=pre_logits)
-
-    def get_classifier(self) -> nn.Module:
-        return self.head.fc
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        self.head.reset(num_classes)
 
 
 def checkpoint_filter_fn(state_dict: dict[str, Tensor], model: nn.Module) -> dict[str, Tensor]:

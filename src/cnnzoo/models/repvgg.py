@@ -24,7 +24,7 @@ from torch import Tensor
 
 from cnnzoo.errors import ConfigError
 from cnnzoo.layers import ClassifierHead, ConvNormAct
-from cnnzoo.models._base import ClassifierModel
+from cnnzoo.models._base import PooledHeadModel
 from cnnzoo.models._registry import ModelCfg, register_model
 from cnnzoo.models._reparam import reparameterize_model
 
@@ -112,7 +112,7 @@ class RepVGGBlock(nn.Module):
         self.identity = None
 
 
-class RepVGG(ClassifierModel):
+class RepVGG(PooledHeadModel):
     """RepVGG (Ding et al., CVPR 2021): a VGG-style stack of RepVGG blocks in five stages,
     trained with 1x1 and identity branches that fold away into plain 3x3 convs for inference.
 
@@ -171,16 +171,6 @@ class RepVGG(ClassifierModel):
 
     def forward_features(self, x: Tensor) -> Tensor:
         return self.stages(self.stem(x))
-
-    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
-        return self.head(x, pre_logits=pre_logits)
-
-    def get_classifier(self) -> nn.Module:
-        return self.head.fc
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        self.head.reset(num_classes)
 
     def reparameterize(self) -> RepVGG:
         """Fuse every block into a single 3x3 conv (call in eval mode); returns ``self``."""

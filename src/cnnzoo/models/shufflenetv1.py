@@ -18,7 +18,7 @@ from torch import Tensor
 
 from cnnzoo.errors import ConfigError
 from cnnzoo.layers import ClassifierHead, ConvNormAct, channel_shuffle
-from cnnzoo.models._base import ClassifierModel
+from cnnzoo.models._base import PooledHeadModel
 from cnnzoo.models._registry import ModelCfg, register_model
 
 PAPER = "Zhang et al., ShuffleNet: An Extremely Efficient Convolutional Neural Network for Mobile Devices, CVPR 2018"
@@ -58,7 +58,7 @@ class ShuffleUnit(nn.Module):
         return F.relu(x + y)
 
 
-class ShuffleNetV1(ClassifierModel):
+class ShuffleNetV1(PooledHeadModel):
     """ShuffleNet (Zhang et al. 2018): pointwise group convolutions and channel shuffles
     in stages of bottleneck units."""
 
@@ -100,16 +100,6 @@ class ShuffleNetV1(ClassifierModel):
 
     def forward_features(self, x: Tensor) -> Tensor:
         return self.stages(self.maxpool(self.conv1(x)))
-
-    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
-        return self.head(x, pre_logits=pre_logits)
-
-    def get_classifier(self) -> nn.Module:
-        return self.head.fc
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        self.head.reset(num_classes)
 
 
 def _cfg() -> ModelCfg:
