@@ -26,27 +26,10 @@ from cnnzoo.export import (
 )
 from cnnzoo.layers import ConvNormAct
 from cnnzoo.models import get_model_entry
+from zoo_helpers import randomize_bn
 
 # Models that cannot be exported, with the reason (xfail strict: the list must stay true).
 CANNOT_EXPORT: dict[str, str] = {}
-
-
-
-def _randomize_bn(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Give every BatchNorm non-trivial statistics and affine parameters, so that folding them
-    is tested for real (a fresh BN is nearly the identity in eval mode)."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                c = m.num_features
-                m.running_mean.copy_(0.2 * torch.randn(c, generator=g))
-                m.running_var.copy_(0.5 + 1.5 * torch.rand(c, generator=g))
-                if m.affine:  # gains of 0.7..1: a 150-layer net stays well-conditioned in float32
-                    gain = 0.7 + 0.3 * torch.rand(c, generator=g)
-                    m.weight.copy_(gain * torch.sqrt(m.running_var + m.eps))
-                    m.bias.copy_(0.2 * torch.randn(c, generator=g))
-    return model
 
 
 def _input_size(name: str) -> int:
@@ -97,7 +80,7 @@ class ShapeBranching(nn.Module):
 
 
 def test_fold_batchnorm_folds_only_direct_pairs_and_preserves_outputs():
-    model = _randomize_bn(ShapeBranching()).eval()
+    model = randomize_bn(ShapeBranching()).eval()
     x = torch.randn(3, 3, 24, 24)
     with torch.no_grad():
         ref = model(x)
@@ -119,7 +102,7 @@ def test_fold_batchnorm_folds_only_direct_pairs_and_preserves_outputs():
 
 @pytest.mark.parametrize("name", ["resnet20", "mobilenetv1_025", "shufflenet_v2_x0_5", "vgg11_bn"])
 def test_fold_batchnorm_on_zoo_models_preserves_outputs(name):
-    model = _randomize_bn(cnnzoo.create_model(name, num_classes=10)).eval()
+    model = randomize_bn(cnnzoo.create_model(name, num_classes=10)).eval()
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         ref = model(x)
@@ -161,7 +144,7 @@ def _walk_params(names):
 
 def _export_and_check(name: str, fmt: str, path) -> None:
     torch.manual_seed(0)
-    model = _randomize_bn(cnnzoo.create_model(name, num_classes=10, in_chans=3))
+    model = randomize_bn(cnnzoo.create_model(name, num_classes=10, in_chans=3))
     size = _input_size(name)
     report = export_model(model, torch.randn(2, 3, size, size), path, fmt)
     # checked on a batch size other than the traced one: the batch axis is dynamic
@@ -172,6 +155,10 @@ def _export_and_check(name: str, fmt: str, path) -> None:
     side = read_sidecar(path)
     assert side["model_name"] == name and side["image_size"] == [size, size]
     assert side["num_classes"] == 10 and side["max_abs_diff"] == report.max_abs_diff
+    # the walk writes every model of the zoo (VGG is half a gigabyte); pytest would keep them all
+    # until the session ends
+    for file in path.parent.iterdir():
+        file.unlink()
 
 
 @pytest.mark.slow
@@ -193,7 +180,7 @@ THIN = (8, 8, 16, 32, 64)  # RepVGG-A0's depths at a fraction of its widths, to 
 
 def test_repvgg_reparameterized_export_is_the_fused_plain_network(tmp_path):
     model = cnnzoo.create_model("repvgg_a0", num_classes=10, widths=THIN)
-    model = _randomize_bn(model).eval()
+    model = randomize_bn(model).eval()
     fused = export_model(
         model, torch.randn(2, 3, 32, 32), tmp_path / "fused.onnx", reparameterize=True
     )
@@ -233,7 +220,7 @@ def test_a_fold_that_changes_outputs_is_undone(tmp_path, monkeypatch):
         return pairs
 
     monkeypatch.setattr(core, "fold_batchnorm", bad_fold)
-    model = _randomize_bn(cnnzoo.create_model("resnet20", num_classes=10)).eval()
+    model = randomize_bn(cnnzoo.create_model("resnet20", num_classes=10)).eval()
     report = export_model(model, torch.randn(2, 3, 32, 32), tmp_path / "m.onnx")
     assert report.folded_bn == [] and "exported unfolded" in report.notes[0]
     assert report.matches and report.num_params == report.num_params_trained

@@ -5,6 +5,7 @@ import torchvision.models as tvm
 
 import cnnzoo
 from cnnzoo.models import FeatureExtractor, get_model_entry
+from zoo_helpers import assert_loads_reference
 
 
 def _params(name: str, **kwargs) -> int:
@@ -21,13 +22,8 @@ def test_parameter_counts(name, count):
 
 def test_loads_torchvision_weights_and_matches_outputs(tmp_path):
     torch.manual_seed(0)
-    ref = tvm.alexnet(num_classes=10).eval()
-    path = tmp_path / "alexnet.pt"
-    torch.save(ref.state_dict(), path)
-    model = cnnzoo.create_model("alexnet", num_classes=10, pretrained=str(path)).eval()
     x = torch.randn(2, 3, 63, 63)
-    with torch.no_grad():
-        torch.testing.assert_close(model(x), ref(x), atol=1e-5, rtol=0)
+    assert_loads_reference("alexnet", tvm.alexnet(num_classes=10), x, tmp_path, num_classes=10)
 
 
 def test_paper_variant_follows_the_paper():

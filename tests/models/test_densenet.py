@@ -8,6 +8,7 @@ import torchvision
 import cnnzoo
 from cnnzoo.errors import InputShapeError
 from cnnzoo.models.densenet import checkpoint_filter_fn
+from zoo_helpers import assert_loads_reference, count_params, randomize_bn
 
 # torchvision's num_params (DenseNet_*_Weights.meta); Huang et al. 2017 Table 2: DenseNet-BC
 # (L=100, k=12) has 0.8M parameters.
@@ -20,30 +21,13 @@ PUBLISHED = {
 BC_100_K12 = 769_162
 
 
-def n_params(name: str, **kwargs) -> int:
-    with torch.device("meta"):
-        model = cnnzoo.create_model(name, **kwargs)
-    return sum(p.numel() for p in model.parameters())
-
-
-def randomize_bn(model: nn.Module) -> nn.Module:
-    """Non-trivial BatchNorm statistics, so that equal outputs mean equal networks."""
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.normal_(0, 0.1)
-            m.running_mean.normal_(0, 0.1)
-            m.running_var.uniform_(0.5, 1.5)
-    return model
-
-
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
 def test_parameter_count_equals_torchvision(name):
-    assert n_params(name) == PUBLISHED[name]
+    assert count_params(name) == PUBLISHED[name]
 
 
 def test_cifar_densenet_bc_parameter_count_matches_the_paper():
-    count = n_params("densenet_bc_100_k12")
+    count = count_params("densenet_bc_100_k12")
     assert count == BC_100_K12
     assert round(count / 1e6, 1) == 0.8
 
@@ -70,11 +54,11 @@ def test_same_outputs_as_torchvision_including_old_key_names(tmp_path):
         if not k.endswith("num_batches_tracked")
     }
     assert any(".norm.1." in k for k in old)
-    for i, sd in enumerate((state, old)):
-        torch.save(sd, tmp_path / f"w{i}.pth")
-        model = cnnzoo.create_model("densenet121", pretrained=str(tmp_path / f"w{i}.pth")).eval()
-        with torch.no_grad():
-            torch.testing.assert_close(model(x), expected, atol=1e-5, rtol=1e-4)
+    assert_loads_reference("densenet121", reference, x, tmp_path)
+    torch.save(old, tmp_path / "old.pth")
+    model = cnnzoo.create_model("densenet121", pretrained=str(tmp_path / "old.pth")).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), expected, atol=1e-5, rtol=1e-4)
 
 
 def test_filter_keeps_current_names():

@@ -6,6 +6,7 @@ import torchvision
 import cnnzoo
 from cnnzoo.layers import DropPath, SqueezeExcite
 from cnnzoo.models.efficientnet import checkpoint_filter_fn
+from zoo_helpers import assert_loads_reference, randomize_bn
 
 # torchvision's num_params (EfficientNet_B*_Weights.meta).
 PUBLISHED = {
@@ -21,17 +22,6 @@ PUBLISHED = {
 # Tan & Le 2019: input resolution and dropout of B0..B7.
 RESOLUTION = dict(zip(sorted(PUBLISHED), (224, 240, 260, 300, 380, 456, 528, 600), strict=True))
 DROPOUT = dict(zip(sorted(PUBLISHED), (0.2, 0.2, 0.3, 0.3, 0.4, 0.4, 0.5, 0.5), strict=True))
-
-
-def randomize_bn(model: nn.Module) -> nn.Module:
-    """Non-trivial BatchNorm statistics, so that equal outputs mean equal networks."""
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.normal_(0, 0.1)
-            m.running_mean.normal_(0, 0.1)
-            m.running_var.uniform_(0.5, 1.5)
-    return model
 
 
 def meta_pair(name: str) -> tuple[nn.Module, nn.Module]:
@@ -66,15 +56,8 @@ def test_parameter_count_and_layout_equal_torchvision(name):
 
 @pytest.mark.parametrize("name", ["efficientnet_b0", "efficientnet_b5"])
 def test_same_outputs_as_torchvision(name, tmp_path):
-    reference = randomize_bn(torchvision.models.get_model(name)).eval()
-    path = tmp_path / f"{name}.pth"
-    torch.save(reference.state_dict(), path)
-    model = cnnzoo.create_model(name, pretrained=str(path)).eval()
-    x = torch.randn(1, 3, 32, 32)
-    with torch.no_grad():
-        expected = reference(x)
-        torch.testing.assert_close(model(x), expected, atol=1e-5, rtol=1e-4)
-    assert expected.std() > 1e-3
+    reference = randomize_bn(torchvision.models.get_model(name))
+    assert_loads_reference(name, reference, torch.randn(1, 3, 32, 32), tmp_path)
 
 
 def test_mbconv_blocks_have_se_on_a_quarter_of_the_block_input():

@@ -4,13 +4,7 @@ import torchvision.models as tvm
 
 import cnnzoo
 from cnnzoo.models import FeatureExtractor
-
-
-def _random_bn(model: torch.nn.Module) -> None:
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 1.5)
+from zoo_helpers import randomize_bn
 
 
 def _params(**kwargs) -> int:
@@ -27,7 +21,7 @@ def test_parameter_counts():
 def test_loads_torchvision_weights_and_matches_outputs(tmp_path):
     torch.manual_seed(0)
     ref = tvm.googlenet(num_classes=10, init_weights=True).eval()  # carries the aux heads
-    _random_bn(ref)
+    randomize_bn(ref)
     path = tmp_path / "googlenet.pt"
     torch.save(ref.state_dict(), path)
     model = cnnzoo.create_model("googlenet", num_classes=10, pretrained=str(path)).eval()
@@ -42,7 +36,7 @@ def test_aux_heads_and_transform_input_match_torchvision(tmp_path):
     ref = tvm.googlenet(
         num_classes=10, init_weights=True, transform_input=True, dropout=0.0, dropout_aux=0.0
     )
-    _random_bn(ref)
+    randomize_bn(ref)
     path = tmp_path / "googlenet.pt"
     torch.save(ref.state_dict(), path)
     model = cnnzoo.create_model(

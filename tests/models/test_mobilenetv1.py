@@ -6,6 +6,7 @@ import torch.nn as nn
 import cnnzoo
 from cnnzoo.errors import UnknownNameError
 from cnnzoo.models import FeatureExtractor
+from zoo_helpers import assert_loads_reference, randomize_bn
 
 # Exact counts at 1000 classes, BN included; the paper (Tables 6/7) rounds them to 4.2M, 2.6M,
 # 1.3M and 0.5M.
@@ -34,19 +35,9 @@ def test_timm_counts_the_same():
 
 def test_loads_timm_weights_and_matches_outputs(tmp_path):
     torch.manual_seed(0)
-    ref = timm.create_model("mobilenetv1_100", num_classes=10).eval()
-    for m in ref.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 1.5)
-    path = tmp_path / "mobilenetv1_100.pt"
-    torch.save(ref.state_dict(), path)
-    model = cnnzoo.create_model(
-        "mobilenetv1_100", num_classes=10, act="relu6", pretrained=str(path)
-    ).eval()
+    ref = randomize_bn(timm.create_model("mobilenetv1_100", num_classes=10))
     x = torch.randn(2, 3, 32, 32)
-    with torch.no_grad():
-        torch.testing.assert_close(model(x), ref(x), atol=1e-5, rtol=0)
+    assert_loads_reference("mobilenetv1_100", ref, x, tmp_path, num_classes=10, act="relu6")
 
 
 def test_paper_uses_relu_and_unknown_activation_is_named():

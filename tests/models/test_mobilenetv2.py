@@ -7,6 +7,7 @@ import torchvision
 import cnnzoo
 from cnnzoo.layers import SqueezeExcite
 from cnnzoo.models.mobilenetv2 import InvertedResidual
+from zoo_helpers import assert_loads_reference, count_params, randomize_bn
 
 # torchvision's num_params for mobilenet_v2; the width variants equal torchvision's
 # mobilenet_v2(width_mult=w) and timm's mobilenetv2_050 / _140 (1.97M, 6.11M).
@@ -24,37 +25,9 @@ WIDTHS = {
 }
 
 
-def n_params(name: str, **kwargs) -> int:
-    with torch.device("meta"):
-        model = cnnzoo.create_model(name, **kwargs)
-    return sum(p.numel() for p in model.parameters())
-
-
-def randomize_bn(model: nn.Module) -> nn.Module:
-    """Non-trivial BatchNorm statistics, so that equal outputs mean equal networks."""
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.normal_(0, 0.1)
-            m.running_mean.normal_(0, 0.1)
-            m.running_var.uniform_(0.5, 1.5)
-    return model
-
-
-def assert_same_outputs(name: str, reference: nn.Module, tmp_path) -> None:
-    path = tmp_path / f"{name}.pth"
-    torch.save(randomize_bn(reference).eval().state_dict(), path)
-    model = cnnzoo.create_model(name, pretrained=str(path)).eval()
-    x = torch.randn(2, 3, 32, 32)
-    with torch.no_grad():
-        expected = reference(x)
-        torch.testing.assert_close(model(x), expected, atol=1e-5, rtol=1e-4)
-    assert expected.std() > 1e-3
-
-
 @pytest.mark.parametrize("name", sorted(PARAMS))
 def test_parameter_count_equals_torchvision(name):
-    assert n_params(name) == PARAMS[name]
+    assert count_params(name) == PARAMS[name]
     with torch.device("meta"):
         reference = torchvision.models.mobilenet_v2(width_mult=WIDTHS[name])
     assert sum(p.numel() for p in reference.parameters()) == PARAMS[name]
@@ -62,7 +35,8 @@ def test_parameter_count_equals_torchvision(name):
 
 @pytest.mark.parametrize("name", ["mobilenet_v2", "mobilenet_v2_050", "mobilenet_v2_140"])
 def test_same_outputs_as_torchvision(name, tmp_path):
-    assert_same_outputs(name, torchvision.models.mobilenet_v2(width_mult=WIDTHS[name]), tmp_path)
+    reference = randomize_bn(torchvision.models.mobilenet_v2(width_mult=WIDTHS[name]))
+    assert_loads_reference(name, reference, torch.randn(2, 3, 32, 32), tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -71,7 +45,8 @@ def test_same_outputs_as_torchvision(name, tmp_path):
 )
 def test_same_outputs_as_timm(name, timm_name, tmp_path):
     assert cnnzoo.get_model_entry(name).cfg.timm == timm_name
-    assert_same_outputs(name, timm.create_model(timm_name), tmp_path)
+    reference = randomize_bn(timm.create_model(timm_name))
+    assert_loads_reference(name, reference, torch.randn(2, 3, 32, 32), tmp_path)
 
 
 def test_width_rounding_and_last_conv():
@@ -104,7 +79,7 @@ def test_optional_squeeze_excite():
     ses = [b.se for b in model.features[1:-1]]
     assert all(isinstance(se, SqueezeExcite) for se in ses)
     assert ses[1].fc1.out_channels == 16 // 4  # a quarter of the block's input channels
-    assert n_params("mobilenet_v2", se_ratio=0.25) > PARAMS["mobilenet_v2"]
+    assert count_params("mobilenet_v2", se_ratio=0.25) > PARAMS["mobilenet_v2"]
     assert model(torch.randn(1, 3, 32, 32)).shape == (1, 10)
 
 

@@ -6,6 +6,7 @@ import torch.nn as nn
 import cnnzoo
 from cnnzoo.errors import ConfigError
 from cnnzoo.models.repvgg import RepVGGBlock, checkpoint_filter_fn
+from zoo_helpers import assert_loads_reference, randomize_bn
 
 # Paper Table 3: parameters of the deployed (fused) networks, in millions, truncated to 2 decimals.
 PAPER_DEPLOYED_M = {
@@ -27,19 +28,6 @@ TRAIN_PARAMS = {"repvgg_b1g2": 45_782_376, "repvgg_b3g2": 96_911_848}
 
 def _count(m: nn.Module) -> int:
     return sum(p.numel() for p in m.parameters())
-
-
-def _randomize_bn(model: nn.Module) -> None:
-    """Give every BatchNorm non-trivial statistics and affine terms, so fusion is really tested."""
-    g = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                n = m.num_features
-                m.running_mean.copy_(torch.randn(n, generator=g) * 0.1)
-                m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
-                m.weight.copy_(torch.rand(n, generator=g) + 0.5)
-                m.bias.copy_(torch.randn(n, generator=g) * 0.1)
 
 
 def _rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -73,7 +61,7 @@ def test_grouped_layers_are_the_papers():
 @pytest.mark.parametrize("name", ["repvgg_a0", "repvgg_b1g4"])
 def test_fused_model_matches_training_form(name):
     m = cnnzoo.create_model(name, num_classes=10).eval()
-    _randomize_bn(m)
+    randomize_bn(m)
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         before = m(x)
@@ -86,7 +74,7 @@ def test_fused_model_matches_training_form(name):
 
 def test_block_fusion_with_identity_and_groups():
     block = RepVGGBlock(8, 8, stride=1, groups=2).eval()
-    _randomize_bn(block)
+    randomize_bn(block)
     x = torch.randn(2, 8, 7, 7)
     with torch.no_grad():
         before = block(x)
@@ -98,19 +86,13 @@ def test_block_fusion_with_identity_and_groups():
 
 @pytest.mark.parametrize("name", ["repvgg_a0", "repvgg_b1g4"])
 def test_loads_timm_state_dict_and_matches_outputs(name, tmp_path):
-    ref = timm.create_model(name, num_classes=10).eval()
-    _randomize_bn(ref)
-    path = tmp_path / "timm.pt"
-    torch.save(ref.state_dict(), path)
-    ours = cnnzoo.create_model(name, num_classes=10, pretrained=str(path)).eval()
-    x = torch.randn(2, 3, 32, 32)
-    with torch.no_grad():
-        assert torch.allclose(ours(x), ref(x), atol=1e-5, rtol=1e-4)
+    ref = randomize_bn(timm.create_model(name, num_classes=10))
+    assert_loads_reference(name, ref, torch.randn(2, 3, 32, 32), tmp_path, num_classes=10)
 
 
 def test_fused_weights_load_into_deploy_form(tmp_path):
     ref = timm.create_model("repvgg_a0", num_classes=10).eval()
-    _randomize_bn(ref)
+    randomize_bn(ref)
     x = torch.randn(1, 3, 32, 32)
     with torch.no_grad():
         expected = ref(x)

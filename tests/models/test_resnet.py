@@ -8,6 +8,7 @@ import torchvision
 import cnnzoo
 from cnnzoo.errors import ConfigError, InputShapeError
 from cnnzoo.models.resnet import PadShortcut
+from zoo_helpers import assert_loads_reference, count_params
 
 # torchvision's num_params; He et al. 2016 Table 6 (CIFAR); Zagoruyko & Komodakis 2016 Table 1
 # (WRN-28-10: 36.5M); He et al. 2016b Table 2 (pre-act ResNet-110 / -164: 1.7M); timm for resnetv2.
@@ -49,38 +50,25 @@ MEASURED = {
 }
 
 
-def n_params(name: str, **kwargs) -> int:
-    with torch.device("meta"):
-        model = cnnzoo.create_model(name, **kwargs)
-    return sum(p.numel() for p in model.parameters())
-
-
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
 def test_parameter_count_equals_torchvision_or_timm(name):
-    assert n_params(name) == PUBLISHED[name]
+    assert count_params(name) == PUBLISHED[name]
 
 
 @pytest.mark.parametrize("name", sorted(MEASURED))
 def test_cifar_parameter_counts_match_the_papers(name):
-    count = n_params(name)
+    count = count_params(name)
     assert count == MEASURED[name]
     if name in PUBLISHED_MILLIONS:
         digits = 2 if PUBLISHED_MILLIONS[name] < 1 else 1
         assert round(count / 1e6, digits) == PUBLISHED_MILLIONS[name]
 
 
-def _same_outputs(name, reference, tmp_path, atol=1e-5):
-    path = tmp_path / f"{name}.pth"
-    torch.save(reference.state_dict(), path)
-    model = cnnzoo.create_model(name, pretrained=str(path)).eval()
-    x = torch.randn(2, 3, 64, 64)
-    with torch.no_grad():
-        torch.testing.assert_close(model(x), reference.eval()(x), atol=atol, rtol=1e-4)
-
-
 @pytest.mark.parametrize("name", ["resnet18", "resnet50", "resnext50_32x4d", "wide_resnet50_2"])
 def test_torchvision_state_dict_loads_and_gives_the_same_outputs(name, tmp_path):
-    _same_outputs(name, torchvision.models.get_model(name), tmp_path)
+    assert_loads_reference(
+        name, torchvision.models.get_model(name), torch.randn(2, 3, 64, 64), tmp_path
+    )
 
 
 @pytest.mark.parametrize(
@@ -92,7 +80,7 @@ def test_torchvision_state_dict_loads_and_gives_the_same_outputs(name, tmp_path)
     ],
 )
 def test_timm_state_dict_loads_and_gives_the_same_outputs(name, ref, tmp_path):
-    _same_outputs(name, timm.create_model(ref), tmp_path)
+    assert_loads_reference(name, timm.create_model(ref), torch.randn(2, 3, 64, 64), tmp_path)
 
 
 def test_d2l_shape_trace_of_resnet18_on_fashion_mnist_sized_input():
@@ -130,7 +118,7 @@ def test_option_a_shortcut_is_parameter_free_zero_padding():
     assert y.shape == (2, 32, 4, 4)
     assert torch.equal(y[:, :16], x[:, :, ::2, ::2]) and not y[:, 16:].any()
     # option B: 1x1 conv + BN projections 16->32 and 32->64
-    assert n_params("resnet20", shortcut="B") - n_params("resnet20") == (16 * 32 + 64) + (
+    assert count_params("resnet20", shortcut="B") - count_params("resnet20") == (16 * 32 + 64) + (
         32 * 64 + 128
     )
     assert isinstance(cnnzoo.create_model("resnet14").layer2[0].downsample, torch.nn.Sequential)

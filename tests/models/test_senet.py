@@ -4,6 +4,7 @@ import torch
 
 import cnnzoo
 from cnnzoo.layers import SqueezeExcite
+from zoo_helpers import assert_loads_reference
 
 # timm's num_params (SE-ResNet-50: 28.09M in Hu et al. 2018, Table 2); se_resnet18/34 are
 # smaller than timm's seresnet18/34 (11,779,624 / 21,960,416) because their 64-channel
@@ -35,14 +36,10 @@ def test_se_resnet50_matches_the_paper():
     "name, ref", [("se_resnet50", "seresnet50"), ("se_resnext50_32x4d", "seresnext50_32x4d")]
 )
 def test_timm_state_dict_loads_and_gives_the_same_outputs(name, ref, tmp_path):
-    reference = timm.create_model(ref).eval()
-    path = tmp_path / f"{ref}.pth"
-    torch.save(reference.state_dict(), path)
-    model = cnnzoo.create_model(name, pretrained=str(path)).eval()
+    model = assert_loads_reference(
+        name, timm.create_model(ref), torch.randn(2, 3, 64, 64), tmp_path
+    )
     assert model.default_cfg.timm == ref
-    x = torch.randn(2, 3, 64, 64)
-    with torch.no_grad():
-        torch.testing.assert_close(model(x), reference(x), atol=1e-5, rtol=1e-4)
 
 
 def test_every_block_has_an_se_unit_on_its_residual_branch():

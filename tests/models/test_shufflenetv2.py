@@ -4,6 +4,7 @@ import torch.nn as nn
 import torchvision
 
 import cnnzoo
+from zoo_helpers import assert_loads_reference, randomize_bn
 
 # torchvision's num_params (ShuffleNet_V2_*_Weights.meta).
 PUBLISHED = {
@@ -12,17 +13,6 @@ PUBLISHED = {
     "shufflenet_v2_x1_5": 3_503_624,
     "shufflenet_v2_x2_0": 7_393_996,
 }
-
-
-def randomize_bn(model: nn.Module) -> nn.Module:
-    """Non-trivial BatchNorm statistics, so that equal outputs mean equal networks."""
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.normal_(0, 0.1)
-            m.running_mean.normal_(0, 0.1)
-            m.running_var.uniform_(0.5, 1.5)
-    return model
 
 
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
@@ -34,15 +24,8 @@ def test_parameter_count_equals_torchvision(name):
 
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
 def test_same_outputs_as_torchvision(name, tmp_path):
-    reference = randomize_bn(torchvision.models.get_model(name)).eval()
-    path = tmp_path / f"{name}.pth"
-    torch.save(reference.state_dict(), path)
-    model = cnnzoo.create_model(name, pretrained=str(path)).eval()
-    x = torch.randn(2, 3, 32, 32)
-    with torch.no_grad():
-        expected = reference(x)
-        torch.testing.assert_close(model(x), expected, atol=1e-5, rtol=1e-4)
-    assert expected.std() > 1e-3
+    reference = randomize_bn(torchvision.models.get_model(name))
+    assert_loads_reference(name, reference, torch.randn(2, 3, 32, 32), tmp_path)
 
 
 def test_checkpoint_without_batchnorm_counters_loads(tmp_path):

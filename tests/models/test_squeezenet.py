@@ -4,6 +4,7 @@ import torchvision.models as tvm
 
 import cnnzoo
 from cnnzoo.models import FeatureExtractor
+from zoo_helpers import assert_loads_reference
 
 
 @pytest.mark.parametrize(
@@ -18,13 +19,8 @@ def test_parameter_counts(name, count):
 @pytest.mark.parametrize("name", ["squeezenet1_0", "squeezenet1_1"])
 def test_loads_torchvision_weights_and_matches_outputs(name, tmp_path):
     torch.manual_seed(0)
-    ref = getattr(tvm, name)(num_classes=10).eval()
-    path = tmp_path / f"{name}.pt"
-    torch.save(ref.state_dict(), path)
-    model = cnnzoo.create_model(name, num_classes=10, pretrained=str(path)).eval()
     x = torch.randn(2, 3, 48, 48)
-    with torch.no_grad():
-        torch.testing.assert_close(model(x), ref(x), atol=1e-5, rtol=0)
+    assert_loads_reference(name, getattr(tvm, name)(num_classes=10), x, tmp_path, num_classes=10)
 
 
 @pytest.mark.parametrize(

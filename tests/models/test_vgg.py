@@ -4,6 +4,7 @@ import torchvision.models as tvm
 
 import cnnzoo
 from cnnzoo.models import FeatureExtractor
+from zoo_helpers import assert_loads_reference, randomize_bn
 
 # torchvision's counts (ImageNet, 1000 classes).
 COUNTS = {
@@ -31,17 +32,9 @@ def test_parameter_counts_and_names_match_torchvision(name, count):
 
 def test_loads_torchvision_weights_and_matches_outputs(tmp_path):
     torch.manual_seed(0)
-    ref = tvm.vgg11_bn(num_classes=10).eval()
-    for m in ref.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 1.5)
-    path = tmp_path / "vgg11_bn.pt"
-    torch.save(ref.state_dict(), path)
-    model = cnnzoo.create_model("vgg11_bn", num_classes=10, pretrained=str(path)).eval()
+    ref = randomize_bn(tvm.vgg11_bn(num_classes=10))
     x = torch.randn(2, 3, 32, 32)
-    with torch.no_grad():
-        torch.testing.assert_close(model(x), ref(x), atol=1e-5, rtol=0)
+    assert_loads_reference("vgg11_bn", ref, x, tmp_path, num_classes=10)
 
 
 def test_any_channels_and_classes_at_the_true_minimum_size():

@@ -1,10 +1,10 @@
 import pytest
 import timm
 import torch
-import torch.nn as nn
 
 import cnnzoo
 from cnnzoo.models import FeatureExtractor
+from zoo_helpers import assert_loads_reference, randomize_bn
 
 
 def test_parameter_count():
@@ -17,19 +17,9 @@ def test_parameter_count():
 
 def test_loads_timm_legacy_xception_weights_and_matches_outputs(tmp_path):
     torch.manual_seed(0)
-    ref = timm.create_model("legacy_xception", num_classes=10).eval()
-    for m in ref.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 1.5)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.uniform_(-0.2, 0.2)
-    path = tmp_path / "legacy_xception.pt"
-    torch.save(ref.state_dict(), path)
-    model = cnnzoo.create_model("xception", num_classes=10, pretrained=str(path)).eval()
+    ref = randomize_bn(timm.create_model("legacy_xception", num_classes=10))
     x = torch.randn(2, 3, 32, 32)
-    with torch.no_grad():
-        torch.testing.assert_close(model(x), ref(x), atol=1e-5, rtol=0)
+    assert_loads_reference("xception", ref, x, tmp_path, num_classes=10)
 
 
 def test_any_channels_and_classes_at_the_true_minimum_size():
