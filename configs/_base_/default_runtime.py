@@ -8,7 +8,7 @@ log = dict(interval=50, tensorboard=True)
 checkpoint = dict(monitor="val/top1", mode="max")  # which epoch is "best"
 early_stopping = None  # or dict(monitor='val/loss', mode='min', patience=5, min_delta=0.0)
 amp = dict(enabled=False, dtype="bfloat16")  # autocast; fp16 uses a GradScaler on CUDA
-channels_last = False
+channels_last = True  # NHWC: 1.2-1.7x faster CPU training steps for conv nets (BENCHMARKS.md)
 compile = False
 nan_policy = "stop"  # 'stop' | 'skip' (skip the step and halve the LR)
 sync_bn = False  # DDP on GPUs: BatchNorm statistics over the global batch (SyncBatchNorm)

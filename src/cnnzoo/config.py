@@ -58,7 +58,7 @@ RUNTIME_DEFAULTS: dict[str, Any] = dict(
     checkpoint=dict(monitor="val/top1", mode="max"),
     early_stopping=None,
     amp=dict(enabled=False, dtype="bfloat16"),
-    channels_last=False,
+    channels_last=True,
     compile=False,
     nan_policy="stop",
     sync_bn=False,

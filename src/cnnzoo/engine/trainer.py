@@ -86,7 +86,7 @@ def train(
     loss_fn = build_loss(cfg.get("loss") or {})
     model, model_name, model_kwargs = build_model(cfg.model, data, regression=loss_fn.regression)
     model.to(device)
-    channels_last = bool(cfg.get("channels_last", False))
+    channels_last = bool(cfg.get("channels_last", True))
     if channels_last:
         model.to(memory_format=torch.channels_last)
     global_batch = distributed.global_batch_size(cfg, world_size)  # batch_size is per process

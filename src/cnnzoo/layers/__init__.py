@@ -1,5 +1,6 @@
 """Blocks shared by several model families."""
 
+from cnnzoo.layers.activations import Tanh
 from cnnzoo.layers.classifier import ClassifierHead
 from cnnzoo.layers.conv_norm_act import ConvNormAct
 from cnnzoo.layers.drop import DropPath, drop_path
@@ -11,6 +12,7 @@ __all__ = [
     "ConvNormAct",
     "DropPath",
     "SqueezeExcite",
+    "Tanh",
     "channel_shuffle",
     "drop_path",
     "make_divisible",

@@ -16,6 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from cnnzoo.layers import Tanh
 from cnnzoo.models._base import ClassifierModel
 from cnnzoo.models._registry import ModelCfg, register_model
 
@@ -39,7 +40,7 @@ class LeNet5(ClassifierModel):
         self.in_chans = in_chans
         self.num_features = 84
         self.pad_to_32 = pad_to_32
-        act_layer = {"tanh": nn.Tanh, "relu": nn.ReLU, "sigmoid": nn.Sigmoid}[act]
+        act_layer = {"tanh": Tanh, "relu": nn.ReLU, "sigmoid": nn.Sigmoid}[act]
         self.c1 = nn.Conv2d(in_chans, 6, 5)
         self.s2 = nn.AvgPool2d(2)
         self.c3 = nn.Conv2d(6, 16, 5)
