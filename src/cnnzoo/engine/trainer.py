@@ -171,10 +171,9 @@ def train(
         say(f"{world_size} process(es) x batch {cfg.data.train.batch_size} = global batch "
             f"{global_batch}; learning rates x {lr_scale:g}")  # fmt: skip
     ckpt_dir = run_dir / "checkpoints"
-    # temporary files of a process killed mid-write
-    for stale in [*ckpt_dir.glob(".*.tmp-*"), *run_dir.glob(".*.tmp")]:
-        stale.unlink(missing_ok=True)
-    if main:
+    if main:  # only rank 0 writes: another rank's sweep could take rank 0's file mid-write
+        for stale in [*ckpt_dir.glob(".*.tmp-*"), *run_dir.glob(".*.tmp")]:
+            stale.unlink(missing_ok=True)  # temporary files of a process killed mid-write
         _guard_io(run_dir, lambda: dump_config(cfg, run_dir / "config.py"))
         if ckpt is not None:  # a kill may have come between last.pt and metrics.csv
             _guard_io(run_dir, lambda: write_metrics_csv(run_dir / "metrics.csv", state["history"]))
