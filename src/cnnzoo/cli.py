@@ -1,7 +1,8 @@
 """The ``cnnzoo`` command line.
 
 Each subcommand's work lives beside the code it drives; this module only parses
-arguments and turns user errors into one clear line and exit status 2.
+arguments and turns user errors into one clear line and exit status 2 (3 when memory runs
+out).
 """
 
 from __future__ import annotations
@@ -97,6 +98,18 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+OUT_OF_MEMORY_EXIT = 3
+
+
+def _out_of_memory(e: BaseException) -> bool:
+    """A host or device allocation failure (torch.OutOfMemoryError is a RuntimeError; a failed
+    CPU allocation is a plain RuntimeError from the allocator)."""
+    if isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError":
+        return True
+    text = str(e)
+    return "out of memory" in text or "can't allocate memory" in text
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     module, func = args.handler.split(":")
@@ -108,6 +121,18 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"cnnzoo {args.command}: interrupted", file=sys.stderr)
         return 130
+    except (MemoryError, RuntimeError) as e:
+        if not _out_of_memory(e):
+            raise
+        first_line = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        print(
+            f"cnnzoo {args.command}: error: out of memory ({first_line[:200]}). Lower "
+            "data.train.batch_size (and data.val/test batch_size), the input size or the model; "
+            "on a GPU, amp.enabled=True also halves the activations. The last checkpoint, if any, "
+            "is intact: add --resume after the change.",
+            file=sys.stderr,
+        )
+        return OUT_OF_MEMORY_EXIT
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()
         return 0

@@ -78,42 +78,68 @@ def test_user_errors_exit_2_with_one_line(fake_data, tiny_config, tmp_path, caps
     )
 
 
-def test_ctrl_c_exits_130_and_says_how_to_resume(
-    fake_data, tiny_config, tmp_path, monkeypatch, capsys
-):
+def _raise_in_epoch_2(monkeypatch, error: BaseException) -> None:
+    """Train on the fake data, with ``error`` raised as epoch 2 starts drawing batches."""
     from fakes import FakeBundle
 
     import cnnzoo.engine.trainer as trainer
 
-    def interrupting(*a, **k):
+    def build(*a, **k):
         bundle = FakeBundle()
         real_iter = type(bundle.train).__iter__
 
         def it(self):
             if self.epoch == 2:
-                raise KeyboardInterrupt
+                raise error
             yield from real_iter(self)
 
         monkeypatch.setattr(type(bundle.train), "__iter__", it)
         return bundle
 
-    monkeypatch.setattr(trainer, "build_data", interrupting)
-    assert (
-        main(
-            [
-                "train",
-                tiny_config,
-                "--cfg-options",
-                "device=cpu",
-                "--work-dir",
-                str(tmp_path / "w"),
-                "--quiet",
-            ]
-        )
-        == 130
-    )
+    monkeypatch.setattr(trainer, "build_data", build)
+
+
+def _train_args(config: str, work) -> list[str]:
+    return ["train", config, "--cfg-options", "device=cpu", "--work-dir", str(work), "--quiet"]
+
+
+def test_ctrl_c_exits_130_and_says_how_to_resume(
+    fake_data, tiny_config, tmp_path, monkeypatch, capsys
+):
+    _raise_in_epoch_2(monkeypatch, KeyboardInterrupt())
+    assert main(_train_args(tiny_config, tmp_path / "w")) == 130
     err = capsys.readouterr().err
     assert "checkpoint of epoch 1 is kept" in err and f"cnnzoo train {tiny_config} --resume" in err
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 4 GB"),
+        torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+    ],
+    ids=["cpu", "cuda"],
+)
+def test_out_of_memory_is_one_line_with_what_to_lower_and_keeps_the_checkpoint(
+    error, fake_data, tiny_config, tmp_path, monkeypatch, capsys
+):
+    _raise_in_epoch_2(monkeypatch, error)
+    assert main(_train_args(tiny_config, tmp_path / "w")) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "out of memory" in err[0] and "batch_size" in err[0], err
+    last = next((tmp_path / "w" / "tiny").iterdir()) / "checkpoints" / "last.pt"
+    assert torch.load(last, weights_only=True)["epoch"] == 1
+
+
+def test_other_runtime_errors_are_not_taken_for_memory(fake_data, tiny_config, monkeypatch):
+    import cnnzoo.engine.trainer as trainer
+
+    def broken(*a, **k):
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+
+    monkeypatch.setattr(trainer, "build_data", broken)
+    with pytest.raises(RuntimeError, match="mat1"):
+        main(["train", tiny_config, "--cfg-options", "device=cpu", "--quiet"])
 
 
 def test_quick_start_path_on_real_digits(make_cfg, tmp_path, capsys):
