@@ -93,3 +93,14 @@ def test_features_only_builds():
     with torch.no_grad():
         (y,) = feats(torch.randn(1, 3, 32, 32))
     assert y.shape == (1, 1024, 1, 1)
+
+
+def test_torchvision_weights_for_another_class_count_reset_every_head(tmp_path):
+    torch.save(tvm.googlenet(init_weights=True).state_dict(), tmp_path / "tv.pth")
+    with pytest.warns(UserWarning, match="aux1.fc2"):
+        model = cnnzoo.create_model(
+            "googlenet", num_classes=10, aux_logits=True, pretrained=str(tmp_path / "tv.pth")
+        )
+    assert model.fc.out_features == model.aux1.fc2.out_features == model.aux2.fc2.out_features == 10
+    logits, aux1, aux2 = model.train()(torch.randn(2, 3, 64, 64))
+    assert logits.shape == aux1.shape == aux2.shape == (2, 10)

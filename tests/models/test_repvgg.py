@@ -149,3 +149,20 @@ def test_min_input_size_is_true():
     m = cnnzoo.create_model("repvgg_a0", num_classes=3).eval()
     h, w = m.default_cfg.min_input_size
     assert m(torch.randn(1, 3, h, w)).shape == (1, 3)
+
+
+@pytest.mark.parametrize("deploy", [False, True])
+def test_rgb_weights_adapt_every_stem_branch_to_one_channel(deploy, tmp_path):
+    rgb = cnnzoo.create_model("repvgg_a0", num_classes=10, deploy=deploy)
+    torch.save(rgb.state_dict(), tmp_path / "rgb.pth")
+    gray = cnnzoo.create_model(
+        "repvgg_a0", num_classes=10, in_chans=1, deploy=deploy, pretrained=str(tmp_path / "rgb.pth")
+    ).eval()
+    stem_convs = [m for m in gray.stem.modules() if isinstance(m, nn.Conv2d)]
+    assert stem_convs and all(c.weight.shape[1] == 1 for c in stem_convs)
+    # a gray image is an RGB image with equal channels: the adapted stem sees the same input
+    x = torch.rand(2, 1, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            gray(x), rgb.eval()(x.expand(-1, 3, -1, -1)), atol=1e-4, rtol=1e-4
+        )

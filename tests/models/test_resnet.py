@@ -6,7 +6,7 @@ import torch
 import torchvision
 
 import cnnzoo
-from cnnzoo.errors import ConfigError, InputShapeError
+from cnnzoo.errors import CheckpointError, ConfigError, InputShapeError
 from cnnzoo.models.resnet import PadShortcut
 from zoo_helpers import assert_loads_reference, count_params
 
@@ -164,6 +164,16 @@ def test_torchvision_weights_adapt_to_one_channel_and_ten_classes(tmp_path):
     assert any("classifier" in str(w.message) for w in caught)
     assert model.conv1.weight.shape == (64, 1, 7, 7)
     assert model(torch.randn(2, 1, 32, 32)).shape == (2, 10)
+
+
+def test_another_models_checkpoint_is_refused_without_a_class_count_warning(tmp_path):
+    torch.save(torchvision.models.resnet34().state_dict(), tmp_path / "r34.pth")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the head is not the problem: no warning about it
+        with pytest.raises(
+            CheckpointError, match=r"unexpected keys: layer1\.2\..*shape mismatches: fc\.weight"
+        ):
+            cnnzoo.create_model("resnet18", num_classes=10, pretrained=str(tmp_path / "r34.pth"))
 
 
 @pytest.mark.parametrize(

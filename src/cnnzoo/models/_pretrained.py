@@ -138,6 +138,10 @@ def fetch_published(entry: ModelEntry, library: str) -> dict[str, Tensor]:
         ) from None
 
 
+def _prefixes(spec: str | tuple[str, ...] | None) -> tuple[str, ...]:
+    return (spec,) if isinstance(spec, str) else tuple(spec or ())
+
+
 def load_pretrained(model: nn.Module, source: str, entry: ModelEntry) -> None:
     """Load published or local weights into a freshly built ``model``."""
     if source in ("torchvision", "timm"):
@@ -153,17 +157,21 @@ def load_pretrained(model: nn.Module, source: str, entry: ModelEntry) -> None:
         if k.endswith("num_batches_tracked"):
             state.setdefault(k, v)
     cfg = entry.cfg
-    if cfg.first_conv and f"{cfg.first_conv}.weight" in state:
-        key = f"{cfg.first_conv}.weight"
-        state[key] = adapt_input_conv(state[key], own[key].shape[1])
-    if cfg.classifier:
-        head = [k for k in state if k.startswith(cfg.classifier + ".")]
-        if any(k in own and own[k].shape != state[k].shape for k in head):
-            warnings.warn(
-                f"pretrained classifier has another class count; {cfg.classifier} is left "
-                f"freshly initialised for num_classes={getattr(model, 'num_classes', '?')}",
-                stacklevel=3,
-            )
-            for k in head:
+    for prefix in _prefixes(cfg.first_conv):
+        key = f"{prefix}.weight"
+        if key in state and key in own:
+            state[key] = adapt_input_conv(state[key], own[key].shape[1])
+    head = [k for k in state if any(k.startswith(p + ".") for p in _prefixes(cfg.classifier))]
+    body_fits = all(  # only then is "another class count" the whole story
+        k in state and state[k].shape == v.shape for k, v in own.items() if k not in head
+    ) and all(k in own for k in state if k not in head)
+    if body_fits and any(k in own and own[k].shape != state[k].shape for k in head):
+        warnings.warn(
+            f"pretrained classifier has another class count; {', '.join(_prefixes(cfg.classifier))} "
+            f"left freshly initialised for num_classes={getattr(model, 'num_classes', '?')}",
+            stacklevel=3,
+        )
+        for k in head:
+            if k in own:
                 state[k] = own[k]
     load_weights(model, state, source=f"pretrained weights {source!r}")

@@ -30,8 +30,8 @@ class ModelCfg:
     """What a variant is and how it is fed.
 
     input_size: the paper's (C, H, W) input; min_input_size: the smallest (H, W) it takes;
-    first_conv / classifier: state_dict prefixes of the stem conv and the classifier, used to
-    adapt pretrained weights to another ``in_chans`` or ``num_classes``;
+    first_conv / classifier: state_dict prefixes of the stem conv(s) and the classifier(s) (one
+    or a tuple), used to adapt pretrained weights to another ``in_chans`` or ``num_classes``;
     torchvision / timm: the names of the same network there (for pretrained weights and the
     equivalence tests); features_only: whether ``features_only=True`` is supported.
     """
@@ -42,8 +42,8 @@ class ModelCfg:
     mean: tuple[float, ...] = IMAGENET_MEAN
     std: tuple[float, ...] = IMAGENET_STD
     num_classes: int = 1000
-    first_conv: str | None = None
-    classifier: str | None = None
+    first_conv: str | tuple[str, ...] | None = None
+    classifier: str | tuple[str, ...] | None = None
     torchvision: str | None = None
     timm: str | None = None
     features_only: bool = True

@@ -237,7 +237,7 @@ def checkpoint_filter_fn(state_dict: dict[str, Tensor], model: GoogLeNet) -> dic
         paper=PAPER,
         min_input_size=(15, 15),
         first_conv="conv1.conv",
-        classifier="fc",
+        classifier=("fc", "aux1.fc2", "aux2.fc2"),
         torchvision="googlenet",
     )
 )

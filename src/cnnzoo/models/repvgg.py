@@ -212,7 +212,9 @@ def _widths(a: float, b: float) -> tuple[int, ...]:
 
 
 def _cfg(timm: str | None = None) -> ModelCfg:
-    return ModelCfg(paper=PAPER, first_conv="stem.conv3x3.conv", classifier="head.fc", timm=timm)
+    # the stem's every branch sees the input: the 3x3 and 1x1 convs, or the fused conv
+    stem = ("stem.conv3x3.conv", "stem.conv1x1.conv", "stem.fused")
+    return ModelCfg(paper=PAPER, first_conv=stem, classifier="head.fc", timm=timm)
 
 
 @register_model(_cfg("repvgg_a0"))
