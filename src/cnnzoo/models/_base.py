@@ -57,3 +57,27 @@ class PooledHeadModel(ClassifierModel):
     def reset_classifier(self, num_classes: int) -> None:
         self.num_classes = num_classes
         self.head.reset(num_classes)
+
+
+class MLPHeadModel(ClassifierModel):
+    """A model laid out as torchvision's AlexNet and VGG: ``features``, an ``avgpool`` to a
+    fixed grid, and a ``classifier`` MLP whose last layer is the class layer (4096 -> classes;
+    both papers' heads end in 4096 units)."""
+
+    avgpool: nn.Module
+    classifier: nn.Sequential
+
+    @staticmethod
+    def _make_fc(num_classes: int) -> nn.Module:
+        return nn.Linear(4096, num_classes) if num_classes > 0 else nn.Identity()
+
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        x = self.classifier[:-1](self.avgpool(x).flatten(1))
+        return x if pre_logits else self.classifier[-1](x)
+
+    def get_classifier(self) -> nn.Module:
+        return self.classifier[-1]
+
+    def reset_classifier(self, num_classes: int) -> None:
+        self.num_classes = num_classes
+        self.classifier[-1] = self._make_fc(num_classes)

@@ -23,13 +23,13 @@ from __future__ import annotations
 import torch.nn as nn
 from torch import Tensor
 
-from cnnzoo.models._base import ClassifierModel
+from cnnzoo.models._base import MLPHeadModel
 from cnnzoo.models._registry import ModelCfg, register_model
 
 PAPER = "Krizhevsky et al., ImageNet classification with deep convolutional neural networks, NeurIPS 2012"
 
 
-class AlexNet(ClassifierModel):
+class AlexNet(MLPHeadModel):
     """AlexNet (Krizhevsky et al. 2012): five convolutions and three fully connected layers, the
     net that started the deep CNN era on ImageNet.
 
@@ -91,9 +91,6 @@ class AlexNet(ClassifierModel):
         if paper_init:
             self._init_as_paper()
 
-    def _make_fc(self, num_classes: int) -> nn.Module:
-        return nn.Linear(4096, num_classes) if num_classes > 0 else nn.Identity()
-
     def _init_as_paper(self) -> None:
         """Section 5: weights from N(0, 0.01); biases 1 in conv2, conv4, conv5 and the hidden
         FC layers (to give the ReLUs positive inputs early on), 0 in the rest."""
@@ -106,18 +103,6 @@ class AlexNet(ClassifierModel):
 
     def forward_features(self, x: Tensor) -> Tensor:
         return self.features(x)
-
-    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
-        x = self.avgpool(x).flatten(1)
-        x = self.classifier[:-1](x)
-        return x if pre_logits else self.classifier[-1](x)
-
-    def get_classifier(self) -> nn.Module:
-        return self.classifier[-1]
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        self.classifier[-1] = self._make_fc(num_classes)
 
 
 @register_model(

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch.nn as nn
 from torch import Tensor
 
-from cnnzoo.models._base import ClassifierModel
+from cnnzoo.models._base import MLPHeadModel
 from cnnzoo.models._registry import ModelCfg, register_model
 
 PAPER = "Simonyan and Zisserman, Very deep convolutional networks for large-scale image recognition, ICLR 2015"
@@ -52,7 +52,7 @@ CONFIGS: dict[str, list[int | str]] = {
 }
 
 
-class VGG(ClassifierModel):
+class VGG(MLPHeadModel):
     """VGG (Simonyan and Zisserman 2015): depth from stacked 3x3 convolutions only, two of which
     see a 5x5 field and three a 7x7 one, with fewer parameters and more non-linearities."""
 
@@ -97,9 +97,6 @@ class VGG(ClassifierModel):
         )
         self._init_weights()
 
-    def _make_fc(self, num_classes: int) -> nn.Module:
-        return nn.Linear(4096, num_classes) if num_classes > 0 else nn.Identity()
-
     def _init_weights(self) -> None:
         # He init for the ReLU convs. The paper initialised deep nets from the trained net A,
         # and notes (Sec. 3.1) that a random init of the Glorot kind works without it.
@@ -116,18 +113,6 @@ class VGG(ClassifierModel):
 
     def forward_features(self, x: Tensor) -> Tensor:
         return self.features(x)
-
-    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
-        x = self.avgpool(x).flatten(1)
-        x = self.classifier[:-1](x)
-        return x if pre_logits else self.classifier[-1](x)
-
-    def get_classifier(self) -> nn.Module:
-        return self.classifier[-1]
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        self.classifier[-1] = self._make_fc(num_classes)
 
 
 def _cfg(torchvision: str) -> ModelCfg:
