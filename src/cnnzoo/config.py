@@ -33,7 +33,6 @@ import inspect
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -44,6 +43,7 @@ from mmengine.fileio.handlers import YamlHandler
 from mmengine.fileio.io import file_handlers
 
 from cnnzoo.errors import CnnzooError, ConfigError, closest, unknown
+from cnnzoo.fileio import atomic_write
 
 QUICKSTART = "quickstart_lenet5_digits.py"
 SUFFIXES = (".py", ".yaml", ".yml", ".json")
@@ -268,17 +268,7 @@ def dump_config(cfg: Config, path: str | os.PathLike) -> Path:
     else:
         raise ConfigError(f"cannot write a config as {path.suffix!r}; use .py, .json or .yaml")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda f: f.write(text), binary=False)
 
 
 def validate_config(cfg: Mapping[str, Any]) -> None:

@@ -15,6 +15,7 @@ from cnnzoo.analysis.compare import compare, compare_devices, format_table, plot
 from cnnzoo.analysis.flops import count_flops, separable_report
 from cnnzoo.analysis.summary import layer_summary
 from cnnzoo.errors import ConfigError, unknown
+from cnnzoo.fileio import atomic_write
 from cnnzoo.models import create_model, get_model_entry, list_families, list_models
 from cnnzoo.models._registry import ModelEntry
 
@@ -86,9 +87,8 @@ def cached_model_costs(names: list[str]) -> dict[str, tuple[int, int]]:
     if missing:
         try:
             root.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(dict(fingerprint=fingerprint, costs=costs)))
-            os.replace(tmp, path)
+            text = json.dumps(dict(fingerprint=fingerprint, costs=costs))
+            atomic_write(path, lambda f: f.write(text), binary=False)
         except OSError:
             pass  # a read-only home only costs the speed-up
     return {n: tuple(costs[n]) for n in names}

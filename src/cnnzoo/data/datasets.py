@@ -34,6 +34,7 @@ from cnnzoo.data.images import (
     resize_uint8,
 )
 from cnnzoo.errors import DataError, unknown
+from cnnzoo.fileio import atomic_write
 
 
 @dataclass
@@ -618,12 +619,8 @@ def _load_cached(path: Path) -> dict[str, Split] | None:
 def _save_cached(path: Path, splits: dict[str, Split]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        with open(tmp, "wb") as f:
-            torch.save({k: {"labels": s.labels, "images": s.images} for k, s in splits.items()}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        state = {k: {"labels": s.labels, "images": s.images} for k, s in splits.items()}
+        atomic_write(path, lambda f: torch.save(state, f))
     except OSError as e:
         warnings.warn(f"could not cache decoded images at {path}: {e}", stacklevel=3)
 

@@ -9,13 +9,14 @@ covariance whose eigen-decomposition drives AlexNet's PCA lighting noise.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import Tensor
+
+from cnnzoo.fileio import atomic_write
 
 
 @dataclass(frozen=True)
@@ -72,9 +73,8 @@ def cached_channel_stats(compute: Callable[[], ChannelStats], cache_file: Path) 
     stats = compute()
     try:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(dict(mean=stats.mean, std=stats.std, cov=stats.cov), indent=1))
-        os.replace(tmp, cache_file)
+        text = json.dumps(dict(mean=stats.mean, std=stats.std, cov=stats.cov), indent=1)
+        atomic_write(cache_file, lambda f: f.write(text), binary=False)
     except OSError:
         pass  # a read-only cache only costs recomputation
     return stats

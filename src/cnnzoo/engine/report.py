@@ -11,8 +11,7 @@ import json
 import math
 import os
 import platform
-import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -25,6 +24,7 @@ import torch  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from cnnzoo import __version__  # noqa: E402
+from cnnzoo.fileio import atomic_write  # noqa: E402
 
 ACCURACY_METRICS = ("top1", "top5")
 ERROR_METRICS = ("mae", "rmse")
@@ -54,22 +54,22 @@ def write_reports(
     summary.setdefault("machine", machine_info())
     written = {}
     if history:
-        written["curves"] = _atomic(run_dir / "curves.png", lambda f: _plot_curves(history, f))
+        written["curves"] = atomic_write(run_dir / "curves.png", lambda f: _plot_curves(history, f))
     if confusion is not None:
         matrix = np.asarray(
             confusion.cpu() if isinstance(confusion, torch.Tensor) else confusion, dtype=np.float64
         )
         if matrix.ndim == 2 and matrix.shape[0] == matrix.shape[1] and matrix.size:
             names = list(class_names) if class_names else [str(i) for i in range(matrix.shape[0])]
-            written["confusion"] = _atomic(
+            written["confusion"] = atomic_write(
                 run_dir / "confusion.png", lambda f: _plot_confusion(matrix, names, f)
             )
     clean = _json_safe(summary)
-    written["summary_json"] = _atomic(
+    written["summary_json"] = atomic_write(
         run_dir / "summary.json",
         lambda f: f.write(json.dumps(clean, indent=2, allow_nan=False).encode() + b"\n"),
     )
-    written["summary_md"] = _atomic(
+    written["summary_md"] = atomic_write(
         run_dir / "summary.md", lambda f: f.write(summary_markdown(clean).encode())
     )
     return written
@@ -79,7 +79,7 @@ def machine_info() -> dict[str, Any]:
     """Where a run happened: OS, CPU, core count, Python, torch, cnnzoo and the GPU if any."""
     return dict(
         platform=platform.platform(),
-        cpu=_cpu_name(),
+        cpu=cpu_name(),
         cpu_count=os.cpu_count(),
         python=platform.python_version(),
         torch=torch.__version__,
@@ -89,7 +89,8 @@ def machine_info() -> dict[str, Any]:
     )
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
+    """The processor's model name (from /proc/cpuinfo on Linux)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -236,21 +237,6 @@ def _plot_confusion(counts: np.ndarray, class_names: list[str], file: IO[bytes])
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-def _atomic(path: Path, write: Callable[[IO[bytes]], Any]) -> Path:
-    """Write ``path`` through a temporary file in the same folder, then rename it in place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _json_safe(value: Any) -> Any:

@@ -46,6 +46,7 @@ from cnnzoo.engine.metrics import Meter
 from cnnzoo.engine.optim import Schedule, build_optimizer
 from cnnzoo.engine.report import write_reports
 from cnnzoo.errors import CheckpointError, ConfigError, DataError, TrainingError
+from cnnzoo.fileio import atomic_write
 from cnnzoo.models import create_model, load_weights
 
 Hook = Callable[[str, dict], None]
@@ -599,12 +600,13 @@ def write_metrics_csv(path: Path, history: list[dict]) -> None:
     fields: list[str] = []
     for row in history:
         fields += [k for k in row if k not in fields]
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as f:
+
+    def write(f) -> None:
         w = csv.DictWriter(f, fieldnames=fields, restval="")
         w.writeheader()
         w.writerows(history)
-    os.replace(tmp, path)
+
+    atomic_write(path, write, binary=False, newline="")
 
 
 # ---- best checkpoint, early stopping, messages --------------------------------------------

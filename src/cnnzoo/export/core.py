@@ -24,6 +24,7 @@ from torch import Tensor
 
 from cnnzoo.errors import CheckpointError, ConfigError, InputShapeError
 from cnnzoo.export.fold import conv_bn_pairs, fold_batchnorm
+from cnnzoo.fileio import atomic_write
 from cnnzoo.models import reparameterize_model
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
@@ -350,14 +351,7 @@ def _write_sidecar(report: ExportReport, meta: dict) -> None:
         num_params=report.num_params,
         torch_version=torch.__version__,
     )
-    side = report.sidecar
-    fd, tmp = tempfile.mkstemp(dir=side.parent, prefix=f".{side.name}.")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, side)
+    atomic_write(report.sidecar, lambda f: json.dump(data, f, indent=2), binary=False)
 
 
 class ExportedModel:
