@@ -34,6 +34,7 @@ import torch.nn.functional as F
 
 import cnnzoo
 from cnnzoo.analysis.speed import resolve_device
+from cnnzoo.engine.report import cpu_name
 from cnnzoo.errors import CnnzooError, ConfigError
 
 CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
@@ -226,16 +227,6 @@ def compare(
     return row
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _ratio(q: tuple[float, float, float]) -> str:
     flag = " **<0.95**" if q[1] < 0.95 else ""
     return f"{q[1]:.2f} ({q[0]:.2f}-{q[2]:.2f}){flag}"
@@ -291,7 +282,7 @@ def main() -> None:
             args.output.write_text("\n".join(lines) + "\n")
 
     accel = f", {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""
-    out(f"- machine: {platform.platform()}; CPU: {cpu_model()}, {os.cpu_count()} cores{accel}")
+    out(f"- machine: {platform.platform()}; CPU: {cpu_name()}, {os.cpu_count()} cores{accel}")
     out(f"- torch {torch.__version__}; device {device}; threads {torch.get_num_threads()}")
     out(f"- command: `python {' '.join(sys.argv)}`")
     out(f"- load average at start: {os.getloadavg()[0]:.2f} (other processes share the CPU)")

@@ -27,15 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+from cnnzoo.engine.report import cpu_name
 
 
 def run_once(config: str, seed: int, data: str, work_dir: str, extra: list[str]) -> dict:
@@ -109,7 +101,7 @@ def main() -> None:
     out(f"## Speedrun: {Path(args.config).name}\n")
     out(f"- command (per seed): `{runs[0]['command']}`")
     out(f"- benchmark: `python {shlex.join(sys.argv)}`")
-    out(f"- machine: {platform.platform()}; CPU: {cpu_model()}, {os.cpu_count()} cores; "
+    out(f"- machine: {platform.platform()}; CPU: {cpu_name()}, {os.cpu_count()} cores; "
         f"device {first['device']}; model {first['model']} ({first['params']:,} parameters), "
         f"{first['epochs']} epochs")  # fmt: skip
     out("- time: from the command's start to its exit (start-up, data, training, test, reports)\n")

@@ -47,6 +47,7 @@ from cnnzoo.config import load_config, parse_cfg_options
 from cnnzoo.data import build_data
 from cnnzoo.engine import train
 from cnnzoo.engine.optim import build_optimizer
+from cnnzoo.engine.report import cpu_name
 
 CASES = {
     # case: (config, dataset override); the configs are the shipped ones
@@ -252,14 +253,6 @@ def run_options(case: str, args: argparse.Namespace, out: Callable[[str], None])
 # ---- report ---------------------------------------------------------------------------------
 
 
-def cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(
@@ -307,7 +300,7 @@ def main() -> None:
     )
     out(f"## {title}\n")
     out(f"- command: `python {' '.join(shlex.quote(a) for a in sys.argv)}`")
-    out(f"- machine: {platform.platform()}; CPU: {cpu_model()}, {os.cpu_count()} cores; "
+    out(f"- machine: {platform.platform()}; CPU: {cpu_name()}, {os.cpu_count()} cores; "
         f"torch {torch.__version__}; bf16 in hardware: {'avx512_bf16' in Path('/proc/cpuinfo').read_text()}")  # fmt: skip
     out(f"- load average at start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     if args.options:
