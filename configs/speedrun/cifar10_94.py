@@ -13,7 +13,7 @@ _base_ = [
     "../_base_/models/airbench94.py",
     "../_base_/datasets/cifar10.py",
     "../_base_/schedules/onecycle_10e.py",
-    "../_base_/default_runtime.py",
+    "../_base_/speedrun_runtime.py",
 ]
 data = dict(
     type="imagefolder",
@@ -33,8 +33,3 @@ data = dict(
 optimizer = dict(lr=0.75)
 param_scheduler = dict(type="OneCycleLR", max_lr=0.75, pct_start=0.23)
 train_cfg = dict(max_epochs=5)
-workflow = [("train", 1)]
-checkpoint = dict(monitor="train/loss", mode="min")
-log = dict(tensorboard=False)
-amp = dict(enabled=True, dtype="bfloat16")
-channels_last = True

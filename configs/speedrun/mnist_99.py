@@ -9,7 +9,7 @@ _base_ = [
     "../_base_/models/lenet5.py",
     "../_base_/datasets/mnist.py",
     "../_base_/schedules/onecycle_10e.py",
-    "../_base_/default_runtime.py",
+    "../_base_/speedrun_runtime.py",
 ]
 model = dict(act="relu")
 data = dict(
@@ -23,8 +23,3 @@ data = dict(
 optimizer = dict(type="SGD", lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
 param_scheduler = dict(type="OneCycleLR", max_lr=0.1, pct_start=0.25)
 train_cfg = dict(max_epochs=3)
-workflow = [("train", 1)]
-checkpoint = dict(monitor="train/loss", mode="min")
-log = dict(tensorboard=False)
-amp = dict(enabled=True, dtype="bfloat16")
-channels_last = True

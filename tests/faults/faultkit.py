@@ -169,3 +169,23 @@ def assert_same_run(ref: Path, run: Path) -> None:
             assert sa[key] == sb[key], key
     leftovers = [p.name for p in run.rglob("*") if ".tmp" in p.name]
     assert not leftovers, f"temporary files left behind: {leftovers}"
+
+
+def poisoned(build_data, epoch: int, step: int, value: float):
+    """``build_data`` whose training batch ``step`` of ``epoch`` is multiplied by ``value``
+    (NaN or Inf), so that the loss of that one step is not finite."""
+
+    def build(*args, **kwargs):
+        bundle = build_data(*args, **kwargs)
+        batches = bundle.train
+        real_iter = type(batches).__iter__
+
+        class Poisoned(type(batches)):
+            def __iter__(self):
+                for i, (images, targets) in enumerate(real_iter(self), 1):
+                    yield (images * value if (self.epoch, i) == (epoch, step) else images), targets
+
+        batches.__class__ = Poisoned
+        return bundle
+
+    return build

@@ -17,6 +17,7 @@ from faultkit import (
     cnnzoo,
     epoch_of,
     only_run,
+    poisoned,
     write_tiny_config,
 )
 
@@ -269,22 +270,7 @@ def test_unwritable_work_dir_is_one_line(tmp_path, capsys):
 
 
 def poison_step(monkeypatch, epoch: int, step: int, value: float) -> None:
-    real = trainer.build_data
-
-    def build_data(*args, **kwargs):
-        bundle = real(*args, **kwargs)
-        batches = bundle.train
-        real_iter = type(batches).__iter__
-
-        class Poisoned(type(batches)):
-            def __iter__(self):
-                for i, (images, targets) in enumerate(real_iter(self), 1):
-                    yield (images * value if (self.epoch, i) == (epoch, step) else images), targets
-
-        batches.__class__ = Poisoned
-        return bundle
-
-    monkeypatch.setattr(trainer, "build_data", build_data)
+    monkeypatch.setattr(trainer, "build_data", poisoned(trainer.build_data, epoch, step, value))
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf")])

@@ -87,38 +87,30 @@ def test_malformed_cfg_options_end_in_one_line_or_a_run(cli, tmp_path, options):
     _tally("cfg-options", outcome, err)
 
 
+def _parent(cfg: dict, key: str) -> tuple[object, str]:
+    """The container that holds the last part of the dotted ``key`` (None if there is none)."""
+    *parents, last = key.split(".")
+    node: object = cfg
+    for p in parents:
+        if isinstance(node, list) and p.isdigit() and int(p) < len(node):
+            node = node[int(p)]
+        elif isinstance(node, dict):
+            node = node.get(p)
+        else:
+            return None, last
+    return node, last
+
+
 def _config_with_faults(
     base: dict, deletions: list[str], replacements: list[tuple[str, object]]
 ) -> dict:
     cfg = json.loads(json.dumps(base))
     for key in deletions:
-        *parents, last = key.split(".")
-        node = cfg
-        for p in parents:
-            node = (
-                node[int(p)]
-                if isinstance(node, list)
-                else node.get(p)
-                if isinstance(node, dict)
-                else None
-            )
-            if node is None:
-                break
+        node, last = _parent(cfg, key)
         if isinstance(node, dict):
             node.pop(last, None)
     for key, value in replacements:
-        *parents, last = key.split(".")
-        node = cfg
-        for p in parents:
-            node = (
-                node[int(p)]
-                if isinstance(node, list) and p.isdigit() and int(p) < len(node)
-                else node.get(p)
-                if isinstance(node, dict)
-                else None
-            )
-            if node is None:
-                break
+        node, last = _parent(cfg, key)
         if isinstance(node, dict):
             node[last] = value
         elif isinstance(node, list) and last.isdigit() and int(last) < len(node):

@@ -31,6 +31,7 @@ import signal
 import sys
 
 import torch
+from faultkit import poisoned
 
 import cnnzoo.engine.commands as commands
 import cnnzoo.engine.trainer as trainer
@@ -107,25 +108,7 @@ def kill_during_eval(desc: str, epoch: int | None) -> None:
 
 
 def nan_loss_at(epoch: int, step: int) -> None:
-    real = trainer.build_data
-
-    def build_data(*args, **kwargs):
-        bundle = real(*args, **kwargs)
-        batches = bundle.train
-        real_iter = type(batches).__iter__
-
-        class Poisoned(type(batches)):
-            def __iter__(self):
-                for i, (images, targets) in enumerate(real_iter(self), 1):
-                    yield (
-                        (images * float("nan") if (self.epoch, i) == (epoch, step) else images),
-                        targets,
-                    )
-
-        batches.__class__ = Poisoned
-        return bundle
-
-    trainer.build_data = build_data
+    trainer.build_data = poisoned(trainer.build_data, epoch, step, float("nan"))
 
 
 def disk_full_from(epoch: int) -> None:
