@@ -38,14 +38,22 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.fileio.handlers import YamlHandler
 from mmengine.fileio.io import file_handlers
 
 from cnnzoo.errors import CnnzooError, ConfigError, closest, unknown
 from cnnzoo.fileio import atomic_write
+from cnnzoo.plaindata import (
+    DATA_SUFFIXES,
+    check_data_config_tree,
+    check_plain,
+    literal_config,
+    read_data_file,
+)
 
 QUICKSTART = "quickstart_lenet5_digits.py"
+RUN_CONFIG_NAMES = ("config.yaml", "config.py")  # a run's resolved config (.py: older runs)
 SUFFIXES = (".py", ".yaml", ".yml", ".json")
 
 RUNTIME_DEFAULTS: dict[str, Any] = dict(
@@ -130,6 +138,34 @@ LOSSES: dict[str, tuple[str, ...]] = dict(
     huber=("aux_weight", "delta"),
 )
 REGRESSION_LOSSES = ("mae", "mse", "rmse", "huber")
+# Bounds that catch typos and overflows before anything starts (a seed must fit numpy's and
+# torch's generators; sizes beyond these only exhaust memory or time).
+MAX_SEED = 2**32 - 1
+MAX_EPOCHS = 100_000
+MAX_STEPS = 10_000_000
+MAX_BATCH = 1 << 20
+MAX_CLASSES = 1_000_000
+MAX_WORKERS = 256
+OPEN, CLOSED = True, False
+OPTIMIZER_RANGES: dict[str, tuple | type] = dict(
+    weight_decay=(0.0, 1.0, CLOSED, CLOSED),  # 5e-4 (SGD) to 0.05 (AdamW) in the papers
+    momentum=(0.0, 1.0, CLOSED, OPEN),
+    dampening=(0.0, 1.0, CLOSED, CLOSED),
+    eps=(0.0, 1.0, OPEN, OPEN),
+    rho=(0.0, 1.0, CLOSED, CLOSED),
+    nesterov=bool,
+    amsgrad=bool,
+    decay_norm_and_bias=bool,
+)
+SCHEDULER_RANGES: dict[str, tuple | type] = dict(
+    step_size=(int, 1, MAX_EPOCHS),
+    gamma=(0.0, 1.0, OPEN, CLOSED),
+    min_lr=(0.0, math.inf, CLOSED, OPEN),
+    max_lr=(0.0, math.inf, OPEN, OPEN),
+    pct_start=(0.0, 1.0, OPEN, OPEN),
+    factor=(0.0, 1.0, OPEN, OPEN),
+    patience=(int, 0, MAX_EPOCHS),
+)
 MODEL_EXTRA_KEYS = ("type", "num_classes", "in_chans", "pretrained")
 
 
@@ -155,13 +191,27 @@ def list_configs() -> list[str]:
     )
 
 
+def run_config_file(run_dir: str | os.PathLike) -> Path | None:
+    """The resolved config a run directory keeps: ``config.yaml`` (``config.py`` in runs of
+    earlier cnnzoo versions, read as data too), or None."""
+    for name in RUN_CONFIG_NAMES:
+        if (Path(run_dir) / name).is_file():
+            return Path(run_dir) / name
+    return None
+
+
+def _is_run_config(file: Path) -> bool:
+    """A run directory's own resolved config (data, never executed), not a user's .py."""
+    return file.name in RUN_CONFIG_NAMES and (file.parent / "checkpoints").is_dir()
+
+
 def resolve_config_path(path: str | os.PathLike | None) -> Path:
     """The config file that ``path`` names (see the module docstring for the search order)."""
     if path is None:
         return configs_dir() / QUICKSTART
     p = Path(path).expanduser()
-    if p.is_dir() and (p / "config.py").is_file():
-        return p / "config.py"
+    if p.is_dir() and run_config_file(p):
+        return run_config_file(p)
     if p.is_file():
         return p
     root = configs_dir()
@@ -183,13 +233,18 @@ def resolve_config_path(path: str | os.PathLike | None) -> Path:
 
 
 def load_config(
-    path: str | os.PathLike | None = None, cfg_options: Iterable[str] | Mapping[str, Any] = ()
+    path: str | os.PathLike | Mapping[str, Any] | None = None,
+    cfg_options: Iterable[str] | Mapping[str, Any] = (),
+    *,
+    source: str | None = None,
 ) -> Config:
     """Load, complete, override and validate an experiment config.
 
     ``path``: a config file (.py, .yaml/.yml or .json; .py files are executed, so only load
     ones you trust), a run directory, or the name of a shipped config; ``None`` gives the
-    offline quick start ``configs/quickstart_lenet5_digits.py``.
+    offline quick start ``configs/quickstart_lenet5_digits.py``. A mapping is taken as an
+    already resolved config (plain data, e.g. the one a checkpoint carries); ``source`` then
+    names where it came from in error messages.
 
     ``cfg_options``: ``KEY=VALUE`` overrides as on the command line, e.g.
     ``model.drop_rate=0.3``, ``data.train.pipeline.0.type=Cutout``,
@@ -200,17 +255,28 @@ def load_config(
     (``early_stopping.patience=5`` turns early stopping on with the other keys' defaults).
     Changing a ``type`` drops the keys the new type does not take.
     """
-    file = resolve_config_path(path)
-    if file.suffix not in SUFFIXES:
-        raise ConfigError(
-            f"{file}: unsupported config format {file.suffix!r}; use one of {', '.join(SUFFIXES)}"
-        )
-    cfg = _read(file)
+    if isinstance(path, Mapping):
+        where = source or "the given config"
+        check_plain(path, where)
+        cfg, filename = _to_plain(path), None
+    else:
+        file = resolve_config_path(path)
+        if file.suffix not in SUFFIXES:
+            raise ConfigError(
+                f"{file}: unsupported config format {file.suffix!r}; use one of {', '.join(SUFFIXES)}"
+            )
+        where, cfg, filename = str(file), _read(file), str(file)
     _fill_defaults(cfg)
     for key, value in parse_cfg_options(cfg_options):
         _apply_option(cfg, key, value)
-    validate_config(cfg)
-    return Config(cfg, filename=str(file))
+    check_plain(cfg, where)
+    try:
+        validate_config(cfg)
+    except ConfigError as e:
+        if source is None:
+            raise
+        raise ConfigError(f"{source}: {e}") from None
+    return Config(cfg, filename=filename)
 
 
 def parse_cfg_options(options: Iterable[str] | Mapping[str, Any]) -> list[tuple[str, Any]]:
@@ -225,17 +291,73 @@ def parse_cfg_options(options: Iterable[str] | Mapping[str, Any]) -> list[tuple[
                 raise ConfigError(
                     f"malformed --cfg-options item {option!r}: write KEY=VALUE, e.g. model.drop_rate=0.3"
                 )
-            try:
-                value = DictAction._parse_iterable(text)
-            except AssertionError:
-                raise ConfigError(f"malformed value in {option!r}: unbalanced brackets") from None
-            pairs.append((key.strip(), value))
+            pairs.append((key.strip(), parse_value(text, option)))
     for key, _ in pairs:
         if not key or any(not part for part in key.split(".")):
             raise ConfigError(
                 f"malformed config key {key!r}: write dotted names like data.train.batch_size"
             )
     return pairs
+
+
+MAX_VALUE_DEPTH = 8  # brackets nested in one override value
+
+
+def parse_value(text: str, option: str | None = None) -> Any:
+    """An override's value as typed after ``KEY=``, parsed like mmengine's ``--cfg-options``:
+    ``[..]`` is a list, ``(..)`` a tuple, ``a,b`` a list; an item is an int, a float,
+    ``True``/``False`` (any case), ``None``, else a string. Spaces and surrounding quotes are
+    dropped. Unbalanced or too deeply nested brackets raise one :class:`ConfigError`."""
+    where = option if option is not None else text
+    text = text.strip("'\"").replace(" ", "")
+    depth = 0
+    for char in text:
+        depth += (char in "([") - (char in ")]")
+        if depth < 0 or depth > MAX_VALUE_DEPTH:
+            break
+    if depth != 0 or text.count("(") != text.count(")") or text.count("[") != text.count("]"):
+        why = "brackets nested too deep" if depth > MAX_VALUE_DEPTH else "unbalanced brackets"
+        raise ConfigError(f"malformed value in {where!r}: {why}")
+    return _parse_items(text)
+
+
+def _parse_items(text: str) -> Any:
+    is_tuple = text.startswith("(") and text.endswith(")")
+    if is_tuple or (text.startswith("[") and text.endswith("]")):
+        text = text[1:-1]
+    elif "," not in _top_level(text):
+        return _scalar(text)
+    items, start, depth = [], 0, 0
+    for i, char in enumerate(text):
+        depth += (char in "([") - (char in ")]")
+        if char == "," and depth == 0:
+            items.append(_parse_items(text[start:i]))
+            start = i + 1
+    if start < len(text):
+        items.append(_parse_items(text[start:]))
+    return tuple(items) if is_tuple else items
+
+
+def _top_level(text: str) -> str:
+    """``text`` with everything inside brackets left out."""
+    out, depth = [], 0
+    for char in text:
+        depth -= char in ")]"
+        if depth == 0:
+            out.append(char)
+        depth += char in "(["
+    return "".join(out)
+
+
+def _scalar(text: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    return None if text == "None" else text
 
 
 # keys that say where a run is kept, not what it computes
@@ -251,20 +373,18 @@ def config_hash(cfg: Config | Mapping[str, Any]) -> str:
 
 def dump_config(cfg: Config, path: str | os.PathLike) -> Path:
     """Write the resolved config (no ``_base_``) to ``path`` atomically; it reproduces the run
-    on its own: ``cnnzoo train <run>/config.py``. The format follows the suffix (.py, .json,
-    .yaml/.yml)."""
+    on its own: ``cnnzoo train <run>/config.yaml``. The format follows the suffix (.yaml/.yml
+    and .json are plain data; .py is Python text, for users who keep their configs as code)."""
     path = Path(path)
     data = _to_plain(cfg)
+    source = f" from {cfg.filename}" if isinstance(cfg, Config) and cfg.filename else ""
+    header = f"# Resolved config{source}; sha256 {config_hash(data)[:16]}. Loads on its own.\n"
     if path.suffix == ".py":
-        source = f" from {cfg.filename}" if isinstance(cfg, Config) and cfg.filename else ""
-        text = f"# Resolved config{source}; sha256 {config_hash(data)[:16]}. Loads on its own.\n"
-        text += Config(data).pretty_text
+        text = header + Config(data).pretty_text
     elif path.suffix == ".json":
         text = json.dumps(_jsonable(data), indent=2) + "\n"
     elif path.suffix in (".yaml", ".yml"):
-        import yaml
-
-        text = yaml.safe_dump(_jsonable(data), sort_keys=False)
+        text = header + yaml.safe_dump(_jsonable(data), sort_keys=False)
     else:
         raise ConfigError(f"cannot write a config as {path.suffix!r}; use .py, .json or .yaml")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -313,9 +433,15 @@ def _safe_yaml():
 
 
 def _read(file: Path) -> dict[str, Any]:
+    if _is_run_config(file):
+        return _read_run_config(file)
+    if file.suffix in DATA_SUFFIXES:
+        allow = os.environ.get("CNNZOO_ALLOW_EXTERNAL_BASE", "") not in ("", "0")
+        check_data_config_tree(file, allow_external_base=allow)
     try:
         with _safe_yaml():
-            cfg = Config.fromfile(str(file))
+            # never import modules a config names: a .py config imports what it needs itself
+            cfg = Config.fromfile(str(file), import_custom_modules=False)
     except CnnzooError:
         raise
     except yaml.constructor.ConstructorError as e:
@@ -333,7 +459,31 @@ def _read(file: Path) -> dict[str, Any]:
     except Exception as e:  # noqa: BLE001 - anything a config file can raise becomes one line
         detail = " ".join(str(e).split())
         raise ConfigError(f"{file}: cannot load config: {type(e).__name__}: {detail}") from None
-    return _to_plain(cfg)
+    cfg = _to_plain(cfg)
+    if "custom_imports" in cfg:
+        raise ConfigError(
+            f"{file}: custom_imports is not supported; import your module at the top of a .py "
+            "config (code you trust), or before calling cnnzoo from Python"
+        )
+    return cfg
+
+
+def _read_run_config(file: Path) -> dict[str, Any]:
+    """A run directory's resolved config, read as data: YAML through the safe loader, an
+    older run's ``config.py`` through the literal-only parser, never executed."""
+    if file.suffix == ".py":
+        try:
+            text = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{file}: cannot read: {e}") from None
+        return literal_config(text, str(file))
+    return read_data_file(file)
+
+
+def config_data(cfg: Config | Mapping[str, Any]) -> dict[str, Any]:
+    """The resolved config as JSON-able plain data (tuples become lists): what checkpoints
+    and run directories store, and what :func:`load_config` reads back."""
+    return json.loads(json.dumps(_jsonable(_to_plain(cfg))))
 
 
 def _to_plain(cfg: Config | Mapping[str, Any]) -> dict[str, Any]:
@@ -531,6 +681,45 @@ def _check_keys(name: str, section: Mapping[str, Any], allowed: Iterable[str]) -
             raise _unknown_key(f"{name}.{key}", [f"{name}.{k}" for k in sorted(allowed)])
 
 
+def _check_int(name: str, value: Any, lo: int, hi: int) -> None:
+    _require(
+        _is_int(value) and lo <= value <= hi,
+        f"{name} must be an integer in [{lo}, {hi:,}], got {value!r}",
+    )
+
+
+def _check_number(
+    name: str, value: Any, lo: float, hi: float, *, lo_open: bool = False, hi_open: bool = False
+) -> None:
+    above = value > lo if lo_open else value >= lo
+    below = value < hi if hi_open else value <= hi
+    if not (_is_number(value) and above and below):
+        span = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+        raise ConfigError(f"{name} must be a number in {span}, got {value!r}")
+
+
+def _check_ranges(section: str, values: Mapping[str, Any], ranges: Mapping[str, tuple]) -> None:
+    """Check the keys of ``values`` that ``ranges`` names: ``(lo, hi, lo_open, hi_open)`` for
+    numbers, ``int`` for an integer range ``(int, lo, hi)``, ``bool`` for True/False."""
+    for key, spec in ranges.items():
+        if key not in values:
+            continue
+        name, value = f"{section}.{key}", values[key]
+        if spec is bool:
+            _require(isinstance(value, bool), f"{name} must be True or False, got {value!r}")
+        elif spec[0] is int:
+            _check_int(name, value, spec[1], spec[2])
+        else:
+            _check_number(name, value, spec[0], spec[1], lo_open=spec[2], hi_open=spec[3])
+
+
+def _check_pipeline(pipeline: list) -> None:
+    """Each op's arguments, checked by the op itself (see :func:`cnnzoo.data.check_pipeline`)."""
+    from cnnzoo.data import check_pipeline
+
+    check_pipeline(list(pipeline))
+
+
 def _check_choice(name: str, value: Any, choices: Iterable[Any]) -> None:
     choices = list(choices)
     _require(
@@ -539,7 +728,7 @@ def _check_choice(name: str, value: Any, choices: Iterable[Any]) -> None:
 
 
 def _check_runtime(cfg: Mapping[str, Any]) -> None:
-    _require(_is_int(cfg["seed"]), f"seed must be an integer, got {cfg['seed']!r}")
+    _check_int("seed", cfg["seed"], 0, MAX_SEED)
     for key in ("deterministic", "channels_last", "compile"):
         _require(isinstance(cfg[key], bool), f"{key} must be True or False, got {cfg[key]!r}")
     device = cfg["device"]
@@ -558,7 +747,7 @@ def _check_runtime(cfg: Mapping[str, Any]) -> None:
             and len(s) == 2
             and s[0] in ("train", "val")
             and _is_int(s[1])
-            and s[1] > 0
+            and 0 < s[1] <= MAX_EPOCHS
             for s in workflow
         ),
         f"workflow must be a list of (phase, epochs) with phase 'train' or 'val', e.g. "
@@ -584,10 +773,7 @@ def _check_runtime(cfg: Mapping[str, Any]) -> None:
         _check_keys("early_stopping", es, OPTIONAL_SECTIONS["early_stopping"])
         full = {**OPTIONAL_SECTIONS["early_stopping"], **es}
         _check_choice("early_stopping.mode", full["mode"], ("min", "max"))
-        _require(
-            _is_int(full["patience"]) and full["patience"] >= 0,
-            f"early_stopping.patience must be an integer >= 0, got {full['patience']!r}",
-        )
+        _check_int("early_stopping.patience", full["patience"], 0, MAX_EPOCHS)
         _require(
             _is_number(full["min_delta"]) and full["min_delta"] >= 0,
             "early_stopping.min_delta must be a number >= 0",
@@ -606,10 +792,7 @@ def _check_runtime(cfg: Mapping[str, Any]) -> None:
         lookahead = _section(cfg, "lookahead")
         _check_keys("lookahead", lookahead, OPTIONAL_SECTIONS["lookahead"])
         full = {**OPTIONAL_SECTIONS["lookahead"], **lookahead}
-        _require(
-            _is_int(full["k"]) and full["k"] >= 1,
-            f"lookahead.k must be an integer >= 1, got {full['k']!r}",
-        )
+        _check_int("lookahead.k", full["k"], 1, MAX_STEPS)
         _require(
             _is_number(full["alpha"]) and 0 < full["alpha"] <= 1,
             f"lookahead.alpha must be in (0, 1], got {full['alpha']!r}",
@@ -617,7 +800,7 @@ def _check_runtime(cfg: Mapping[str, Any]) -> None:
     clip = cfg["clip_grad"]
     if clip is not None:
         clip = _section(cfg, "clip_grad")
-        _check_keys("clip_grad", clip, ("max_norm", "norm_type"))
+        _check_keys("clip_grad", clip, ("max_norm",))
         _require(
             _is_number(clip.get("max_norm")) and clip["max_norm"] > 0,
             f"clip_grad.max_norm must be a number > 0, got {clip.get('max_norm')!r}",
@@ -635,9 +818,22 @@ def _check_model(cfg: Mapping[str, Any]) -> None:
     _check_keys("model", model, _type_keys("model", entry.name))
     for key in ("num_classes", "in_chans"):
         _require(key in model, f"model.{key} is missing")
+        _check_int(f"model.{key}", model[key], 1, MAX_CLASSES)
+    pretrained = model.get("pretrained")
+    if pretrained not in (None, False, True, "torchvision", "timm"):
         _require(
-            _is_int(model[key]) and model[key] > 0,
-            f"model.{key} must be an integer > 0, got {model[key]!r}",
+            isinstance(pretrained, str) and pretrained != "",
+            "model.pretrained must be None, 'torchvision', 'timm' or the path of a checkpoint "
+            f"file; got {pretrained!r}",
+        )
+        path = Path(pretrained).expanduser()
+        _require(path.is_file(), f"model.pretrained={pretrained!r}: no such checkpoint file")
+        with open(path, "rb") as f:
+            head = f.read(4)
+        _require(
+            head[:2] == b"PK" or head[:1] == b"\x80",  # a torch.save zip, or a legacy pickle
+            f"model.pretrained={pretrained!r} is not a PyTorch checkpoint (torch.save file); "
+            "give a .pt/.pth state_dict, or 'torchvision'/'timm' for the published weights",
         )
 
 
@@ -654,16 +850,15 @@ def _check_data(cfg: Mapping[str, Any]) -> None:
         part = data[split]
         _require(isinstance(part, Mapping), f"data.{split} must be a dict")
         _check_keys(f"data.{split}", part, (*DATA_DEFAULTS[split], *SPLIT_OPTIONAL))
-        bs = part["batch_size"]
-        _require(
-            _is_int(bs) and bs > 0, f"data.{split}.batch_size must be an integer > 0, got {bs!r}"
-        )
+        _check_int(f"data.{split}.batch_size", part["batch_size"], 1, MAX_BATCH)
+    root = data["root"]
+    _require(
+        root is None or (isinstance(root, str) and root != ""),
+        f"data.root must be None (the default data folder) or a folder path, got {root!r}",
+    )
     _require(isinstance(data["test"]["tta_flip"], bool), "data.test.tta_flip must be True or False")
     shift = data["test"].get("tta_translate", 0)
-    _require(
-        _is_int(shift) and shift >= 0,
-        f"data.test.tta_translate must be a number of pixels >= 0, got {shift!r}",
-    )
+    _check_int("data.test.tta_translate", shift, 0, MAX_IMAGE_SIZE)
     pipeline = data["train"]["pipeline"]
     _require(
         isinstance(pipeline, list | tuple),
@@ -678,17 +873,15 @@ def _check_data(cfg: Mapping[str, Any]) -> None:
         if not keys and not _known(op["type"], OPS):
             raise unknown("pipeline op", str(op["type"]), OPS)
         _check_keys(f"data.train.pipeline.{i}", op, ("type", *keys))
+    _check_pipeline(pipeline)
     vs = data["val_split"]
     _require(
         _is_number(vs) and 0 <= vs < 1, f"data.val_split must be a fraction in [0, 1), got {vs!r}"
     )
-    _require(_is_int(data["split_seed"]), "data.split_seed must be an integer")
+    _check_int("data.split_seed", data["split_seed"], 0, MAX_SEED)
     _require(isinstance(data["download"], bool), "data.download must be True or False")
     _check_choice("data.loader", data["loader"], ("auto", "device", "dataloader"))
-    _require(
-        _is_int(data["num_workers"]) and data["num_workers"] >= 0,
-        "data.num_workers must be an integer >= 0",
-    )
+    _check_int("data.num_workers", data["num_workers"], 0, MAX_WORKERS)
     _check_choice("data.in_chans", data["in_chans"], (None, 1, 3))
     size = data["image_size"]
     if size is not None:
@@ -737,6 +930,17 @@ def _check_data(cfg: Mapping[str, Any]) -> None:
             f"{model['type']} needs inputs of at least {min_hw[0]}x{min_hw[1]} but {data['type']} images are "
             f"{hw[0]}x{hw[1]}; set data.image_size={max(min_hw)} or larger"
         )
+    if hw is not None and shift >= min(hw):
+        raise ConfigError(
+            f"data.test.tta_translate={shift} must be smaller than the images ({hw[0]}x{hw[1]}); "
+            "airbench uses 2 pixels at 32x32"
+        )
+    for key in ("mean", "std"):
+        if chans is not None and data[key] is not None and len(data[key]) != chans:
+            raise ConfigError(
+                f"data.{key} has {len(data[key])} value(s) but the images have {chans} channel(s); "
+                f"give one per channel or None to compute them"
+            )
 
 
 def _check_loss(cfg: Mapping[str, Any]) -> None:
@@ -748,6 +952,7 @@ def _check_loss(cfg: Mapping[str, Any]) -> None:
     _require(_is_number(ls) and 0 <= ls < 1, f"loss.label_smoothing must be in [0, 1), got {ls!r}")
     aux = loss.get("aux_weight", 0.0)
     _require(_is_number(aux) and aux >= 0, f"loss.aux_weight must be a number >= 0, got {aux!r}")
+    _check_number("loss.delta", loss.get("delta", 1.0), 0, math.inf, lo_open=True)
     if loss["type"] in REGRESSION_LOSSES:
         _require(
             cfg["model"]["num_classes"] == 1,
@@ -762,18 +967,19 @@ def _check_optim(cfg: Mapping[str, Any]) -> None:
     _check_keys("optimizer", opt, _type_keys("optimizer", opt["type"]))
     lr = opt.get("lr")
     _require(_is_number(lr) and lr > 0, f"optimizer.lr must be a number > 0, got {lr!r}")
-    wd = opt.get("weight_decay", 0.0)
+    _check_ranges("optimizer", opt, OPTIMIZER_RANGES)
+    betas = opt.get("betas", (0.9, 0.999))
     _require(
-        _is_number(wd) and wd >= 0, f"optimizer.weight_decay must be a number >= 0, got {wd!r}"
+        isinstance(betas, list | tuple)
+        and len(betas) == 2
+        and all(_is_number(b) and 0 <= b < 1 for b in betas),
+        f"optimizer.betas must be two numbers in [0, 1), e.g. (0.9, 0.999); got {betas!r}",
     )
 
     train_cfg = _section(cfg, "train_cfg")
     _check_keys("train_cfg", train_cfg, ("max_epochs",))
     epochs = train_cfg.get("max_epochs")
-    _require(
-        _is_int(epochs) and epochs > 0,
-        f"train_cfg.max_epochs must be an integer > 0, got {epochs!r}",
-    )
+    _check_int("train_cfg.max_epochs", epochs, 1, MAX_EPOCHS)
 
     sched = cfg["param_scheduler"]
     if sched is None:
@@ -793,12 +999,23 @@ def _check_optim(cfg: Mapping[str, Any]) -> None:
     if milestones is not None:
         _require(
             isinstance(milestones, list | tuple)
-            and all(_is_int(m) and m > 0 for m in milestones)
+            and all(_is_int(m) and 0 < m <= MAX_EPOCHS for m in milestones)
             and list(milestones) == sorted(milestones),
             f"param_scheduler.milestones must be increasing epoch numbers, got {milestones!r}",
         )
+    _check_ranges("param_scheduler", sched, SCHEDULER_RANGES)
+    min_lr = sched.get("min_lr", 0.0)
+    _require(
+        min_lr <= lr,
+        f"param_scheduler.min_lr={min_lr} is above optimizer.lr={lr}: the cosine schedule "
+        "anneals from lr down to min_lr",
+    )
     if sched["type"] == "ReduceLROnPlateau":
         _check_choice("param_scheduler.mode", sched.get("mode", "min"), ("min", "max"))
+        _require(
+            isinstance(sched.get("monitor", "val/loss"), str),
+            "param_scheduler.monitor must be a metric name such as 'val/loss'",
+        )
 
 
 def _jsonable(value: Any) -> Any:

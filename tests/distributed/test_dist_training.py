@@ -192,7 +192,7 @@ def test_short_run_matches_and_resumes_on_another_process_count(tmp_path, torchr
 
     # resume the 2-process run in one process: epoch 4 continues the schedule (milestone 4)
     resumed = train(
-        load_config(run2 / "config.py", {"train_cfg.max_epochs": 4}), resume=run2, quiet=True
+        load_config(run2 / "config.yaml", {"train_cfg.max_epochs": 4}), resume=run2, quiet=True
     )
     ckpt = load_checkpoint(resumed / "checkpoints" / "last.pt")
     assert resumed == run2 and ckpt["world_size"] == 1 and len(ckpt["history"]) == 4
@@ -214,7 +214,7 @@ def test_auto_scale_lr_scales_the_run_but_not_its_saved_config(tmp_path, make_mn
     assert ckpt["lr_scale"] == 2.0 and ckpt["history"][0]["lr"] == pytest.approx(
         0.2
     )  # 0.1 x 16 / 8
-    assert load_config(run_dir / "config.py").optimizer.lr == 0.1
+    assert load_config(run_dir / "config.yaml").optimizer.lr == 0.1
 
 
 def test_mid_epoch_checkpoint_resumes_with_another_global_batch(tmp_path, make_mnist, one_thread):

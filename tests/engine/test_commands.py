@@ -155,7 +155,7 @@ def test_quick_start_path_on_real_digits(make_cfg, tmp_path, capsys):
         "summary.json",
         "summary.md",
         "metrics.csv",
-        "config.py",
+        "config.yaml",
     ):
         assert (run_dir / name).is_file(), name
     summary = json.loads((run_dir / "summary.json").read_text())

@@ -155,7 +155,7 @@ def test_a_damaged_last_is_never_taken_as_the_latest(reference, tmp_path, capsys
 def test_checkpoints_carry_format_version_and_config_hash(reference, tmp_path):
     ckpt = load_checkpoint(reference / "checkpoints" / "last.pt")
     assert ckpt["format_version"] == FORMAT_VERSION
-    assert ckpt["config_hash"] == config_hash(load_config(reference / "config.py"))
+    assert ckpt["config_hash"] == config_hash(load_config(reference / "config.yaml"))
     future = tmp_path / "future.pt"
     save_checkpoint({**ckpt, "format_version": FORMAT_VERSION + 1}, future)
     with pytest.raises(CheckpointError, match="newer than this cnnzoo understands.*upgrade"):

@@ -81,7 +81,7 @@ def test_writes_replace_a_planted_symlink_not_its_target(tmp_path):
     outside.write_text("precious")
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)
-    targets = [run / "checkpoints" / "last.pt", run / "metrics.csv", run / "config.py"]
+    targets = [run / "checkpoints" / "last.pt", run / "metrics.csv", run / "config.yaml"]
     for path in targets:
         path.symlink_to(outside)
     save_checkpoint({"epoch": 1, "w": torch.zeros(2)}, targets[0])

@@ -12,17 +12,19 @@ import contextlib
 import os
 import random
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn as nn
 
-from cnnzoo.errors import CheckpointError, TrainingError
+from cnnzoo.config import run_config_file
+from cnnzoo.errors import CheckpointError, ConfigError, TrainingError
 from cnnzoo.models import create_model, extract_state_dict, load_weights, read_checkpoint
+from cnnzoo.plaindata import check_plain, literal_config
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the config is stored as plain data (1: as .py text, read as literals)
 REQUIRED_KEYS = (
     "format_version", "model_name", "model_kwargs", "model", "optimizer", "scheduler", "scaler",
     "epoch", "global_step", "rng", "best", "history", "config", "config_hash", "data_meta",
@@ -60,7 +62,9 @@ def save_checkpoint(obj: Mapping[str, Any], path: str | Path) -> None:
 
 
 def load_checkpoint(path: str | Path) -> dict:
-    """Read a training checkpoint (weights_only) and check that it is complete."""
+    """Read a training checkpoint (weights_only) and check every field against the schema
+    before anything uses it; a damaged one raises :class:`CheckpointError` naming the field.
+    The ``config`` comes back as plain data (that of format 1 parsed as literals, never run)."""
     path = Path(path)
     if path.is_file() and path.stat().st_size and not zipfile.is_zipfile(path):
         raise CheckpointError(
@@ -73,12 +77,159 @@ def load_checkpoint(path: str | Path) -> dict:
             f"{path} is not a cnnzoo training checkpoint (missing {', '.join(missing)}); "
             f"to use plain weights, pass them as model.pretrained"
         )
-    if ckpt["format_version"] > FORMAT_VERSION:
+    version = ckpt["format_version"]
+    if _is_int(version) and version > FORMAT_VERSION:
         raise CheckpointError(
-            f"{path} has checkpoint format {ckpt['format_version']}, newer than this cnnzoo "
+            f"{path} has checkpoint format {version}, newer than this cnnzoo "
             f"understands ({FORMAT_VERSION}); upgrade cnnzoo"
         )
+    for field, (ok, expected) in SCHEMA.items():
+        if field in ckpt and not ok(ckpt[field]):
+            raise CheckpointError(
+                f"checkpoint {path} is damaged or not a cnnzoo checkpoint: {field} should be "
+                f"{expected}, got {_brief(ckpt[field])}"
+            )
+    if isinstance(ckpt["config"], str):  # format 1: the resolved config as .py text
+        try:
+            ckpt["config"] = literal_config(ckpt["config"], f"the config in checkpoint {path}")
+        except ConfigError as e:
+            raise CheckpointError(str(e)) from None
     return ckpt
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+def _is_scalar(x: Any) -> bool:
+    return x is None or isinstance(x, int | float | str)
+
+
+def _is_str_dict(x: Any) -> bool:
+    return isinstance(x, Mapping) and all(isinstance(k, str) for k in x)
+
+
+def _is_tensor_dict(x: Any) -> bool:
+    return _is_str_dict(x) and all(isinstance(v, torch.Tensor) for v in x.values())
+
+
+def _is_list_of(x: Any, ok: Callable[[Any], bool]) -> bool:
+    return isinstance(x, list | tuple) and all(ok(v) for v in x)
+
+
+def _plain(x: Any) -> bool:
+    try:
+        check_plain(x, "value")
+    except ConfigError:
+        return False
+    return True
+
+
+def _optimizer_state(x: Any) -> bool:
+    return (
+        isinstance(x, Mapping)
+        and isinstance(x.get("state"), Mapping)
+        and all(_is_str_dict(v) or isinstance(v, Mapping) for v in x["state"].values())
+        and _is_list_of(x.get("param_groups"), lambda g: _is_str_dict(g) and "params" in g)
+    )
+
+
+def _best(x: Any) -> bool:
+    return (
+        _is_str_dict(x)
+        and isinstance(x.get("monitor"), str)
+        and x.get("mode") in ("min", "max")
+        and (x.get("value") is None or _is_number(x.get("value")))
+        and _is_int(x.get("epoch"))
+    )
+
+
+def _rng(x: Any) -> bool:
+    return (
+        _is_str_dict(x)
+        and isinstance(x.get("torch"), torch.Tensor)
+        and x["torch"].dtype == torch.uint8
+        and _is_list_of(x.get("cuda"), lambda t: isinstance(t, torch.Tensor))
+        and isinstance(x.get("python"), torch.Tensor)
+        and x["python"].numel() == 625
+        and _is_int(x.get("python_version"))
+        and (x.get("python_gauss") is None or _is_number(x.get("python_gauss")))
+    )
+
+
+def _data_meta(x: Any) -> bool:
+    return (
+        _is_str_dict(x)
+        and isinstance(x.get("dataset"), str)
+        and _is_list_of(x.get("class_names"), lambda c: isinstance(c, str))
+        and _is_int(x.get("num_classes"))
+        and x.get("in_chans") in (1, 3)
+        and _is_list_of(x.get("image_size"), lambda v: _is_int(v) and v > 0)
+        and len(x["image_size"]) == 2
+        and _is_list_of(x.get("mean"), _is_number)
+        and _is_list_of(x.get("std"), lambda v: _is_number(v) and v > 0)
+    )
+
+
+def _partial(x: Any) -> bool:
+    return x is None or (
+        _is_str_dict(x)
+        and _is_int(x.get("step"))
+        and x["step"] >= 0
+        and isinstance(x.get("meter_sums"), torch.Tensor)
+        and isinstance(x.get("meter_confusion"), torch.Tensor)
+        and _is_int(x.get("nan_streak"))
+    )
+
+
+def _non_negative_int(x: Any) -> bool:
+    return _is_int(x) and x >= 0
+
+
+# field -> (check, what it should be); extra fields are allowed (newer minor additions)
+SCHEMA: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "format_version": (lambda x: _is_int(x) and x >= 1, f"an integer 1..{FORMAT_VERSION}"),
+    "model_name": (lambda x: isinstance(x, str) and x != "", "a model name"),
+    "model_kwargs": (lambda x: _is_str_dict(x) and _plain(x), "a dict of plain values"),
+    "model": (_is_tensor_dict, "a dict of tensors (a state_dict)"),
+    "optimizer": (_optimizer_state, "an optimizer state_dict (state, param_groups)"),
+    "scheduler": (_is_str_dict, "a dict"),
+    "scaler": (_is_str_dict, "a dict"),
+    "epoch": (_non_negative_int, "an integer >= 0"),
+    "global_step": (_non_negative_int, "an integer >= 0"),
+    "rng": (_rng, "RNG states (torch, cuda, python)"),
+    "best": (_best, "dict(monitor, mode, value, epoch)"),
+    "history": (
+        lambda x: _is_list_of(x, lambda r: _is_str_dict(r) and all(map(_is_scalar, r.values()))),
+        "a list of dicts of numbers (one per epoch)",
+    ),
+    "config": (
+        lambda x: isinstance(x, str) or (_is_str_dict(x) and _plain(x)),
+        "the resolved config as plain data",
+    ),
+    "config_hash": (lambda x: isinstance(x, str), "a string"),
+    "data_meta": (
+        _data_meta,
+        "dict(dataset, class_names, num_classes, in_chans, image_size, mean, std)",
+    ),
+    "partial": (_partial, "None or dict(step, meter_sums, meter_confusion, nan_streak)"),
+    "early_stopping": (
+        lambda x: x is None or (_is_str_dict(x) and isinstance(x.get("bad_epochs", 0), int)),
+        "None or a dict",
+    ),
+    "world_size": (lambda x: _is_int(x) and x >= 1, "an integer >= 1"),
+    "global_batch_size": (lambda x: x is None or (_is_int(x) and x >= 1), "an integer >= 1"),
+    "lr_scale": (lambda x: _is_number(x) and x > 0, "a number > 0"),
+}
+
+
+def _brief(x: Any) -> str:
+    text = repr(x) if not isinstance(x, torch.Tensor) else f"a tensor {tuple(x.shape)}"
+    return text if len(text) <= 60 else f"a {type(x).__name__} ({text[:50]}...)"
 
 
 def rng_state() -> dict:
@@ -121,11 +272,7 @@ def latest_run(parent: Path) -> Path | None:
     truncated or corrupt is reported and passed over, never taken as the latest; a run that
     stopped before its first checkpoint is taken (it starts over in its own directory)."""
     runs = sorted(
-        (
-            p
-            for p in parent.glob("*")
-            if (p / "config.py").is_file() or (p / "checkpoints").is_dir()
-        ),
+        (p for p in parent.glob("*") if run_config_file(p) or (p / "checkpoints").is_dir()),
         reverse=True,
     )
     for run in runs:
@@ -143,7 +290,7 @@ def latest_run(parent: Path) -> Path | None:
 def load_trained(target: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, dict]:
     """A trained model (eval mode, on ``device``) and its metadata from a run directory or
     checkpoint file. ``meta`` holds class_names, mean, std, image_size, in_chans, num_classes,
-    model_name, config (text), epoch and best."""
+    model_name, config (plain data), epoch and best."""
     path = run_checkpoint(target)
     ckpt = load_checkpoint(path)
     model = create_model(ckpt["model_name"], **dict(ckpt["model_kwargs"]))

@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import torch
@@ -17,8 +16,9 @@ from cnnzoo.data import build_data, prepare_images
 from cnnzoo.engine.checkpoint import load_trained
 from cnnzoo.engine.losses import build_loss
 from cnnzoo.engine.trainer import evaluate, resolve_device, train
-from cnnzoo.errors import ConfigError, DataError
+from cnnzoo.errors import ConfigError, DataError, TrainingError
 from cnnzoo.export import is_exported, load_exported
+from cnnzoo.fileio import atomic_write
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -42,10 +42,9 @@ def cmd_test(args: argparse.Namespace) -> int:
     """Evaluate a run directory or checkpoint on its test split (or the test split under
     ``--data``); print the metrics and write test_report.json/.md beside the run."""
     model, meta = load_trained(args.target)
-    with tempfile.TemporaryDirectory() as tmp:
-        cfg_file = Path(tmp) / "config.py"
-        cfg_file.write_text(meta["config"])
-        cfg = load_config(cfg_file, args.cfg_options)
+    cfg = load_config(
+        meta["config"], args.cfg_options, source=f"the config in checkpoint {meta['path']}"
+    )
     if args.data:
         cfg.data.root = args.data
     device = resolve_device(cfg.get("device", "auto"))
@@ -72,8 +71,17 @@ def cmd_test(args: argparse.Namespace) -> int:
         confusion=meter.confusion.cpu().tolist(),
     )  # fmt: skip
     out = _report_dir(Path(meta["path"]))
-    (out / "test_report.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / "test_report.md").write_text(_markdown(report, data.class_names))
+    try:
+        atomic_write(
+            out / "test_report.json", lambda f: json.dump(report, f, indent=2), binary=False
+        )
+        markdown = _markdown(report, data.class_names)
+        atomic_write(out / "test_report.md", lambda f: f.write(markdown), binary=False)
+    except OSError as e:
+        raise TrainingError(
+            f"cannot write the test report to {out}: {e.strerror or e}; earlier reports there are "
+            "intact. Free disk space and run the test again"
+        ) from None
     for key, value in metrics.items():
         print(f"{key:6s} {value:.4f}")
     print(f"report: {out / 'test_report.md'}")

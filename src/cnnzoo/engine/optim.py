@@ -177,7 +177,7 @@ class Schedule:
         if state.get("type") != self.kind:
             raise ConfigError(
                 f"the checkpoint was trained with param_scheduler {state.get('type')!r}, the config asks "
-                f"for {self.kind!r}; resume with the run's own config (config.py in the run dir)"
+                f"for {self.kind!r}; resume with the run's own config (config.yaml in the run dir)"
             )
         saved = dict(state["state"])
         then = int(state.get("steps_per_epoch") or self.steps_per_epoch)

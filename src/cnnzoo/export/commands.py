@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import tempfile
 from pathlib import Path
 
 import torch
@@ -29,10 +28,7 @@ def _test_images(meta: dict) -> tuple[Tensor | None, str]:
     from cnnzoo.data import build_data
 
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            cfg_file = Path(tmp) / "config.py"
-            cfg_file.write_text(meta["config"])
-            cfg = load_config(cfg_file)
+        cfg = load_config(meta["config"], source=f"the config in checkpoint {meta['path']}")
         data_cfg = dict(cfg.data)
         test_cfg = dict(data_cfg.get("test") or {})
         data_cfg.update(

@@ -1,0 +1,222 @@
+"""Configs as plain data: read them so that nothing in a file can run code or exhaust memory.
+
+A config that comes from elsewhere (a YAML or JSON file, a run directory, the config inside a
+checkpoint) is data: dicts with string keys, lists, strings, numbers, booleans and ``None``,
+nothing else. This module is the one gate such configs pass through:
+
+- :func:`check_plain` walks a value with a budget (at most :data:`MAX_NODES` values, nested
+  at most :data:`MAX_DEPTH` deep), so a YAML "billion laughs" (aliases nested ten deep, a 1 KB
+  file that expands to 10^9 values) is refused after a few thousand steps instead of hanging;
+- :func:`check_data_config_tree` reads a YAML/JSON config and every ``_base_`` it names
+  before mmengine does, and refuses ``custom_imports`` (mmengine would import the module,
+  running its code), ``.py`` bases (they would be executed), ``package::`` bases (they import
+  the package), bases outside the config's folder tree (unless allowed) and ``_base_`` cycles;
+- :func:`literal_config` reads the ``.py`` text that older cnnzoo versions stored in
+  checkpoints and run directories with a literal-only parser: assignments of literals and
+  ``dict(...)`` calls; anything else is refused, never executed.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cnnzoo.errors import ConfigError
+
+MAX_CONFIG_BYTES = 1 << 20  # 1 MiB; the largest shipped config is ~2 KB
+MAX_NODES = 100_000  # values in one config, counting every alias expansion
+MAX_DEPTH = 32  # nesting; the shipped configs nest 4 deep
+DATA_SUFFIXES = (".yaml", ".yml", ".json")
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def check_plain(value: Any, where: str) -> None:
+    """Refuse ``value`` unless it is plain data within the size and depth budget."""
+    budget = [MAX_NODES]
+
+    def walk(v: Any, depth: int, path: str) -> None:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise ConfigError(
+                f"{where}: more than {MAX_NODES:,} values (nested YAML aliases?); a config is "
+                "a few hundred values at most"
+            )
+        if depth > MAX_DEPTH:
+            raise ConfigError(f"{where}: nested more than {MAX_DEPTH} levels deep at {path}")
+        if isinstance(v, Mapping):
+            for k, item in v.items():
+                if not isinstance(k, str):
+                    raise ConfigError(f"{where}: key {k!r} at {path} is not a string")
+                walk(item, depth + 1, f"{path}.{k}")
+        elif isinstance(v, list | tuple):
+            for i, item in enumerate(v):
+                walk(item, depth + 1, f"{path}.{i}")
+        elif not (v is None or isinstance(v, str | bool | int | float)):
+            raise ConfigError(
+                f"{where}: {path} is a {type(v).__name__}; a config holds plain data only "
+                "(dicts, lists, strings, numbers, booleans, None)"
+            )
+
+    walk(value, 0, "config")
+
+
+def read_data_file(path: Path) -> dict[str, Any]:
+    """One YAML or JSON config file as a checked dict (its ``_base_`` not followed)."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"{path}: {size:,} bytes is too large for a config (limit {MAX_CONFIG_BYTES:,})"
+            )
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; a config is a text file") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror or e}") from None
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.load(text, Loader=SAFE_LOADER)
+    except RecursionError:
+        raise ConfigError(f"{path}: nested more than {MAX_DEPTH} levels deep") from None
+    except yaml.constructor.ConstructorError as e:
+        raise ConfigError(
+            f"{path}: refused: {e.problem}; YAML configs may hold plain data only (a .py config "
+            f"is the place for code, and runs as code)"
+        ) from None
+    except (ValueError, yaml.YAMLError) as e:
+        detail = " ".join(str(e).split())[:300]
+        raise ConfigError(f"{path}: not valid {path.suffix[1:].upper()}: {detail}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path}: a config file must hold a mapping of keys (model:, data:, ...), "
+            f"not a {type(data).__name__}"
+        )
+    check_plain(data, str(path))
+    return data
+
+
+def check_data_config_tree(file: Path, *, allow_external_base: bool = False) -> None:
+    """Check a YAML/JSON config and all its ``_base_`` files before mmengine reads them.
+
+    Bases must be YAML/JSON files inside the folder of ``file`` (or below it) unless
+    ``allow_external_base``; a cycle is reported with the files that form it."""
+    root = file.resolve().parent
+
+    def visit(path: Path, chain: tuple[Path, ...]) -> None:
+        data = read_data_file(path)
+        if "custom_imports" in data:
+            raise ConfigError(
+                f"{path}: custom_imports is refused in a YAML/JSON config: it would import (run) "
+                "modules, and these configs are plain data. Import your module in a .py config "
+                "you trust, or before calling cnnzoo from Python"
+            )
+        for base in _bases(data, path):
+            target = (path.parent / base).resolve()
+            if target in chain or target == path.resolve():
+                cycle = " -> ".join(p.name for p in (*chain, path.resolve(), target))
+                raise ConfigError(f"{path}: _base_ cycle: {cycle}")
+            if not allow_external_base and not target.is_relative_to(root):
+                raise ConfigError(
+                    f"{path}: _base_ {base!r} is outside the config's folder {root}; bases may "
+                    "not climb out of it (set CNNZOO_ALLOW_EXTERNAL_BASE=1 if you trust it)"
+                )
+            if not target.is_file():
+                raise ConfigError(f"{path}: _base_ {base!r} does not exist ({target})")
+            visit(target, (*chain, path.resolve()))
+
+    visit(file, ())
+
+
+def _bases(data: Mapping[str, Any], path: Path) -> Iterator[str]:
+    bases = data.get("_base_", [])
+    bases = [bases] if isinstance(bases, str) else bases
+    if not isinstance(bases, list) or not all(isinstance(b, str) and b for b in bases):
+        raise ConfigError(f"{path}: _base_ must be a file name or a list of file names")
+    for base in bases:
+        if "::" in base:
+            raise ConfigError(
+                f"{path}: _base_ {base!r} names a package config; a YAML/JSON config may only "
+                "build on YAML/JSON files beside it"
+            )
+        if Path(base).suffix not in DATA_SUFFIXES:
+            raise ConfigError(
+                f"{path}: _base_ {base!r} is refused: a YAML/JSON config may only build on "
+                f"YAML/JSON files ({', '.join(DATA_SUFFIXES)}); a .py base would run as code"
+            )
+        yield base
+
+
+# --- literal-only reading of old .py config texts ------------------------------------------
+
+
+def literal_config(text: str, where: str) -> dict[str, Any]:
+    """The config in ``text``, a resolved ``.py`` config as cnnzoo writes it (``key = value``
+    lines of literals and ``dict(...)`` calls), parsed without running it. Any other
+    statement or expression is refused with a :class:`ConfigError` naming ``where``."""
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{where}: the config text is too large ({len(text):,} characters)")
+    try:
+        tree = ast.parse(text, mode="exec")
+    except (SyntaxError, ValueError, RecursionError) as e:
+        raise ConfigError(f"{where}: the config text does not parse: {e}") from None
+    cfg: dict[str, Any] = {}
+    for stmt in tree.body:
+        if not (
+            isinstance(stmt, ast.Assign)
+            and len(stmt.targets) == 1
+            and isinstance(stmt.targets[0], ast.Name)
+        ):
+            raise _not_literal(where, stmt, "only `name = value` lines are read")
+        cfg[stmt.targets[0].id] = _literal(stmt.value, where)
+    check_plain(cfg, where)
+    return cfg
+
+
+def _literal(node: ast.AST, where: str) -> Any:
+    if isinstance(node, ast.Constant) and (
+        node.value is None or isinstance(node.value, str | bool | int | float)
+    ):
+        return node.value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        value = _literal(node.operand, where)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return -value if isinstance(node.op, ast.USub) else value
+    if isinstance(node, ast.List | ast.Tuple):
+        items = [_literal(e, where) for e in node.elts]
+        return items if isinstance(node, ast.List) else tuple(items)
+    if isinstance(node, ast.Dict) and all(k is not None for k in node.keys):
+        return {
+            _key(k, where): _literal(v, where) for k, v in zip(node.keys, node.values, strict=True)
+        }
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "dict"
+        and not node.args
+        and all(kw.arg is not None for kw in node.keywords)
+    ):
+        return {kw.arg: _literal(kw.value, where) for kw in node.keywords}
+    if isinstance(node, ast.Name) and node.id in ("inf", "nan"):
+        return math.inf if node.id == "inf" else math.nan
+    raise _not_literal(where, node, "values may be literals and dict(...) only")
+
+
+def _key(node: ast.AST, where: str) -> str:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    raise _not_literal(where, node, "dict keys must be strings")
+
+
+def _not_literal(where: str, node: ast.AST, why: str) -> ConfigError:
+    line = getattr(node, "lineno", "?")
+    return ConfigError(
+        f"{where}: refused to read its config text: line {line} is not plain data ({why}); "
+        "configs stored with runs are read as data and never executed"
+    )
