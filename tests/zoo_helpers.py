@@ -1,5 +1,6 @@
 """Checks shared by the model and export tests: parameter counts on the meta device, BatchNorm
-layers with non-trivial statistics, and "a reference implementation's weights, loaded through
+layers with non-trivial statistics, models whose every parameter and buffer is random and
+distinct, and "a reference implementation's weights, loaded through
 ``create_model(pretrained=...)``, give the reference's outputs".
 
 Importable from any test module: pytest puts ``tests/`` (the directory of the top conftest.py)
@@ -8,6 +9,7 @@ on ``sys.path``.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import torch
@@ -41,28 +43,67 @@ def randomize_bn(model: nn.Module, seed: int = 0) -> nn.Module:
     return model
 
 
+def randomize_all(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Make every parameter and floating-point buffer of ``model`` random and distinct, so that
+    equal outputs mean equal wiring: BatchNorm as in :func:`randomize_bn`; LayerNorm and
+    GroupNorm scales in 0.5..1.5 and shifts N(0, 0.2); any other tensor whose values are all
+    equal (a zero-initialised classifier, zero or constant biases) redrawn, weights as
+    N(0, 1/fan_in) and vectors as N(0, 0.1). Tensors that are random already are kept, so the
+    reference's own scale (and a deep network's conditioning) stays as its authors set it."""
+    randomize_bn(model, seed)
+    g = torch.Generator().manual_seed(seed + 1)
+    norms = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (nn.LayerNorm, nn.GroupNorm)) and m.weight is not None:
+                m.weight.copy_(0.5 + torch.rand(m.weight.shape, generator=g))
+                m.bias.copy_(0.2 * torch.randn(m.bias.shape, generator=g))
+            if isinstance(m, norms):
+                continue
+            for t in [*m.parameters(recurse=False), *m.buffers(recurse=False)]:
+                if not t.is_floating_point() or t.numel() < 2 or (t != t.flatten()[0]).any():
+                    continue
+                std = t[0].numel() ** -0.5 if t.dim() > 1 else 0.1
+                t.copy_(std * torch.randn(t.shape, generator=g))
+    constant = [
+        n
+        for n, t in model.state_dict().items()
+        if t.is_floating_point() and t.numel() > 1
+        if (t == t.flatten()[0]).all()
+    ]
+    assert not constant, f"still constant after randomize_all: {constant}"
+    return model
+
+
 def assert_loads_reference(
     name: str,
     reference: nn.Module,
     x: torch.Tensor,
-    tmp_path: Path,
+    tmp_path: Path | None = None,
     *,
     atol: float = 1e-5,
     rtol: float = 1e-4,
     **create_kwargs,
 ) -> nn.Module:
-    """Save ``reference``'s state_dict, build ``name`` from it and assert equal eval outputs on
-    ``x``. The checkpoint is deleted afterwards: some references are half a gigabyte, and pytest
-    keeps every test's tmp_path until the session ends. Returns the loaded cnnzoo model."""
-    reference = reference.eval()
-    path = tmp_path / f"{name}.pth"
-    torch.save(reference.state_dict(), path)
-    try:
+    """Randomise every tensor of ``reference`` (:func:`randomize_all`), save its state_dict,
+    build ``name`` from it and assert equal eval outputs on ``x``. The checkpoint (in ``tmp_path``, else a temporary directory) is deleted afterwards: some
+    references are half a gigabyte, and pytest keeps every test's tmp_path until the session
+    ends. Returns the loaded cnnzoo model."""
+    reference = randomize_all(reference).eval()
+    with tempfile.TemporaryDirectory(dir=tmp_path) as tmp:
+        path = Path(tmp) / f"{name}.pth"
+        torch.save(reference.state_dict(), path)
         model = cnnzoo.create_model(name, pretrained=str(path), **create_kwargs).eval()
-    finally:
-        path.unlink()
     with torch.no_grad():
         expected = reference(x)
         torch.testing.assert_close(model(x), expected, atol=atol, rtol=rtol)
     assert expected.std() > 1e-3, "degenerate reference output: the comparison proves nothing"
     return model
+
+
+def bn_eval(x: torch.Tensor, bn: nn.Module) -> torch.Tensor:
+    """BatchNorm in eval mode, written out: (x - running mean) / sqrt(running var + eps), then
+    the affine scale and shift; for the hand-built statements of the papers' units."""
+    shape = (1, -1, 1, 1)
+    y = (x - bn.running_mean.view(shape)) / torch.sqrt(bn.running_var.view(shape) + bn.eps)
+    return y * bn.weight.view(shape) + bn.bias.view(shape)

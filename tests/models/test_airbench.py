@@ -1,9 +1,11 @@
 import pytest
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 import cnnzoo
 from cnnzoo.errors import DataError
+from zoo_helpers import bn_eval, randomize_all
 
 # whitening 24*3*2*2 + 24; blocks (conv, conv, BN shift+scale x2): 64/256/256; fc 256*10
 EXPECTED_PARAMS = (
@@ -86,3 +88,25 @@ def test_features_only_and_training_step():
     loss = nn.functional.cross_entropy(m(torch.randn(2, 3, 32, 32)), torch.tensor([1, 2]))
     loss.backward()
     assert m.whiten.weight.grad is None and m.block1.conv1.weight.grad is not None
+
+
+def check_forward_by_hand() -> None:
+    """airbench94 as the script writes it, every tensor random: GELU(whiten 2x2 conv + bias),
+    then per block conv3x3 -> maxpool2 -> BN -> GELU -> conv3x3 -> BN -> GELU, global max
+    pool, bias-free linear scaled by 1/9."""
+    m = cnnzoo.create_model("airbench94")
+    m.init_from_data(_correlated_images(16))
+    m = randomize_all(m).eval()
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        y = F.gelu(F.conv2d(x, m.whiten.weight, m.whiten.bias))
+        for block in (m.block1, m.block2, m.block3):
+            y = F.max_pool2d(F.conv2d(y, block.conv1.weight, padding=1), 2)
+            y = F.gelu(bn_eval(y, block.bn1))
+            y = F.gelu(bn_eval(F.conv2d(y, block.conv2.weight, padding=1), block.bn2))
+        expected = F.linear(y.amax((2, 3)), m.fc.weight) / 9
+        torch.testing.assert_close(m(x), expected, atol=1e-5, rtol=1e-4)
+
+
+def test_forward_equals_the_script_built_by_hand():
+    check_forward_by_hand()

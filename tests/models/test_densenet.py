@@ -3,12 +3,13 @@ import re
 import pytest
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 import torchvision
 
 import cnnzoo
 from cnnzoo.errors import InputShapeError
 from cnnzoo.models.densenet import checkpoint_filter_fn
-from zoo_helpers import assert_loads_reference, count_params, randomize_bn
+from zoo_helpers import assert_loads_reference, bn_eval, count_params, randomize_all
 
 # torchvision's num_params (DenseNet_*_Weights.meta); Huang et al. 2017 Table 2: DenseNet-BC
 # (L=100, k=12) has 0.8M parameters.
@@ -40,12 +41,19 @@ def test_state_dict_layout_equals_torchvision(name):
     assert {k: v.shape for k, v in ours.items()} == {k: v.shape for k, v in theirs.items()}
 
 
-def test_same_outputs_as_torchvision_including_old_key_names(tmp_path):
-    reference = randomize_bn(torchvision.models.densenet121()).eval()
+def check_same_outputs_as_torchvision(name: str = "densenet121") -> None:
+    assert_loads_reference(name, torchvision.models.get_model(name), torch.randn(2, 3, 32, 32))
+
+
+def test_same_outputs_as_torchvision():
+    check_same_outputs_as_torchvision()
+
+
+def test_old_key_names_load_and_give_the_same_outputs(tmp_path):
+    reference = randomize_all(torchvision.models.densenet121()).eval()
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         expected = reference(x)
-    assert expected.std() > 1e-3
     state = reference.state_dict()
     # The published files use the pre-0.4 names ("norm.1") and have no num_batches_tracked.
     old = {
@@ -54,7 +62,6 @@ def test_same_outputs_as_torchvision_including_old_key_names(tmp_path):
         if not k.endswith("num_batches_tracked")
     }
     assert any(".norm.1." in k for k in old)
-    assert_loads_reference("densenet121", reference, x, tmp_path)
     torch.save(old, tmp_path / "old.pth")
     model = cnnzoo.create_model("densenet121", pretrained=str(tmp_path / "old.pth")).eval()
     with torch.no_grad():
@@ -114,3 +121,36 @@ def test_classifier_interface_and_dropout():
     assert model(x).shape == (2, 342)
     model.reset_classifier(5)
     assert model(x).shape == (2, 5)
+
+
+def check_densenet_bc_forward_by_hand() -> None:
+    """DenseNet-BC (L=100, k=12) built from the paper (section 3, "Implementation details"),
+    every tensor random: conv3x3 to 2k = 24 channels; each layer BN-ReLU-conv1x1 (4k)-BN-ReLU-
+    conv3x3 (k) on the concatenation of the block input and every earlier layer's output, in
+    that order; transitions BN-ReLU-conv1x1 (half the channels)-avgpool 2x2; after the last
+    block BN-ReLU, global average pooling and the classifier."""
+    model = randomize_all(cnnzoo.create_model("densenet_bc_100_k12")).eval()
+    f = model.features
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        y = F.conv2d(x, f.conv0.weight, padding=1)
+        for b in (1, 2, 3):
+            maps = [y]
+            for layer in f.get_submodule(f"denseblock{b}").values():
+                h = F.conv2d(
+                    torch.relu(bn_eval(torch.cat(maps, 1), layer.norm1)), layer.conv1.weight
+                )
+                h = F.conv2d(torch.relu(bn_eval(h, layer.norm2)), layer.conv2.weight, padding=1)
+                maps.append(h)
+            y = torch.cat(maps, 1)
+            assert y.shape[1] == maps[0].shape[1] + 16 * 12
+            if b < 3:
+                t = f.get_submodule(f"transition{b}")
+                y = F.avg_pool2d(F.conv2d(torch.relu(bn_eval(y, t.norm)), t.conv.weight), 2)
+        y = torch.relu(bn_eval(y, f.norm5)).mean((2, 3))
+        expected = F.linear(y, model.classifier.weight, model.classifier.bias)
+        torch.testing.assert_close(model(x), expected, atol=1e-5, rtol=1e-4)
+
+
+def test_densenet_bc_equals_the_paper_built_by_hand():
+    check_densenet_bc_forward_by_hand()

@@ -4,7 +4,7 @@ import torchvision.models as tvm
 
 import cnnzoo
 from cnnzoo.models import FeatureExtractor
-from zoo_helpers import randomize_bn
+from zoo_helpers import assert_loads_reference
 
 
 def _params(**kwargs) -> int:
@@ -18,49 +18,41 @@ def test_parameter_counts():
     assert _params(branch3_kernel=5) == 7_005_832  # the paper's 5x5 convolutions
 
 
-def test_loads_torchvision_weights_and_matches_outputs(tmp_path):
-    torch.manual_seed(0)
-    ref = tvm.googlenet(num_classes=10, init_weights=True).eval()  # carries the aux heads
-    randomize_bn(ref)
-    path = tmp_path / "googlenet.pt"
-    torch.save(ref.state_dict(), path)
-    model = cnnzoo.create_model("googlenet", num_classes=10, pretrained=str(path)).eval()
+def test_loads_torchvision_weights_and_matches_outputs():
+    ref = tvm.googlenet(num_classes=10, init_weights=True)  # carries the aux heads
+    model = assert_loads_reference("googlenet", ref, torch.randn(2, 3, 32, 32), num_classes=10)
     assert model.aux1 is None
-    x = torch.randn(2, 3, 32, 32)
-    with torch.no_grad():
-        torch.testing.assert_close(model(x), ref(x), atol=1e-5, rtol=0)
 
 
-def test_aux_heads_and_transform_input_match_torchvision(tmp_path):
-    torch.manual_seed(0)
+def check_aux_heads_and_transform_input_match_torchvision() -> None:
+    """All three heads in training mode (dropout off), with every tensor random."""
     ref = tvm.googlenet(
         num_classes=10, init_weights=True, transform_input=True, dropout=0.0, dropout_aux=0.0
     )
-    randomize_bn(ref)
-    path = tmp_path / "googlenet.pt"
-    torch.save(ref.state_dict(), path)
-    model = cnnzoo.create_model(
+    x = torch.randn(2, 3, 64, 64)
+    model = assert_loads_reference(
         "googlenet",
+        ref,
+        x,
         num_classes=10,
         aux_logits=True,
         transform_input=True,
         drop_rate=0.0,
         aux_drop_rate=0.0,
-        pretrained=str(path),
     )
-    x = torch.randn(2, 3, 32, 32)
     ref.train()
     model.train()
     with torch.no_grad():
         logits, aux1, aux2 = model(x)
         expected = ref(x)  # torchvision orders them (logits, aux2, aux1)
-    torch.testing.assert_close(logits, expected.logits, atol=1e-5, rtol=0)
-    torch.testing.assert_close(aux1, expected.aux_logits1, atol=1e-5, rtol=0)
-    torch.testing.assert_close(aux2, expected.aux_logits2, atol=1e-5, rtol=0)
-    with torch.no_grad():
-        out = model.eval()(x)
-        assert isinstance(out, torch.Tensor)
-        torch.testing.assert_close(out, ref.eval()(x), atol=1e-5, rtol=0)
+    torch.testing.assert_close(logits, expected.logits, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(aux1, expected.aux_logits1, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(aux2, expected.aux_logits2, atol=1e-5, rtol=1e-4)
+    assert isinstance(model.eval()(x), torch.Tensor)
+
+
+def test_aux_heads_and_transform_input_match_torchvision():
+    check_aux_heads_and_transform_input_match_torchvision()
 
 
 def test_any_channels_and_classes_at_the_true_minimum_size():

@@ -6,7 +6,7 @@ import torch.nn as nn
 import cnnzoo
 from cnnzoo.errors import ConfigError
 from cnnzoo.models.repvgg import RepVGGBlock, checkpoint_filter_fn
-from zoo_helpers import assert_loads_reference, randomize_bn
+from zoo_helpers import assert_loads_reference, randomize_all
 
 # Paper Table 3: parameters of the deployed (fused) networks, in millions, truncated to 2 decimals.
 PAPER_DEPLOYED_M = {
@@ -60,8 +60,7 @@ def test_grouped_layers_are_the_papers():
 
 @pytest.mark.parametrize("name", ["repvgg_a0", "repvgg_b1g4"])
 def test_fused_model_matches_training_form(name):
-    m = cnnzoo.create_model(name, num_classes=10).eval()
-    randomize_bn(m)
+    m = randomize_all(cnnzoo.create_model(name, num_classes=10)).eval()
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         before = m(x)
@@ -73,8 +72,7 @@ def test_fused_model_matches_training_form(name):
 
 
 def test_block_fusion_with_identity_and_groups():
-    block = RepVGGBlock(8, 8, stride=1, groups=2).eval()
-    randomize_bn(block)
+    block = randomize_all(RepVGGBlock(8, 8, stride=1, groups=2)).eval()
     x = torch.randn(2, 8, 7, 7)
     with torch.no_grad():
         before = block(x)
@@ -85,14 +83,13 @@ def test_block_fusion_with_identity_and_groups():
 
 
 @pytest.mark.parametrize("name", ["repvgg_a0", "repvgg_b1g4"])
-def test_loads_timm_state_dict_and_matches_outputs(name, tmp_path):
-    ref = randomize_bn(timm.create_model(name, num_classes=10))
-    assert_loads_reference(name, ref, torch.randn(2, 3, 32, 32), tmp_path, num_classes=10)
+def test_loads_timm_state_dict_and_matches_outputs(name):
+    ref = timm.create_model(name, num_classes=10)
+    assert_loads_reference(name, ref, torch.randn(2, 3, 32, 32), num_classes=10)
 
 
 def test_fused_weights_load_into_deploy_form(tmp_path):
-    ref = timm.create_model("repvgg_a0", num_classes=10).eval()
-    randomize_bn(ref)
+    ref = randomize_all(timm.create_model("repvgg_a0", num_classes=10)).eval()
     x = torch.randn(1, 3, 32, 32)
     with torch.no_grad():
         expected = ref(x)

@@ -3,12 +3,13 @@ import warnings
 import pytest
 import timm
 import torch
+import torch.nn.functional as F
 import torchvision
 
 import cnnzoo
 from cnnzoo.errors import CheckpointError, ConfigError, InputShapeError
 from cnnzoo.models.resnet import PadShortcut
-from zoo_helpers import assert_loads_reference, count_params
+from zoo_helpers import assert_loads_reference, bn_eval, count_params, randomize_all
 
 # torchvision's num_params; He et al. 2016 Table 6 (CIFAR); Zagoruyko & Komodakis 2016 Table 1
 # (WRN-28-10: 36.5M); He et al. 2016b Table 2 (pre-act ResNet-110 / -164: 1.7M); timm for resnetv2.
@@ -64,23 +65,23 @@ def test_cifar_parameter_counts_match_the_papers(name):
         assert round(count / 1e6, digits) == PUBLISHED_MILLIONS[name]
 
 
+def check_same_outputs_as_torchvision(name: str) -> None:
+    assert_loads_reference(name, torchvision.models.get_model(name), torch.randn(2, 3, 64, 64))
+
+
+def check_same_outputs_as_timm(name: str) -> None:
+    ref = cnnzoo.get_model_entry(name).cfg.timm
+    assert_loads_reference(name, timm.create_model(ref), torch.randn(2, 3, 64, 64))
+
+
 @pytest.mark.parametrize("name", ["resnet18", "resnet50", "resnext50_32x4d", "wide_resnet50_2"])
-def test_torchvision_state_dict_loads_and_gives_the_same_outputs(name, tmp_path):
-    assert_loads_reference(
-        name, torchvision.models.get_model(name), torch.randn(2, 3, 64, 64), tmp_path
-    )
+def test_torchvision_state_dict_loads_and_gives_the_same_outputs(name):
+    check_same_outputs_as_torchvision(name)
 
 
-@pytest.mark.parametrize(
-    "name, ref",
-    [
-        ("resnet18", "resnet18"),
-        ("preact_resnet18", "resnetv2_18"),
-        ("preact_resnet50", "resnetv2_50"),
-    ],
-)
-def test_timm_state_dict_loads_and_gives_the_same_outputs(name, ref, tmp_path):
-    assert_loads_reference(name, timm.create_model(ref), torch.randn(2, 3, 64, 64), tmp_path)
+@pytest.mark.parametrize("name", ["resnet18", "preact_resnet18", "preact_resnet50"])
+def test_timm_state_dict_loads_and_gives_the_same_outputs(name):
+    check_same_outputs_as_timm(name)
 
 
 def test_d2l_shape_trace_of_resnet18_on_fashion_mnist_sized_input():
@@ -103,6 +104,53 @@ def test_d2l_shape_trace_of_resnet18_on_fashion_mnist_sized_input():
     }
 
 
+def option_a_by_hand(x: torch.Tensor, out_chs: int) -> torch.Tensor:
+    """He et al. 2016, section 3.3 (A): identity with stride 2, extra channels all zero."""
+    sub = x[:, :, ::2, ::2]
+    return torch.cat((sub, sub.new_zeros(sub.shape[0], out_chs - sub.shape[1], *sub.shape[2:])), 1)
+
+
+def cifar_block_by_hand(block, x: torch.Tensor) -> torch.Tensor:
+    """A basic block of the CIFAR networks, as the papers draw it: post-activation (He et al.
+    2016, Fig. 2: conv-BN-ReLU, conv-BN, add, ReLU) or pre-activation (He et al. 2016b,
+    Fig. 4e: BN-ReLU-conv twice, add; a shortcut that changes shape starts from BN-ReLU(x)).
+    The stride, on the first conv, is 2 where the width grows."""
+    out_chs = block.conv1.out_channels
+    stride = 2 if out_chs != x.shape[1] else 1
+    pre = torch.relu(bn_eval(x, block.bn1)) if block.preact else x
+    y = F.conv2d(pre, block.conv1.weight, stride=stride, padding=1)
+    y = y if block.preact else bn_eval(y, block.bn1)
+    y = F.conv2d(
+        torch.relu(bn_eval(y, block.bn2) if block.preact else y), block.conv2.weight, padding=1
+    )
+    if block.preact:
+        return y + (option_a_by_hand(pre, out_chs) if stride == 2 else x)
+    y = bn_eval(y, block.bn2)
+    return torch.relu(y + (option_a_by_hand(x, out_chs) if stride == 2 else x))
+
+
+def check_cifar_forward_by_hand(name: str = "resnet20") -> None:
+    """The whole CIFAR network (section 4.2) from :func:`cifar_block_by_hand`, every tensor
+    random: conv3x3 (BN-ReLU unless pre-activation), 3 stages of 16/32/64 channels, (final
+    BN-ReLU when pre-activation), global average pooling, FC."""
+    model = randomize_all(cnnzoo.create_model(name)).eval()
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        y = F.conv2d(x, model.conv1.weight, padding=1)
+        y = y if model.preact else torch.relu(bn_eval(y, model.bn1))
+        for stage in (model.layer1, model.layer2, model.layer3):
+            for block in stage:
+                y = cifar_block_by_hand(block, y)
+        y = torch.relu(bn_eval(y, model.norm)) if model.preact else y
+        expected = F.linear(y.mean((2, 3)), model.fc.weight, model.fc.bias)
+        torch.testing.assert_close(model(x), expected, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["resnet20", "preact_resnet110"])
+def test_cifar_resnet_equals_the_paper_built_by_hand(name):
+    check_cifar_forward_by_hand(name)
+
+
 def test_option_a_shortcut_is_parameter_free_zero_padding():
     model = cnnzoo.create_model("resnet20")
     shortcut = model.layer2[0].downsample
@@ -116,6 +164,7 @@ def test_option_a_shortcut_is_parameter_free_zero_padding():
     x = torch.randn(2, 16, 8, 8)
     y = shortcut(x)
     assert y.shape == (2, 32, 4, 4)
+    assert torch.equal(y, option_a_by_hand(x, 32))
     assert torch.equal(y[:, :16], x[:, :, ::2, ::2]) and not y[:, 16:].any()
     # option B: 1x1 conv + BN projections 16->32 and 32->64
     assert count_params("resnet20", shortcut="B") - count_params("resnet20") == (16 * 32 + 64) + (

@@ -1,11 +1,14 @@
 import pytest
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 import cnnzoo
 from cnnzoo.errors import ConfigError
+from cnnzoo.layers import channel_shuffle
 from cnnzoo.models.shufflenetv1 import ShuffleNetV1, ShuffleUnit
+from zoo_helpers import bn_eval, randomize_all
 
 NAMES = [f"shufflenet_v1_g{g}" for g in (1, 2, 3, 4, 8)]
 # Measured here (classifier with bias). The authors' code (megvii-model/ShuffleNet-Series,
@@ -90,3 +93,57 @@ def test_interface_small_input_and_features():
 def test_unknown_group_count_is_a_config_error():
     with pytest.raises(ConfigError, match=r"\[1, 2, 3, 4, 8\]"):
         ShuffleNetV1(groups=5)
+
+
+# No reference implementation has these networks: they are checked against the paper itself.
+
+
+def shuffle_by_hand(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """Zhang et al. 2018, Fig. 1(c): the next layer's group j gets one channel from each group
+    of this one, so output channel i * groups + j is channel i of input group j."""
+    per_group = x.shape[1] // groups
+    order = [j * per_group + i for i in range(per_group) for j in range(groups)]
+    return x[:, order]
+
+
+def unit_by_hand(unit: ShuffleUnit, x: torch.Tensor, stride: int, groups: int, first: bool):
+    """Fig. 2(b)/(c): GConv1x1-BN-ReLU, shuffle, DWConv3x3 (stride)-BN, GConv1x1-BN, then
+    ReLU(x + branch), or at stride 2 ReLU(concat(AvgPool3x3/2(x), branch)). The first 1x1 of
+    stage 2 is an ordinary conv (its input has only 24 channels)."""
+    y = F.conv2d(x, unit.conv1.conv.weight, groups=1 if first else groups)
+    y = shuffle_by_hand(torch.relu(bn_eval(y, unit.conv1.bn)), groups)
+    y = F.conv2d(y, unit.conv2.conv.weight, stride=stride, padding=1, groups=y.shape[1])
+    y = bn_eval(y, unit.conv2.bn)
+    y = bn_eval(F.conv2d(y, unit.conv3.conv.weight, groups=groups), unit.conv3.bn)
+    if stride == 2:
+        return torch.relu(torch.cat((F.avg_pool2d(x, 3, 2, 1), y), 1))
+    return torch.relu(x + y)
+
+
+def check_forward_by_hand(groups: int = 3) -> None:
+    """The whole network (Table 1) built from :func:`unit_by_hand`, against the model, with
+    every tensor random: conv3x3/2-BN-ReLU, max-pool 3x3/2, stages of units, global average
+    pooling, FC."""
+    model = randomize_all(cnnzoo.create_model(f"shufflenet_v1_g{groups}", num_classes=10)).eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        y = F.conv2d(x, model.conv1.conv.weight, stride=2, padding=1)
+        y = F.max_pool2d(torch.relu(bn_eval(y, model.conv1.bn)), 3, 2, 1)
+        for s, stage in enumerate(model.stages):
+            for i, unit in enumerate(stage):
+                y = unit_by_hand(unit, y, 2 if i == 0 else 1, groups, first=s == 0 and i == 0)
+        expected = F.linear(y.mean((2, 3)), model.head.fc.weight, model.head.fc.bias)
+        torch.testing.assert_close(model(x), expected, atol=1e-5, rtol=1e-4)
+
+
+def test_channel_shuffle_interleaves_the_groups():
+    x = torch.arange(6.0).view(1, 6, 1, 1)
+    assert channel_shuffle(x, 3).flatten().tolist() == [0, 2, 4, 1, 3, 5]
+    assert channel_shuffle(x, 2).flatten().tolist() == [0, 3, 1, 4, 2, 5]
+    x = torch.randn(2, 24, 3, 3)
+    assert torch.equal(channel_shuffle(x, 4), shuffle_by_hand(x, 4))
+
+
+@pytest.mark.parametrize("groups", [3, 8])
+def test_forward_equals_the_paper_built_by_hand(groups):
+    check_forward_by_hand(groups)

@@ -4,7 +4,7 @@ import torchvision.models as tvm
 
 import cnnzoo
 from cnnzoo.models import FeatureExtractor
-from zoo_helpers import assert_loads_reference, randomize_bn
+from zoo_helpers import assert_loads_reference
 
 # torchvision's counts (ImageNet, 1000 classes).
 COUNTS = {
@@ -30,11 +30,10 @@ def test_parameter_counts_and_names_match_torchvision(name, count):
     }
 
 
-def test_loads_torchvision_weights_and_matches_outputs(tmp_path):
-    torch.manual_seed(0)
-    ref = randomize_bn(tvm.vgg11_bn(num_classes=10))
-    x = torch.randn(2, 3, 32, 32)
-    assert_loads_reference("vgg11_bn", ref, x, tmp_path, num_classes=10)
+@pytest.mark.parametrize("name", ["vgg11", "vgg11_bn"])
+def test_loads_torchvision_weights_and_matches_outputs(name):
+    ref = getattr(tvm, name)(num_classes=10)
+    assert_loads_reference(name, ref, torch.randn(2, 3, 32, 32), num_classes=10)
 
 
 def test_any_channels_and_classes_at_the_true_minimum_size():

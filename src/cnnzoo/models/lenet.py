@@ -6,8 +6,13 @@ C1 (6@28x28) -> S2 (6@14x14) -> C3 (16@10x10) -> S4 (16@5x5) -> C5 (120) -> F6 (
 Modernised only where the paper's choices are not reproducible in a standard layer: the
 trainable subsampling layers become average pooling and the RBF output becomes a linear
 layer, as in every current re-implementation (e.g. d2l 7.6). C3 is fully connected to S2
-(the paper's sparse connection table was a compute-saving device). 28x28 digits are padded
-to 32x32 (``pad_to_32=True``, the default), which is what the paper did to MNIST itself.
+(the paper's sparse connection table was a compute-saving device).
+
+Input sizes: the network is built for the paper's 32x32 (C5 sees exactly 5x5 maps). Smaller
+inputs, from 28x28 (``min_input_size``), are zero-padded to 32x32, centred, each side on its
+own (``pad_to_32=True``, the default): what the paper did to MNIST's 28x28 digits. Inputs
+larger than 32 in either side are refused with an :class:`~cnnzoo.errors.InputShapeError`
+naming the sizes it takes (resize them to 32x32); with ``pad_to_32=False`` only 32x32 is taken.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from cnnzoo.errors import InputShapeError
 from cnnzoo.layers import Tanh
 from cnnzoo.models._base import ClassifierModel
 from cnnzoo.models._registry import ModelCfg, register_model
@@ -25,7 +31,8 @@ PAPER = "LeCun et al., Gradient-based learning applied to document recognition, 
 
 class LeNet5(ClassifierModel):
     """LeNet-5: conv(5x5, 6) -> pool -> conv(5x5, 16) -> pool -> fc 120 -> fc 84 -> fc classes,
-    with the paper's saturating tanh-like activation (``act="tanh"``) or ReLU."""
+    with the paper's saturating tanh-like activation (``act="tanh"``) or ReLU. Takes 32x32
+    inputs; smaller ones are zero-padded to 32x32 when ``pad_to_32``, larger ones refused."""
 
     def __init__(
         self,
@@ -56,8 +63,16 @@ class LeNet5(ClassifierModel):
         ]
 
     def forward_features(self, x: Tensor) -> Tensor:
-        if self.pad_to_32 and x.shape[-1] < 32:
-            pad_w, pad_h = 32 - x.shape[-1], 32 - x.shape[-2]
+        h, w = x.shape[-2:]
+        if (h, w) != (32, 32):
+            if not self.pad_to_32 or h > 32 or w > 32:
+                takes = "up to" if self.pad_to_32 else "of exactly"
+                raise InputShapeError(
+                    f"LeNet-5 takes inputs {takes} the paper's 32x32 (smaller ones are "
+                    f"zero-padded to it when pad_to_32=True); got {h}x{w}: resize the images "
+                    f"to 32x32 (data.image_size=32, or --input 1x32x32)"
+                )
+            pad_h, pad_w = 32 - h, 32 - w
             x = F.pad(x, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2))
         x = self.s2(self.act(self.c1(x)))
         return self.s4(self.act(self.c3(x)))
