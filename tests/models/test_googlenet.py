@@ -1,10 +1,13 @@
 import pytest
 import torch
+import torch.nn as nn
+import torch.nn.functional as F
 import torchvision.models as tvm
 
 import cnnzoo
+from cnnzoo.config import list_configs, load_config
 from cnnzoo.models import FeatureExtractor
-from zoo_helpers import assert_loads_reference
+from zoo_helpers import assert_loads_reference, bn_eval, randomize_all
 
 
 def _params(**kwargs) -> int:
@@ -96,3 +99,43 @@ def test_torchvision_weights_for_another_class_count_reset_every_head(tmp_path):
     assert model.fc.out_features == model.aux1.fc2.out_features == model.aux2.fc2.out_features == 10
     logits, aux1, aux2 = model.train()(torch.randn(2, 3, 64, 64))
     assert logits.shape == aux1.shape == aux2.shape == (2, 10)
+
+
+def check_aux_heads_by_hand() -> None:
+    """Section 5: aux1 on the output of 4a, aux2 on that of 4d, each an average pool to 4x4,
+    a 1x1 conv to 128 with ReLU, FC 1024 with ReLU, dropout (off here) and FC to the classes;
+    the model returns (logits, aux1, aux2) in training mode. Every tensor random, BN in eval
+    mode so that the batch does not matter."""
+    model = randomize_all(
+        cnnzoo.create_model("googlenet", num_classes=10, aux_logits=True, aux_drop_rate=0.0)
+    ).train()
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.eval()
+    taps = {}
+    for name in ("inception4a", "inception4d"):
+        model.get_submodule(name).register_forward_hook(
+            lambda _m, _i, out, name=name: taps.__setitem__(name, out)
+        )
+    with torch.no_grad():
+        _, aux1, aux2 = model(torch.randn(2, 3, 64, 64))
+        for name, head, out in (
+            ("inception4a", model.aux1, aux1),
+            ("inception4d", model.aux2, aux2),
+        ):
+            y = F.conv2d(F.adaptive_avg_pool2d(taps[name], 4), head.conv.conv.weight)
+            y = F.linear(bn_eval(y, head.conv.bn).relu().flatten(1), head.fc1.weight, head.fc1.bias)
+            expected = F.linear(y.relu(), head.fc2.weight, head.fc2.bias)
+            torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-4)
+
+
+def test_aux_heads_equal_the_paper_built_by_hand():
+    check_aux_heads_by_hand()
+
+
+def test_training_configs_use_the_aux_heads_with_weight_0_3():
+    names = [c for c in list_configs() if load_config(c).model.type == "googlenet"]
+    assert names
+    for name in names:
+        cfg = load_config(name)
+        assert cfg.model.aux_logits is True and cfg.loss.aux_weight == 0.3, name

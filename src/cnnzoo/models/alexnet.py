@@ -3,16 +3,24 @@ neural networks", NeurIPS 2012).
 
 Five convolutional layers (11x11/4, 5x5, 3x3, 3x3, 3x3) with overlapping 3x3/2 max-pooling
 after the first, second and fifth, then three fully connected layers (4096, 4096, classes)
-with dropout 0.5 on the inputs of the two hidden ones.
+with dropout 0.5.
 
 - ``alexnet``: torchvision's single-GPU variant (64/192/384/256/256 kernels, no LRN; the
-  channel counts of Krizhevsky's "One weird trick" 2014 paper). Same parameter names as
-  torchvision, so its state_dict loads as is. 61,100,840 parameters.
+  channel counts of Krizhevsky's "One weird trick" 2014 paper; dropout on the inputs of fc6
+  and fc7). Same parameter names as torchvision, so its state_dict loads as is.
+  61,100,840 parameters.
 - ``alexnet_paper``: the network as published: 96/256/384/384/256 kernels, local response
-  normalisation (size 5, alpha 1e-4, beta 0.75, k 2) after conv1 and conv2, and the two-GPU
-  split written as ``groups=2`` on conv2, conv4 and conv5 (conv3 and the FC layers see both
-  halves), the paper's initialisation (weights N(0, 0.01); biases 1 in conv2, conv4, conv5 and
-  the hidden FC layers, 0 elsewhere). 60,965,224 parameters (the paper's "60 million").
+  normalisation after conv1 and conv2, the two-GPU split written as ``groups=2`` on conv2,
+  conv4 and conv5 (conv3 and the FC layers see both halves), dropout on the outputs of fc6
+  and fc7 (section 4.2 and the authors' cuda-convnet / Caffe layer files), and the paper's
+  initialisation (weights N(0, 0.01); biases 1 in conv2, conv4, conv5 and the hidden FC
+  layers, 0 elsewhere). 60,965,224 parameters (the paper's "60 million").
+
+LRN (section 3.3): b = a / (k + alpha * sum of a^2 over n = 5 adjacent channels)^beta with
+k = 2, alpha = 1e-4, beta = 0.75. PyTorch's ``LocalResponseNorm`` divides its alpha by n
+(Caffe's convention), so the paper's formula is ``alpha=5e-4`` there: ``lrn_alpha=5e-4``,
+the default. ``lrn_alpha=1e-4`` gives the value most ports copy into the Caffe convention
+(a 5x weaker normalisation).
 
 Both end in an adaptive 6x6 average pool (a no-op at 224x224, as in torchvision), so inputs
 from 63x63 up work; 63x63 is the smallest that survives the three max-pools.
@@ -34,9 +42,13 @@ class AlexNet(MLPHeadModel):
     net that started the deep CNN era on ImageNet.
 
     ``widths`` are the five conv layers' kernel counts, ``groups`` their group counts (the
-    paper's two GPUs), ``lrn`` adds local response normalisation after conv1 and conv2.
-    ``features`` and ``classifier`` are laid out as in torchvision (``features.0`` ...
-    ``classifier.6``), so torchvision weights load when the architecture matches.
+    paper's two GPUs), ``lrn`` adds local response normalisation after conv1 and conv2
+    (``lrn_alpha`` in PyTorch's convention, see the module docstring). ``dropout_after_fc``
+    puts the dropout on the outputs of fc6 and fc7 (the paper) rather than on their inputs
+    (torchvision). ``features`` and ``classifier`` are laid out as in torchvision
+    (``features.0`` ... ``classifier.6``; fc6, fc7, fc8 at ``classifier.1/4/6``, or
+    ``classifier.0/3/6`` with ``dropout_after_fc``), so torchvision weights load when the
+    architecture matches.
     """
 
     def __init__(
@@ -46,7 +58,9 @@ class AlexNet(MLPHeadModel):
         widths: tuple[int, int, int, int, int] = (64, 192, 384, 256, 256),
         groups: tuple[int, int, int, int, int] = (1, 1, 1, 1, 1),
         lrn: bool = False,
+        lrn_alpha: float = 5e-4,
         paper_init: bool = False,
+        dropout_after_fc: bool = False,
         drop_rate: float = 0.5,
     ) -> None:
         super().__init__()
@@ -57,7 +71,7 @@ class AlexNet(MLPHeadModel):
         g1, g2, g3, g4, g5 = groups
 
         def norm() -> list[nn.Module]:
-            return [nn.LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0)] if lrn else []
+            return [nn.LocalResponseNorm(size=5, alpha=lrn_alpha, beta=0.75, k=2.0)] if lrn else []
 
         layers: list[nn.Module] = [
             nn.Conv2d(in_chans, c1, 11, stride=4, padding=2, groups=g1),
@@ -74,15 +88,11 @@ class AlexNet(MLPHeadModel):
         layers += [nn.MaxPool2d(3, stride=2)]
         self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
-        self.classifier = nn.Sequential(
-            nn.Dropout(drop_rate),
-            nn.Linear(c5 * 6 * 6, 4096),
-            nn.ReLU(inplace=True),
-            nn.Dropout(drop_rate),
-            nn.Linear(4096, 4096),
-            nn.ReLU(inplace=True),
-            self._make_fc(num_classes),
-        )
+        hidden: list[nn.Module] = []
+        for fc in (nn.Linear(c5 * 6 * 6, 4096), nn.Linear(4096, 4096)):  # fc6, fc7
+            layer, drop = [fc, nn.ReLU(inplace=True)], nn.Dropout(drop_rate)
+            hidden += [*layer, drop] if dropout_after_fc else [drop, *layer]
+        self.classifier = nn.Sequential(*hidden, self._make_fc(num_classes))
         self.feature_info = [
             dict(module=f"features.{pool1}", num_chs=c1, reduction=8),
             dict(module=f"features.{pool2}", num_chs=c2, reduction=16),
@@ -126,5 +136,10 @@ def alexnet(**kwargs) -> AlexNet:
 )
 def alexnet_paper(**kwargs) -> AlexNet:
     return AlexNet(
-        widths=(96, 256, 384, 384, 256), groups=(1, 2, 1, 2, 2), lrn=True, paper_init=True, **kwargs
+        widths=(96, 256, 384, 384, 256),
+        groups=(1, 2, 1, 2, 2),
+        lrn=True,
+        paper_init=True,
+        dropout_after_fc=True,
+        **kwargs,
     )

@@ -9,12 +9,20 @@ FC classes) add gradient to the middle of the net in training (``aux_logits=True
 training mode the model then returns ``(logits, aux1, aux2)``, in eval mode only the logits.
 
 Follows torchvision's ``googlenet`` so that its weights load as is, which departs from the
-paper in three ways: every convolution is followed by batch normalisation (eps 1e-3), and the
-stem has no LRN; the "5x5" branch uses a 3x3 kernel (a slip kept in
-torchvision for its weights; ``branch3_kernel=5`` gives the paper's 5x5, 7,005,832 parameters
-without the aux heads); the aux heads pool adaptively to 4x4 (the paper's 5x5/3 pool on a 14x14
-map). 6,624,904 parameters without the aux heads, 13,004,888 with them. The paper's dropout
-before the classifier is 40% (``drop_rate=0.4``, the default; torchvision uses 0.2).
+paper in four ways:
+
+- every convolution is followed by batch normalisation (eps 1e-3), and the stem has no LRN;
+- the "5x5" branch uses a 3x3 kernel (a slip kept in torchvision for its weights;
+  ``branch3_kernel=5`` gives the paper's 5x5, 7,005,832 parameters without the aux heads);
+- the aux heads pool adaptively to 4x4 (windows of 4 at offsets 0, 3, 7, 10 on the 14x14 map
+  where the paper's 5x5/3 pool has windows of 5 at 0, 3, 6, 9);
+- the max-pool between 4e and 5a is 2x2/2 (Table 1 gives 3x3/2; on the paper's 14x14 map both
+  give 7x7, through different windows).
+
+6,624,904 parameters without the aux heads, 13,004,888 with them. The paper's dropout
+before the classifier is 40% (``drop_rate=0.4``, the default; torchvision uses 0.2). The
+paper trains with both aux heads, their losses weighted 0.3: the shipped GoogLeNet configs
+do (``aux_logits=True``, ``loss.aux_weight=0.3``).
 ``transform_input=True`` maps ImageNet-normalised input to the [-1, 1] scaling that the
 torchvision weights were trained with (torchvision turns it on when it loads them).
 """
