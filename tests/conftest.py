@@ -3,6 +3,8 @@ import os
 import pytest
 import torch
 
+import fuzzing  # noqa: F401 - registers and loads the hypothesis profile
+
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # one thread per test worker (pytest -n 2 on two cores): oversubscribed OpenMP threads
     # are many times slower than one thread each; subprocesses inherit the setting

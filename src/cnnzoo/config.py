@@ -13,8 +13,11 @@ so an installed cnnzoo carries the same files as package data under ``cnnzoo/_co
 
 Formats: ``.py`` configs are Python and are *executed* when loaded, so load only ``.py``
 files you trust; ``.yaml``/``.yml`` and ``.json`` configs are plain data and are the safe
-choice for configs that come from elsewhere. All three support ``_base_`` and
-``_delete_=True``.
+choice for configs that come from elsewhere (:mod:`cnnzoo.plaindata` checks them and their
+``_base_`` files before mmengine reads them). All three support ``_base_`` and
+``_delete_=True``. A run directory's resolved config (``config.yaml``) and the dict a
+checkpoint carries are data too, and so is the ``config.py`` of older runs (read by a
+literal-only parser, never executed).
 
 Every loaded config has every key of ``configs/_base_/default_runtime.py`` and the data keys
 of ``DATA_DEFAULTS`` (missing ones take those defaults), and is validated: unknown keys,

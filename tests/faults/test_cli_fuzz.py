@@ -12,20 +12,16 @@ from __future__ import annotations
 import collections
 import json
 
+import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cnnzoo.config import _dotted_keys, load_config
 from cnnzoo.models import list_models
+from fuzzing import examples
 
-FUZZ = settings(
-    max_examples=60,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+FUZZ = settings(max_examples=examples(60))  # the rest comes from the profile (tests/fuzzing.py)
 OUTCOMES: collections.Counter = collections.Counter()
 
 # Keys whose valid values make a case slow without testing anything more: compiling, and
@@ -78,7 +74,8 @@ def _tally(kind: str, outcome: str, err: str) -> None:
     OUTCOMES[(kind, outcome)] += 1
 
 
-@settings(FUZZ, max_examples=100)
+@pytest.mark.fuzz
+@settings(FUZZ, max_examples=examples(100))
 @given(options=st.lists(OPTION, min_size=1, max_size=3))
 def test_malformed_cfg_options_end_in_one_line_or_a_run(cli, tmp_path, options):
     outcome, err = cli(
@@ -136,6 +133,7 @@ BASE = json.loads(json.dumps(load_config(None).to_dict()))
 BASE_KEYS = [k for k in _dotted_keys(BASE) if k not in SLOW_KEYS]
 
 
+@pytest.mark.fuzz
 @FUZZ
 @given(
     deletions=st.lists(st.sampled_from(BASE_KEYS), max_size=3),
@@ -152,6 +150,7 @@ def test_config_files_with_wrong_types_and_missing_keys(
     _tally("config file", outcome, err)
 
 
+@pytest.mark.fuzz
 @FUZZ
 @given(
     text=st.one_of(st.text(max_size=40), st.binary(max_size=40).map(lambda b: b.decode("latin-1")))
@@ -178,7 +177,8 @@ NAME = st.one_of(
 )
 
 
-@settings(FUZZ, max_examples=100)
+@pytest.mark.fuzz
+@settings(FUZZ, max_examples=examples(100))
 @given(name=NAME, where=st.sampled_from(["model.type", "data.type", "summary"]))
 def test_random_model_and_dataset_names(cli, tmp_path, name, where):
     if where == "summary":
