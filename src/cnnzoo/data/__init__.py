@@ -4,7 +4,7 @@
 iterables; ``prepare_images`` turns image files into a model-ready batch for ``predict``.
 """
 
-from cnnzoo.data.augment import OPS, AugContext, Pipeline, build_pipeline
+from cnnzoo.data.augment import OPS, AugContext, Pipeline, build_pipeline, check_pipeline
 from cnnzoo.data.build import DataBundle, build_data, describe, split_train_val
 from cnnzoo.data.datasets import (
     READERS,
@@ -40,6 +40,7 @@ __all__ = [
     "build_pipeline",
     "cache_dir",
     "channel_stats",
+    "check_pipeline",
     "data_root",
     "decode_image",
     "describe",

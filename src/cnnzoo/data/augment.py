@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -20,8 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from cnnzoo.data.images import as_size
 from cnnzoo.errors import ConfigError, unknown
+
+MAX_SIDE = 65536  # the largest image side, crop, padding or shift an op accepts
 
 
 @dataclass
@@ -33,6 +35,61 @@ class AugContext:
     mean: tuple[float, ...]
     eigvals: Tensor | None = None
     eigvecs: Tensor | None = None
+
+
+class OpArgumentError(ConfigError):
+    """An op argument of the wrong type or out of range (``key`` names it)."""
+
+    def __init__(self, op: str, key: str, problem: str) -> None:
+        super().__init__(f"{op} {key} {problem}")
+        self.op, self.key, self.problem = op, key, problem
+
+
+def _number(
+    op: Op,
+    key: str,
+    value: object,
+    lo: float,
+    hi: float = math.inf,
+    *,
+    lo_open: bool = False,
+    integer: bool = False,
+) -> float:
+    """``value``, a finite number (an integer if ``integer``) in [lo, hi] ((lo, hi] if
+    ``lo_open``); booleans are refused."""
+    name = type(op).__name__
+    kind = numbers.Integral if integer else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kind):
+        what = "an integer" if integer else "a number"
+        raise OpArgumentError(name, key, f"must be {what}, got {value!r}")
+    if not math.isfinite(value):
+        raise OpArgumentError(name, key, f"must be finite, got {value!r}")
+    if value < lo or value > hi or (lo_open and value == lo):
+        if hi == math.inf:
+            bounds = f"{'>' if lo_open else '>='} {lo}"
+        else:
+            bounds = f"in {'(' if lo_open else '['}{lo}, {hi}]"
+        raise OpArgumentError(name, key, f"must be {bounds}, got {value!r}")
+    return value
+
+
+def _size(op: Op, key: str, value: object) -> tuple[int, int]:
+    """``32`` or ``(h, w)``: positive integers up to :data:`MAX_SIDE`, as ``(h, w)``."""
+    pair = [value, value] if isinstance(value, numbers.Number) else value
+    if not isinstance(pair, list | tuple) or len(pair) != 2:
+        raise OpArgumentError(type(op).__name__, key, f"must be an int or (h, w), got {value!r}")
+    h, w = (int(_number(op, key, v, 1, MAX_SIDE, integer=True)) for v in pair)
+    return h, w
+
+
+def _interval(op: Op, key: str, value: object, lo: float, hi: float) -> tuple[float, float]:
+    """A ``(min, max)`` pair with ``lo < min <= max <= hi``."""
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        raise OpArgumentError(type(op).__name__, key, f"must be a (min, max) pair, got {value!r}")
+    a, b = (float(_number(op, key, v, lo, hi, lo_open=True)) for v in value)
+    if a > b:
+        raise OpArgumentError(type(op).__name__, key, f"must have min <= max, got {value!r}")
+    return a, b
 
 
 def _uniform(g: torch.Generator, n: int, lo: float, hi: float) -> Tensor:
@@ -91,29 +148,42 @@ class RandomCrop(Op):
     def __init__(
         self, size: int | Sequence[int], padding: int = 0, padding_mode: str = "zeros"
     ) -> None:
-        self.size = as_size(size)
-        self.padding = int(padding)
-        if padding_mode not in ("zeros", "constant", "reflect"):
-            raise ConfigError(
-                f"RandomCrop padding_mode must be 'zeros' or 'reflect', got {padding_mode!r}"
+        self.size = _size(self, "size", size)
+        self.padding = int(_number(self, "padding", padding, 0, MAX_SIDE, integer=True))
+        if not isinstance(padding_mode, str) or padding_mode not in (
+            "zeros",
+            "constant",
+            "reflect",
+        ):
+            raise OpArgumentError(
+                "RandomCrop", "padding_mode", f"must be 'zeros' or 'reflect', got {padding_mode!r}"
             )
         self.padding_mode = padding_mode
 
     def __call__(self, x, y, g):
+        h, w = self.out_size(tuple(x.shape[-2:]))
         p = self.padding
         if p:
             mode = "reflect" if self.padding_mode == "reflect" else "constant"
             x = F.pad(x, (p, p, p, p), mode=mode)
-        h, w = self.size
         H, W = x.shape[-2:]
-        if h > H or w > W:
-            raise ConfigError(
-                f"RandomCrop size {self.size} is larger than the padded image {H}x{W}"
-            )
         b = x.shape[0]
         return crop(x, _randint(g, b, H - h + 1), _randint(g, b, W - w + 1), h, w), y
 
     def out_size(self, size):
+        """The crop size, once checked to fit the padded ``size``."""
+        p = self.padding
+        H, W = size[0] + 2 * p, size[1] + 2 * p
+        if self.size[0] > H or self.size[1] > W:
+            raise ConfigError(
+                f"RandomCrop size {self.size} is larger than the padded image {H}x{W}; "
+                f"lower its size or raise its padding"
+            )
+        if self.padding_mode == "reflect" and p >= min(size):
+            raise ConfigError(
+                f"RandomCrop padding={p} with padding_mode='reflect' needs images larger than "
+                f"{p} pixels, got {size[0]}x{size[1]}; lower the padding"
+            )
         return self.size
 
 
@@ -121,7 +191,7 @@ class RandomTranslate(Op):
     """Shift each image by up to ``pixels`` in x and y, filling with zeros."""
 
     def __init__(self, pixels: int = 2) -> None:
-        self.pixels = int(pixels)
+        self.pixels = int(_number(self, "pixels", pixels, 0, MAX_SIDE, integer=True))
 
     def __call__(self, x, y, g):
         p = self.pixels
@@ -135,7 +205,7 @@ class RandomHorizontalFlip(Op):
     """Mirror each image left-right with probability ``p``."""
 
     def __init__(self, p: float = 0.5) -> None:
-        self.p = float(p)
+        self.p = float(_number(self, "p", p, 0.0, 1.0))
 
     def __call__(self, x, y, g):
         flip = (torch.rand(x.shape[0], generator=g) < self.p).to(x.device)
@@ -148,7 +218,7 @@ class Cutout(Op):
     normalisation, as in the paper)."""
 
     def __init__(self, size: int = 16, ctx: AugContext | None = None) -> None:
-        self.size = int(size)
+        self.size = int(_number(self, "size", size, 1, MAX_SIDE, integer=True))
         self._fill = ctx.mean if ctx is not None else None
 
     def __call__(self, x, y, g):
@@ -177,9 +247,9 @@ class RandomResizedCrop(Op):
         scale: Sequence[float] = (0.08, 1.0),
         ratio: Sequence[float] = (3 / 4, 4 / 3),
     ) -> None:
-        self.size = as_size(size)
-        self.scale = tuple(float(s) for s in scale)
-        self.ratio = tuple(float(r) for r in ratio)
+        self.size = _size(self, "size", size)
+        self.scale = _interval(self, "scale", scale, 0.0, 1.0)
+        self.ratio = _interval(self, "ratio", ratio, 0.0, math.inf)
 
     def boxes(self, b: int, H: int, W: int, g: torch.Generator) -> Tensor:
         """(B, 4) boxes (top, left, h, w) in pixels."""
@@ -233,7 +303,7 @@ class Resize(Op):
     """Resize the batch to ``size`` (bilinear, antialiased)."""
 
     def __init__(self, size: int | Sequence[int]) -> None:
-        self.size = as_size(size)
+        self.size = _size(self, "size", size)
 
     def __call__(self, x, y, g):
         return resize_batch(x, self.size), y
@@ -254,7 +324,7 @@ class PCAColor(Op):
     covariance and a_i ~ N(0, ``std``) drawn per image."""
 
     def __init__(self, std: float = 0.1, ctx: AugContext | None = None) -> None:
-        self.std = float(std)
+        self.std = float(_number(self, "std", std, 0.0))
         if ctx is None or ctx.eigvals is None or ctx.eigvals.numel() != 3:
             raise ConfigError(
                 "PCAColor needs 3-channel (RGB) images; set data.in_chans=3 or drop PCAColor"
@@ -274,7 +344,7 @@ class Mixup(Op):
     mixes_targets = True
 
     def __init__(self, alpha: float = 0.2, ctx: AugContext | None = None) -> None:
-        self.alpha = float(alpha)
+        self.alpha = float(_number(self, "alpha", alpha, 0.0, lo_open=True))
         self._k = ctx.num_classes if ctx is not None else None
 
     def __call__(self, x, y, g):
@@ -291,7 +361,7 @@ class CutMix(Op):
     mixes_targets = True
 
     def __init__(self, alpha: float = 1.0, ctx: AugContext | None = None) -> None:
-        self.alpha = float(alpha)
+        self.alpha = float(_number(self, "alpha", alpha, 0.0, lo_open=True))
         self._k = ctx.num_classes if ctx is not None else None
 
     def __call__(self, x, y, g):
@@ -351,27 +421,46 @@ class Pipeline:
 
 
 def build_pipeline(spec: Sequence[dict] | None, ctx: AugContext) -> Pipeline:
-    """Ops from config dicts like ``dict(type='RandomCrop', size=32, padding=4)``."""
+    """Ops from config dicts like ``dict(type='RandomCrop', size=32, padding=4)``. A bad
+    argument raises :class:`ConfigError` naming it as ``data.train.pipeline.N.KEY``."""
+    if spec is not None and not isinstance(spec, list | tuple):
+        raise ConfigError(f"data.train.pipeline must be a list of dict(type=...), got {spec!r}")
     ops = []
     for i, item in enumerate(spec or ()):
+        where = f"data.train.pipeline.{i}"
         if not isinstance(item, dict) or "type" not in item:
-            raise ConfigError(f"data.train.pipeline.{i} must be a dict with a 'type', got {item!r}")
+            raise ConfigError(f"{where} must be a dict with a 'type', got {item!r}")
         kwargs = dict(item)
         name = kwargs.pop("type")
-        if name not in OPS:
-            raise unknown("pipeline op", name, OPS)
+        if not isinstance(name, str) or name not in OPS:
+            raise unknown("pipeline op", str(name), OPS)
         cls = OPS[name]
-        params = inspect.signature(cls.__init__).parameters
-        bad = [k for k in kwargs if k not in params or k in ("self", "ctx")]
+        params = {
+            k: p for k, p in inspect.signature(cls.__init__).parameters.items() if k != "self"
+        }
+        allowed = [k for k in params if k != "ctx"]
+        bad = [str(k) for k in kwargs if k not in allowed]
         if bad:
-            allowed = [p for p in params if p not in ("self", "ctx")]
             raise ConfigError(
-                f"data.train.pipeline.{i} ({name}) does not take {', '.join(bad)}; it takes: {', '.join(allowed)}"
+                f"{where} ({name}) does not take {', '.join(bad)}; it takes: {', '.join(allowed)}"
             )
+        missing = [k for k in allowed if params[k].default is params[k].empty and k not in kwargs]
+        if missing:
+            raise ConfigError(f"{where} ({name}) needs {', '.join(missing)}")
         if "ctx" in params:
             kwargs["ctx"] = ctx
         try:
             ops.append(cls(**kwargs))
+        except OpArgumentError as e:
+            raise ConfigError(f"{where}.{e.key} ({name}) {e.problem}") from None
         except (TypeError, ValueError) as e:
-            raise ConfigError(f"data.train.pipeline.{i} ({name}): {e}") from None
+            raise ConfigError(f"{where} ({name}): {e}") from None
     return Pipeline(ops)
+
+
+def check_pipeline(pipeline: list[dict]) -> None:
+    """Check a training pipeline before any data is read: op names, argument names, types
+    and ranges (a bad one raises :class:`ConfigError` naming ``data.train.pipeline.N.KEY``).
+    What depends on the images (a crop larger than the image) is checked by ``build_data``."""
+    rgb = AugContext(num_classes=2, mean=(0.5,) * 3, eigvals=torch.ones(3), eigvecs=torch.eye(3))
+    build_pipeline(pipeline, rgb)

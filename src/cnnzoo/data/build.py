@@ -22,7 +22,7 @@ from cnnzoo.data.device_loader import BatchIterable, DeviceBatches
 from cnnzoo.data.images import as_size, resize_uint8
 from cnnzoo.data.loader import ImageFileDataset, LoaderBatches, UInt8Dataset
 from cnnzoo.data.stats import ChannelStats, cached_channel_stats, channel_stats, chunks
-from cnnzoo.errors import ConfigError, unknown
+from cnnzoo.errors import ConfigError, DataError, unknown
 
 DEVICE_LIMIT_BYTES = 2 * 1024**3  # 'auto' keeps datasets below this on the device
 LOADERS = ("auto", "device", "dataloader")
@@ -75,6 +75,18 @@ def split_train_val(train: Split, val_split: float, split_seed: int) -> tuple[Sp
     return train.subset(perm[n_val:].sort().values), train.subset(perm[:n_val].sort().values)
 
 
+def _no_batch(part: str, n: int, batch_size: int, drop_last: bool, world_size: int) -> ConfigError:
+    """The error for a split that would yield no batch at all (every epoch would be empty)."""
+    if not drop_last:
+        return ConfigError(f"data.{part} has no batch: {n} images for {world_size} processes")
+    shards = f" shared by {world_size} processes" if world_size > 1 else ""
+    return ConfigError(
+        f"data.{part} has no batch: its {n} images{shards} are fewer than "
+        f"data.{part}.batch_size={batch_size} and data.{part}.drop_last=True drops the "
+        f"partial batch; lower the batch size or set drop_last=False"
+    )
+
+
 def _stats(
     src: Source, train: Split, cfg: Mapping[str, Any], in_chans: int, size: tuple[int, int]
 ) -> ChannelStats:
@@ -119,15 +131,22 @@ def build_data(
     device = torch.device(device)
 
     folder = name == "imagefolder"
+    root = data_root(cfg.get("root"))
     src = read_dataset(
         name,
-        data_root(cfg.get("root")),
+        root,
         download=bool(cfg.get("download", False)),
         in_chans=in_chans,
         image_size=size if folder else None,
         skip_bad=bool(cfg.get("skip_bad", False)),
         max_bytes=None if loader == "device" else DEVICE_LIMIT_BYTES,
     )
+    for part in ("train", "val", "test"):
+        split = getattr(src, part)
+        if split is not None and len(split) == 0:
+            raise DataError(
+                f"the {part} split of {name} is empty (0 images); check its files under {root}"
+            )
     # Tensor datasets are resized once, in memory, unless that would make them too large
     # (CIFAR at 224x224 is 9 GB): then they stay at their native size and every batch is
     # resized as it is drawn.
@@ -195,14 +214,17 @@ def build_data(
             world_size=world_size,
         )
         if loader == "device":
-            return DeviceBatches(split.images, split.labels, **kw)
-        if split.images is not None:
-            ds = UInt8Dataset(split.images, split.labels)
+            batches = DeviceBatches(split.images, split.labels, **kw)
         else:
-            ds = ImageFileDataset(split.paths, split.labels, chans, stored)
-        return LoaderBatches(
-            ds, split.labels, num_workers=int(cfg.get("num_workers", 2) or 0), **kw
-        )
+            if split.images is not None:
+                ds = UInt8Dataset(split.images, split.labels)
+            else:
+                ds = ImageFileDataset(split.paths, split.labels, chans, stored)
+            workers = int(cfg.get("num_workers", 2) or 0)
+            batches = LoaderBatches(ds, split.labels, num_workers=workers, **kw)
+        if len(batches) == 0:
+            raise _no_batch(part, len(split), batch_size, kw["drop_last"], world_size)
+        return batches
 
     return DataBundle(
         train=make(train, "train"),

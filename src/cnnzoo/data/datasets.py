@@ -12,9 +12,11 @@ from __future__ import annotations
 import gzip
 import hashlib
 import importlib.util
+import math
 import os
 import pickle
 import warnings
+import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -33,7 +35,7 @@ from cnnzoo.data.images import (
     probe_image,
     resize_uint8,
 )
-from cnnzoo.errors import DataError, unknown
+from cnnzoo.errors import ConfigError, DataError, unknown
 from cnnzoo.fileio import atomic_write
 
 
@@ -78,6 +80,8 @@ class Source:
 
 def data_root(root: str | os.PathLike | None) -> Path:
     """``root``, else ``$CNNZOO_DATA``, else ``~/.cache/cnnzoo/data``."""
+    if root is not None and not isinstance(root, str | os.PathLike):
+        raise ConfigError(f"data.root must be a folder path (a string), got {root!r}")
     if root:
         return Path(root).expanduser()
     env = os.environ.get("CNNZOO_DATA")
@@ -123,8 +127,8 @@ def read_idx(path: str | os.PathLike, expect_ndim: int | None = None) -> np.ndar
                 raw = f.read()
         else:
             raw = path.read_bytes()
-    except (OSError, EOFError) as e:
-        raise DataError(f"cannot read IDX file {path}: {e}") from None
+    except (OSError, EOFError, zlib.error) as e:
+        raise DataError(f"cannot read IDX file {path}: {e}; re-download it") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
         raise DataError(
             f"{path} is not an IDX file (bad magic number {raw[:4].hex() or 'none'}); re-download it"
@@ -136,8 +140,10 @@ def read_idx(path: str | os.PathLike, expect_ndim: int | None = None) -> np.ndar
     if len(raw) < header:
         raise DataError(f"{path}: IDX header is truncated; re-download the file")
     dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    if 0 in dims[1:]:
+        raise DataError(f"{path}: IDX header {dims} has a zero-sized dimension; re-download it")
     dtype = np.dtype(_IDX_DTYPES[raw[2]])
-    expected = header + int(np.prod(dims)) * dtype.itemsize
+    expected = header + math.prod(dims) * dtype.itemsize
     if len(raw) != expected:
         raise DataError(
             f"{path}: IDX file is {len(raw)} bytes but its header {dims} needs {expected} "
@@ -229,10 +235,17 @@ def _download(fetch: Callable[[], None]) -> str | None:
 
 
 def _stat_fingerprint(paths) -> str:
+    """A hash of the paths, sizes and modification times of the files (for cache keys). A
+    file that cannot be stat'ed (a symbolic link loop) counts as changed; reading it then
+    reports it."""
     h = hashlib.sha1()
     for p in paths:
-        st = os.stat(p)
-        h.update(f"{os.path.abspath(p)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+        try:
+            st = os.stat(p)
+            stamp = f"{st.st_size}|{st.st_mtime_ns}"
+        except OSError:
+            stamp = "unreadable"
+        h.update(os.fsencode(f"{os.path.abspath(p)}|{stamp}\n"))
     return h.hexdigest()[:16]
 
 
@@ -442,10 +455,40 @@ def read_digits(root: Path | None = None, download: bool = False) -> Source:
 # --------------------------------------------------------------------------------------
 
 
+def _class_folders(folder: Path) -> list[str]:
+    """Names of the class sub-folders of ``folder`` (hidden ones skipped), sorted. A broken
+    symbolic link (a loop, or a link to nothing) or a name that is not UTF-8 is refused: one
+    would silently drop a class, the other cannot be written into checkpoints and reports."""
+    names = []
+    for entry in os.scandir(folder):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_symlink() and not os.path.exists(entry.path):
+            raise DataError(
+                f"{entry.path} is a broken symbolic link (it loops or points nowhere); "
+                f"remove it or point it at a class folder"
+            )
+        if not entry.is_dir():
+            continue
+        try:
+            entry.name.encode("utf-8")
+        except UnicodeEncodeError:
+            raise DataError(
+                f"class folder {os.fsencode(entry.name)!r} in {folder} has a name that is not "
+                f"UTF-8; rename it (class names go into checkpoints and reports)"
+            ) from None
+        names.append(entry.name)
+    return sorted(names)
+
+
+def _not_listable(e: OSError) -> None:
+    raise DataError(f"cannot list image folder {e.filename}: {e.strerror}") from None
+
+
 def _scan_folder(
     folder: Path, class_names: list[str] | None
 ) -> tuple[list[str], list[Path], list[int]]:
-    classes = sorted(d.name for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+    classes = _class_folders(folder)
     if class_names is None:
         if not classes:
             raise DataError(
@@ -461,7 +504,7 @@ def _scan_folder(
     for c in classes:
         found = [
             os.path.join(d, n)
-            for d, _, names in os.walk(folder / c)
+            for d, _, names in os.walk(folder / c, onerror=_not_listable)
             for n in names
             if os.path.splitext(n)[1].lower() in IMAGE_EXTENSIONS
         ]
@@ -621,8 +664,13 @@ def _save_cached(path: Path, splits: dict[str, Split]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         state = {k: {"labels": s.labels, "images": s.images} for k, s in splits.items()}
         atomic_write(path, lambda f: torch.save(state, f))
-    except OSError as e:
-        warnings.warn(f"could not cache decoded images at {path}: {e}", stacklevel=3)
+    except (OSError, RuntimeError) as e:  # torch.save reports a failed write as RuntimeError
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        warnings.warn(
+            f"could not cache decoded images at {path} (disk full or not writable?): {reason}; "
+            f"going on without the cache",
+            stacklevel=3,
+        )
 
 
 # --------------------------------------------------------------------------------------

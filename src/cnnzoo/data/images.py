@@ -8,8 +8,10 @@ statistics and ``predict`` see exactly the same pixels.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -17,6 +19,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from cnnzoo.errors import DataError
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
 
 IMAGE_EXTENSIONS = (
     ".jpg",
@@ -81,35 +86,50 @@ def image_channels(mode: str) -> int:
     return 1 if mode in _GREY_MODES else 3
 
 
-def decode_image(path: str | os.PathLike, in_chans: int) -> Tensor:
-    """Decode one image file to a uint8 (C, H, W) tensor with ``in_chans`` channels.
-
-    Palette, alpha, CMYK and 16-bit modes are converted; alpha is dropped. An unreadable
-    file raises :class:`DataError` naming it."""
+@contextmanager
+def open_image(path: Path) -> Iterator[PILImage]:
+    """``PIL.Image.open(path)`` in a context where every way the file can fail (missing,
+    empty, corrupt, truncated, a decompression bomb) becomes a :class:`DataError` naming it,
+    including failures while the image is decoded inside the ``with`` block."""
     from PIL import Image, UnidentifiedImageError
 
-    path = Path(path)
     try:
         if path.stat().st_size == 0:
             raise DataError(f"image file {path} is empty (0 bytes); delete or replace it")
         with Image.open(path) as img:
-            img.load()
-            if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-                arr = np.asarray(img, dtype=np.float64)
-                top = 65535.0 if img.mode.startswith("I;16") else max(float(arr.max()), 1.0)
-                img = Image.fromarray(np.clip(arr * 255.0 / top, 0, 255).round().astype(np.uint8))
-            elif img.mode == "F":
-                img = Image.fromarray(
-                    np.clip(np.asarray(img) * 255.0, 0, 255).round().astype(np.uint8)
-                )
-            if img.mode in ("P", "PA"):
-                img = img.convert("RGBA")
-            img = img.convert("L" if in_chans == 1 else "RGB")
-            arr = np.array(img, dtype=np.uint8)
+            yield img
     except DataError:
         raise
+    except FileNotFoundError:
+        raise DataError(f"image file {path} does not exist; check the path") from None
+    except Image.DecompressionBombError as e:
+        raise DataError(
+            f"refusing image {path}: {str(e).rstrip('.')} (PIL's guard against decompression "
+            f"bombs); delete or replace the file"
+        ) from None
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
         raise DataError(f"cannot read image {path}: {e}; delete or replace the file") from None
+
+
+def decode_image(path: str | os.PathLike, in_chans: int) -> Tensor:
+    """Decode one image file to a uint8 (C, H, W) tensor with ``in_chans`` channels.
+
+    Palette, alpha, CMYK and 16-bit modes are converted; alpha is dropped; of an animated
+    image, the first frame is read. An unreadable file raises :class:`DataError` naming it."""
+    from PIL import Image
+
+    with open_image(Path(path)) as img:
+        img.load()
+        if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+            arr = np.asarray(img, dtype=np.float64)
+            top = 65535.0 if img.mode.startswith("I;16") else max(float(arr.max()), 1.0)
+            img = Image.fromarray(np.clip(arr * 255.0 / top, 0, 255).round().astype(np.uint8))
+        elif img.mode == "F":
+            img = Image.fromarray(np.clip(np.asarray(img) * 255.0, 0, 255).round().astype(np.uint8))
+        if img.mode in ("P", "PA"):
+            img = img.convert("RGBA")
+        img = img.convert("L" if in_chans == 1 else "RGB")
+        arr = np.array(img, dtype=np.uint8)
     if arr.ndim == 2:
         arr = arr[:, :, None]
     return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
@@ -117,18 +137,8 @@ def decode_image(path: str | os.PathLike, in_chans: int) -> Tensor:
 
 def probe_image(path: str | os.PathLike) -> tuple[str, tuple[int, int]]:
     """(PIL mode, (h, w)) of an image file, read from its header only."""
-    from PIL import Image, UnidentifiedImageError
-
-    path = Path(path)
-    try:
-        if path.stat().st_size == 0:
-            raise DataError(f"image file {path} is empty (0 bytes); delete or replace it")
-        with Image.open(path) as img:
-            return img.mode, (img.height, img.width)
-    except DataError:
-        raise
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
-        raise DataError(f"cannot read image {path}: {e}; delete or replace the file") from None
+    with open_image(Path(path)) as img:
+        return img.mode, (img.height, img.width)
 
 
 def load_image(
