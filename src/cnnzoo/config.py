@@ -694,9 +694,8 @@ def _check_int(name: str, value: Any, lo: int, hi: int) -> None:
 def _check_number(
     name: str, value: Any, lo: float, hi: float, *, lo_open: bool = False, hi_open: bool = False
 ) -> None:
-    above = value > lo if lo_open else value >= lo
-    below = value < hi if hi_open else value <= hi
-    if not (_is_number(value) and above and below):
+    inside = _is_number(value) and (value > lo if lo_open else value >= lo)
+    if not (inside and (value < hi if hi_open else value <= hi)):
         span = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
         raise ConfigError(f"{name} must be a number in {span}, got {value!r}")
 

@@ -300,6 +300,8 @@ BAD_VALUES = [
     ("data.test.tta_translate=32", "tta_translate=32 must be smaller than the images"),
     ("optimizer.weight_decay=50", "weight_decay must be a number in"),
     ("optimizer.weight_decay=nan", "weight_decay"),
+    ("optimizer.weight_decay=None", "weight_decay"),  # found by the fuzz profile
+    ("optimizer.momentum=abc", "momentum"),
     ("param_scheduler.type=StepLR param_scheduler.step_size=0", "step_size"),
     ("param_scheduler.type=OneCycleLR param_scheduler.pct_start=1.5", "pct_start"),
     ("param_scheduler.type=ReduceLROnPlateau param_scheduler.factor=1.0", "factor"),
