@@ -81,6 +81,14 @@ def folder_config(tmp_path: Path, **data) -> str:
     return config(tmp_path, cfg, FOLDER_MODEL)
 
 
+def with_data(cfg: str, **changes) -> str:
+    """The config file ``cfg``, its ``data`` section changed."""
+    obj = json.loads(Path(cfg).read_text())
+    obj["data"].update(changes)
+    Path(cfg).write_text(json.dumps(obj))
+    return cfg
+
+
 def tree(root: Path) -> dict[str, bytes]:
     """Every file under ``root`` (relative path -> bytes)."""
     return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
@@ -182,6 +190,41 @@ def test_symlink_loops_in_an_imagefolder(cli, tmp_path, link, target, expected):
         assert outcome == "error" and expected in err, err
 
 
+@pytest.mark.parametrize("where", ["train", "train/dog"])
+def test_folders_that_cannot_be_listed_are_named(cli, tmp_path, monkeypatch, where):
+    make_imagefolder(tmp_path / "data")
+    blocked = str(tmp_path / "data" / where)
+    real = os.scandir
+
+    def scandir(path="."):
+        if str(path) == blocked:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), blocked)
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    outcome, err = train(cli, tmp_path, folder_config(tmp_path))
+    assert outcome == "error" and f"cannot list image folder {blocked}: Permission" in err, err
+
+
+@pytest.mark.parametrize(
+    "stats", [{}, dict(mean=[0.5] * 3, std=[0.25] * 3)], ids=["stats", "train"]
+)
+def test_an_image_that_fails_in_a_loader_worker_is_one_line(cli, tmp_path, monkeypatch, stats):
+    import cnnzoo.data.build as build_mod
+
+    files = make_imagefolder(tmp_path / "data")
+    Image.effect_noise((64, 64), 50).convert("RGB").save(files[1])
+    files[1].write_bytes(files[1].read_bytes()[:400])  # its header reads, its pixels do not
+    monkeypatch.setattr(build_mod, "DEVICE_LIMIT_BYTES", 10)  # decoded lazily, by workers
+    # one batch of all 8 training images: the worker fails before it sends any tensor back
+    # (which the test's offline sockets would refuse)
+    batch = dict(batch_size=8, pipeline=[])
+    cfg = with_data(folder_config(tmp_path), num_workers=1, train=batch, **stats)
+    outcome, err = train(cli, tmp_path, cfg)
+    assert outcome == "error" and f"cannot read image {files[1]}: image file is truncated" in err
+    assert "Traceback" not in err
+
+
 # ---- IDX files -----------------------------------------------------------------------------------
 
 
@@ -238,13 +281,9 @@ def test_an_empty_split_is_an_error_not_a_nan_result(cli, tmp_path, split):
 @pytest.mark.parametrize("drop_last", [True, False])
 def test_drop_last_with_a_batch_larger_than_the_data(cli, tmp_path, drop_last):
     make_mnist(tmp_path / "data", n=20)
-    cfg = json.loads(
-        Path(config(tmp_path, dict(type="mnist", root=str(tmp_path / "data")))).read_text()
-    )
-    cfg["data"].update(image_size=32, train=dict(batch_size=64, drop_last=drop_last, pipeline=[]))
-    path = tmp_path / "big-batch.json"
-    path.write_text(json.dumps(cfg))
-    outcome, err = train(cli, tmp_path, str(path))
+    cfg = config(tmp_path, dict(type="mnist", root=str(tmp_path / "data"), image_size=32))
+    with_data(cfg, train=dict(batch_size=64, drop_last=drop_last, pipeline=[]))
+    outcome, err = train(cli, tmp_path, cfg)
     if drop_last:
         assert outcome == "error" and "data.train.batch_size=64" in err and "20 images" in err
         assert "drop_last=False" in err
@@ -292,11 +331,8 @@ def test_pipeline_arguments_are_checked_before_training(cli, tmp_path, op, key):
         ConfigError, match=rf"^data\.train\.pipeline\.1\.{key} \({op['type']}\) must"
     ):
         check_pipeline(pipeline)
-    cfg = json.loads(Path(config(tmp_path, dict(type="digits", image_size=32))).read_text())
-    cfg["data"]["train"]["pipeline"] = pipeline
-    path = tmp_path / "pipeline.yaml"  # YAML: the JSON dump cannot hold nan and inf
-    path.write_text(json.dumps(cfg).replace("NaN", ".nan").replace("Infinity", ".inf"))
-    outcome, err = train(cli, tmp_path, str(path))
+    cfg = config(tmp_path, dict(type="digits", image_size=32))
+    outcome, err = train(cli, tmp_path, with_data(cfg, train=dict(batch_size=4, pipeline=pipeline)))
     assert outcome == "error" and f"data.train.pipeline.1.{key}" in err, err
 
 

@@ -20,7 +20,7 @@ from cnnzoo.data.augment import AugContext, build_pipeline
 from cnnzoo.data.datasets import READERS, Source, Split, cache_dir, data_root, read_dataset
 from cnnzoo.data.device_loader import BatchIterable, DeviceBatches
 from cnnzoo.data.images import as_size, resize_uint8
-from cnnzoo.data.loader import ImageFileDataset, LoaderBatches, UInt8Dataset
+from cnnzoo.data.loader import ImageFileDataset, LoaderBatches, UInt8Dataset, unwrapped
 from cnnzoo.data.stats import ChannelStats, cached_channel_stats, channel_stats, chunks
 from cnnzoo.errors import ConfigError, DataError, unknown
 
@@ -101,7 +101,7 @@ def _stats(
         )
     ds = ImageFileDataset(train.paths, train.labels, in_chans, size)
     loader = DataLoader(ds, batch_size=256, num_workers=int(cfg.get("num_workers", 2) or 0))
-    return cached_channel_stats(lambda: channel_stats(b for b, _ in loader), cache_file)
+    return cached_channel_stats(lambda: channel_stats(b for b, _ in unwrapped(loader)), cache_file)
 
 
 def build_data(

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import torch
@@ -455,12 +456,20 @@ def read_digits(root: Path | None = None, download: bool = False) -> Source:
 # --------------------------------------------------------------------------------------
 
 
+def _not_listable(e: OSError) -> NoReturn:
+    raise DataError(f"cannot list image folder {e.filename}: {e.strerror}") from None
+
+
 def _class_folders(folder: Path) -> list[str]:
     """Names of the class sub-folders of ``folder`` (hidden ones skipped), sorted. A broken
     symbolic link (a loop, or a link to nothing) or a name that is not UTF-8 is refused: one
     would silently drop a class, the other cannot be written into checkpoints and reports."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError as e:
+        _not_listable(e)
     names = []
-    for entry in os.scandir(folder):
+    for entry in entries:
         if entry.name.startswith("."):
             continue
         if entry.is_symlink() and not os.path.exists(entry.path):
@@ -479,10 +488,6 @@ def _class_folders(folder: Path) -> list[str]:
             ) from None
         names.append(entry.name)
     return sorted(names)
-
-
-def _not_listable(e: OSError) -> None:
-    raise DataError(f"cannot list image folder {e.filename}: {e.strerror}") from None
 
 
 def _scan_folder(

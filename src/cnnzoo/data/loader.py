@@ -10,7 +10,7 @@ batches for the same (seed, epoch, rank).
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import torch
 from torch import Tensor
@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from cnnzoo.data.device_loader import BatchIterable
 from cnnzoo.data.images import load_image
+from cnnzoo.errors import CnnzooError
 
 
 class UInt8Dataset(Dataset):
@@ -48,6 +49,20 @@ class ImageFileDataset(Dataset):
 
     def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
         return load_image(self.paths[i], self.in_chans, self.image_size), self.labels[i]
+
+
+def unwrapped(loader: Iterable) -> Iterator:
+    """The batches of a DataLoader; an error of cnnzoo's raised in a worker process (an
+    unreadable image) comes out with its own one-line message, not the worker's traceback
+    that torch wraps it in."""
+    try:
+        yield from loader
+    except CnnzooError as e:
+        lines = str(e).strip().splitlines()
+        if len(lines) < 2 or not lines[0].startswith("Caught "):
+            raise
+        prefix = f"{type(e).__module__}.{type(e).__qualname__}: "
+        raise type(e)(lines[-1].removeprefix(prefix)) from None
 
 
 class _PlanSampler(Sampler[list[int]]):
@@ -87,7 +102,7 @@ class LoaderBatches(BatchIterable):
         )
 
     def fetch(self, plan):
-        for images, labels in self._loader:
+        for images, labels in unwrapped(self._loader):
             yield (
                 images.to(self.device, non_blocking=True),
                 labels.to(self.device, non_blocking=True),
