@@ -26,7 +26,7 @@ from test_corrupt_data import config, make_imagefolder, make_mnist, train, write
 
 import cnnzoo.fileio
 from cnnzoo.data import build_data, check_pipeline
-from cnnzoo.errors import ConfigError
+from cnnzoo.errors import CnnzooError, ConfigError
 
 FOLDER_MODEL = dict(type="lenet5", num_classes=2, in_chans=3)
 
@@ -360,15 +360,26 @@ def test_check_pipeline_takes_good_pipelines():
     ])  # fmt: skip
 
 
-# ---- data.root ---------------------------------------------------------------------------------------
+# ---- data settings of the wrong type -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("root", [[None], 5, {"a": 1}, True])
-def test_data_root_of_the_wrong_type(cli, tmp_path, root):
-    with pytest.raises(ConfigError, match="data.root must be a folder path"):
-        build_data(dict(type="mnist", root=root), device="cpu", seed=0)
-    outcome, err = train(cli, tmp_path, config(tmp_path, dict(type="mnist", root=root)))
-    assert outcome == "error" and "data.root" in err, err
+@pytest.mark.parametrize(
+    "key, value, expected",
+    [
+        ("root", [None], "data.root must be a folder path"),
+        ("root", 5, "data.root must be a folder path"),
+        ("root", {"a": 1}, "data.root must be a folder path"),
+        ("root", True, "data.root must be a folder path"),
+        ("image_size", True, "image_size must be positive integers"),
+        ("image_size", [32, False], "image_size must be positive integers"),
+    ],
+)
+def test_data_settings_of_the_wrong_type(cli, tmp_path, key, value, expected):
+    data = {"type": "digits", key: value}
+    with pytest.raises(ConfigError if key == "root" else CnnzooError, match=expected):
+        build_data(data, device="cpu", seed=0)
+    outcome, err = train(cli, tmp_path, config(tmp_path, data))
+    assert outcome == "error" and f"{key}" in err, err
 
 
 # ---- full disk while caching -------------------------------------------------------------------------

@@ -49,7 +49,7 @@ def as_size(size: int | Sequence[int] | None) -> tuple[int, int] | None:
         if len(vals) != 2:
             raise DataError(f"image_size must be an int or (h, w), got {size!r}")
         h, w = vals
-    if not (isinstance(h, int) and isinstance(w, int)) or h < 1 or w < 1:
+    if any(isinstance(v, bool) or not isinstance(v, int) for v in (h, w)) or h < 1 or w < 1:
         raise DataError(f"image_size must be positive integers, got {size!r}")
     return h, w
 
