@@ -25,10 +25,12 @@ def count_params(name: str, **kwargs) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def randomize_bn(model: nn.Module, seed: int = 0) -> nn.Module:
+def randomize_bn(model: nn.Module, seed: int = 0, scale: float = 1.0) -> nn.Module:
     """Give every BatchNorm non-trivial statistics and affine terms, so that equal outputs mean
     equal networks (a fresh BN is nearly the identity in eval mode) and BN folding is tested for
-    real. Gains of 0.7..1 keep a 150-layer network well-conditioned in float32."""
+    real. Gains of 0.7..1 keep a 150-layer network well-conditioned in float32; ``scale``
+    multiplies every BN's output (its gain and shift), for networks whose clamps (ReLU6) only
+    bind on large activations."""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for m in model.modules():
@@ -37,20 +39,21 @@ def randomize_bn(model: nn.Module, seed: int = 0) -> nn.Module:
                 m.running_mean.copy_(0.2 * torch.randn(c, generator=g))
                 m.running_var.copy_(0.5 + 1.5 * torch.rand(c, generator=g))
                 if m.affine:
-                    gain = 0.7 + 0.3 * torch.rand(c, generator=g)
+                    gain = scale * (0.7 + 0.3 * torch.rand(c, generator=g))
                     m.weight.copy_(gain * torch.sqrt(m.running_var + m.eps))
-                    m.bias.copy_(0.2 * torch.randn(c, generator=g))
+                    m.bias.copy_(scale * 0.2 * torch.randn(c, generator=g))
     return model
 
 
-def randomize_all(model: nn.Module, seed: int = 0) -> nn.Module:
+def randomize_all(model: nn.Module, seed: int = 0, bn_scale: float = 1.0) -> nn.Module:
     """Make every parameter and floating-point buffer of ``model`` random and distinct, so that
-    equal outputs mean equal wiring: BatchNorm as in :func:`randomize_bn`; LayerNorm and
+    equal outputs mean equal wiring: BatchNorm as in :func:`randomize_bn` (``bn_scale`` is its
+    ``scale``); LayerNorm and
     GroupNorm scales in 0.5..1.5 and shifts N(0, 0.2); any other tensor whose values are all
     equal (a zero-initialised classifier, zero or constant biases) redrawn, weights as
     N(0, 1/fan_in) and vectors as N(0, 0.1). Tensors that are random already are kept, so the
     reference's own scale (and a deep network's conditioning) stays as its authors set it."""
-    randomize_bn(model, seed)
+    randomize_bn(model, seed, bn_scale)
     g = torch.Generator().manual_seed(seed + 1)
     norms = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
     with torch.no_grad():
@@ -83,13 +86,15 @@ def assert_loads_reference(
     *,
     atol: float = 1e-5,
     rtol: float = 1e-4,
+    bn_scale: float = 1.0,
     **create_kwargs,
 ) -> nn.Module:
-    """Randomise every tensor of ``reference`` (:func:`randomize_all`), save its state_dict,
+    """Randomise every tensor of ``reference`` (:func:`randomize_all` with ``bn_scale``), save
+    its state_dict,
     build ``name`` from it and assert equal eval outputs on ``x``. The checkpoint (in ``tmp_path``, else a temporary directory) is deleted afterwards: some
     references are half a gigabyte, and pytest keeps every test's tmp_path until the session
     ends. Returns the loaded cnnzoo model."""
-    reference = randomize_all(reference).eval()
+    reference = randomize_all(reference, bn_scale=bn_scale).eval()
     with tempfile.TemporaryDirectory(dir=tmp_path) as tmp:
         path = Path(tmp) / f"{name}.pth"
         torch.save(reference.state_dict(), path)

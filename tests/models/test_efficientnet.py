@@ -102,3 +102,12 @@ def test_interface_small_input_features_and_stochastic_depth():
     with torch.no_grad():
         maps = feats(torch.randn(1, 3, 64, 64))
     assert [tuple(m.shape[1:]) for m in maps] == [(24, 16, 16), (1280, 2, 2)]
+
+
+def test_classifier_init_is_the_reference_codes():
+    """TensorFlow's and torchvision's dense init: uniform in +-1/sqrt(classes), bias zero."""
+    fc = cnnzoo.create_model("efficientnet_b0", num_classes=100).head.fc
+    bound = 100**-0.5
+    assert fc.weight.abs().max() <= bound and fc.weight.abs().max() > 0.99 * bound
+    assert fc.weight.std().item() == pytest.approx(bound / 3**0.5, rel=0.01)
+    assert not fc.bias.any()

@@ -79,3 +79,14 @@ def test_interface():
     assert m(x).shape == (2, 7) and m.get_classifier().out_features == 7
     with pytest.raises(ConfigError, match="features_only"):
         cnnzoo.create_model("mixer_s16_224", img_size=32, features_only=True)
+
+
+def test_init_is_the_papers():
+    """big_vision / timm: zero classifier, LeCun-normal patch projection, Xavier MLPs with
+    biases of N(0, 1e-6)."""
+    m = cnnzoo.create_model("mixer_s16_224", img_size=32)
+    assert not m.head.weight.any() and not m.head.bias.any()
+    assert m.patch_embed.weight.std().item() == pytest.approx((3 * 16 * 16) ** -0.5, rel=0.02)
+    fc1 = m.blocks[0].channel_mlp.fc1
+    assert fc1.bias.abs().max() < 1e-5 and fc1.bias.any()
+    assert fc1.weight.std().item() == pytest.approx((2 / (512 + 2048)) ** 0.5, rel=0.02)

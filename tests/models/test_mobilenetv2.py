@@ -34,8 +34,15 @@ def test_parameter_count_equals_torchvision(name):
 
 
 def check_same_outputs_as_torchvision(name: str) -> None:
+    """BN outputs scaled by 8, so that the ReLU6 clamps bind (a ReLU would give other outputs);
+    the check counts that they do."""
     reference = torchvision.models.mobilenet_v2(width_mult=WIDTHS[name])
-    assert_loads_reference(name, reference, torch.randn(2, 3, 32, 32))
+    clamped = []
+    for m in reference.modules():
+        if isinstance(m, nn.ReLU6):
+            m.register_forward_pre_hook(lambda _m, args: clamped.append((args[0] > 6).sum()))
+    assert_loads_reference(name, reference, torch.randn(2, 3, 32, 32), bn_scale=8)
+    assert sum(clamped) > 100
 
 
 @pytest.mark.parametrize("name", ["mobilenet_v2", "mobilenet_v2_050", "mobilenet_v2_140"])

@@ -311,3 +311,25 @@ def test_trains_with_every_regulariser_on(name):
     model = cnnzoo.create_model(name, drop_rate=0.1, drop_path_rate=0.1, dropout=0.1).train()
     model(torch.randn(2, 3, 32, 32)).sum().backward()
     assert all(p.grad is not None and p.grad.isfinite().all() for p in model.parameters())
+
+
+def last_in_branch(block) -> torch.Tensor:
+    """The tensor that zero-init empties: the last BN scale, or the last conv of a
+    pre-activation block."""
+    if block.preact:
+        return (block.conv3 if hasattr(block, "conv3") else block.conv2).weight
+    return (block.bn3 if hasattr(block, "bn3") else block.bn2).weight
+
+
+@pytest.mark.parametrize(
+    "name, zero_init",
+    [("resnet18", True), ("resnet50", True), ("se_resnet50", True), ("resnext50_32x4d", True)]
+    + [("resnet20", False), ("preact_resnet18", False), ("wrn28_10", False)],
+)
+def test_imagenet_resnets_zero_init_the_last_bn_of_each_branch_as_timm(name, zero_init):
+    for zero in (zero_init, not zero_init):  # the default, then the other on request
+        model = cnnzoo.create_model(
+            name, **({} if zero == zero_init else {"zero_init_residual": zero})
+        )
+        blocks = [b for stage in (model.layer1, model.layer2, model.layer3) for b in stage]
+        assert all(last_in_branch(b).any() != zero for b in blocks)

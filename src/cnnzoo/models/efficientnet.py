@@ -10,7 +10,9 @@ Stochastic depth drops residual branches with a rate rising linearly to ``drop_p
 
 Like torchvision, B0..B4 use PyTorch's default BatchNorm (eps 1e-5, momentum 0.1) and B5..B7,
 whose weights were ported from the TensorFlow release, the paper's eps 1e-3 and decay 0.99
-(momentum 0.01). Torchvision checkpoints load through :func:`checkpoint_filter_fn`.
+(momentum 0.01). Initialisation is the reference code's (TensorFlow's and torchvision's):
+convolutions He-normal over fan-out, the classifier uniform in +-1/sqrt(classes) with zero
+bias. Torchvision checkpoints load through :func:`checkpoint_filter_fn`.
 """
 
 from __future__ import annotations
@@ -93,6 +95,9 @@ class EfficientNet(PooledHeadModel):
         self.head = ClassifierHead(self.num_features, num_classes, drop_rate)
         self.feature_info = stage_feature_info(reductions, chs)
         init_weights(self)
+        if num_classes > 0:
+            bound = 1.0 / math.sqrt(num_classes)
+            nn.init.uniform_(self.head.fc.weight, -bound, bound)
         for m in self.modules():
             if isinstance(m, nn.BatchNorm2d):
                 m.eps, m.momentum = bn_eps, bn_momentum

@@ -15,6 +15,10 @@ The token-mixing MLP's width is the number of patches, so the input size is fixe
 model is built (``img_size``); any other size raises :class:`InputShapeError`. For the same
 reason there is no ``features_only``: every layer outputs an S x C token table at one
 resolution, not a pyramid of feature maps.
+
+Initialisation follows the paper's code (big_vision / Flax) as timm ports it: the classifier
+zero (weights and bias), the patch projection LeCun-normal, the MLPs' linear layers
+Xavier-uniform with biases N(0, 1e-6), LayerNorms at scale 1 and shift 0.
 """
 
 from __future__ import annotations
@@ -112,10 +116,20 @@ class MlpMixer(ClassifierModel):
         self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
         self.head_drop = nn.Dropout(drop_rate)
         self.head = nn.Linear(embed_dim, num_classes) if num_classes > 0 else nn.Identity()
-        for m in self.modules():
+        # LeCun normal as Flax draws it: truncated at 2 std, rescaled by that truncation's std
+        fan_in = in_chans * patch_size**2
+        lecun_std = (1 / fan_in) ** 0.5 / 0.87962566103423978
+        nn.init.trunc_normal_(
+            self.patch_embed.weight, std=lecun_std, a=-2 * lecun_std, b=2 * lecun_std
+        )
+        nn.init.zeros_(self.patch_embed.bias)
+        for m in self.blocks.modules():
             if isinstance(m, nn.Linear):
                 nn.init.xavier_uniform_(m.weight)
-                nn.init.zeros_(m.bias)
+                nn.init.normal_(m.bias, std=1e-6)
+        if num_classes > 0:
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
 
     def forward_features(self, x: Tensor) -> Tensor:
         if tuple(x.shape[-2:]) != self.fixed_input_size:

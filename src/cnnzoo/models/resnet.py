@@ -24,6 +24,15 @@ pooling); :func:`checkpoint_filter_fn` maps timm's key names to ours. That layou
 authors' Torch code up to where the stem's BN-ReLU sits relative to the max-pool (the two
 commute whenever BN's scale is positive).
 
+Initialisation: convs He-normal over fan-out, BN at scale 1 and shift 0, as in every
+reference. The ImageNet networks (ResNet, ResNeXt, Wide ResNet-50-2 and the SE-ResNets built
+from them) also zero each block's last BN scale, as timm does (``zero_init_last``, Goyal et al.
+2017), so every block starts as the identity and a 150-layer net does not grow its activations
+a thousandfold at init; ``zero_init_residual=False`` gives torchvision's init. The CIFAR
+networks keep He et al.'s init (no zero-init: their 0.27M-1.7M networks train as published),
+and the pre-activation networks timm's ``resnetv2`` init (no zero-init either); both take
+``zero_init_residual=True``.
+
 ``min_input_size`` is the total stride (32 for ImageNet layouts, 4 for CIFAR): the smallest
 input whose last stage still sees one real pixel. Smaller inputs also run, since every conv
 pads, but their later stride-2 layers then only see padding around a single pixel.
@@ -476,6 +485,11 @@ def _cifar_depth(depth: int, per_block: int) -> int:
     return (depth - 2) // per_block
 
 
+def imagenet_resnet(block: Block, layers: list[int], **kwargs) -> ResNet:
+    """An ImageNet ResNet, each block's last BN scale zero unless ``zero_init_residual=False``."""
+    return ResNet(block, layers, **{"zero_init_residual": True} | kwargs)
+
+
 def cifar_resnet(depth: int, shortcut: str = "A", **kwargs) -> ResNet:
     """He et al. 2016 section 4.2: 6n+2 layers, 3 stages of n basic blocks, 16/32/64 channels."""
     n = _cifar_depth(depth, 6)
@@ -495,27 +509,27 @@ def cifar_resnet(depth: int, shortcut: str = "A", **kwargs) -> ResNet:
 
 @register_model(_imagenet(PAPER, "resnet18", "resnet18"))
 def resnet18(**kwargs) -> ResNet:
-    return ResNet(BasicBlock, [2, 2, 2, 2], **kwargs)
+    return imagenet_resnet(BasicBlock, [2, 2, 2, 2], **kwargs)
 
 
 @register_model(_imagenet(PAPER, "resnet34", "resnet34"))
 def resnet34(**kwargs) -> ResNet:
-    return ResNet(BasicBlock, [3, 4, 6, 3], **kwargs)
+    return imagenet_resnet(BasicBlock, [3, 4, 6, 3], **kwargs)
 
 
 @register_model(_imagenet(PAPER, "resnet50", "resnet50"))
 def resnet50(**kwargs) -> ResNet:
-    return ResNet(Bottleneck, [3, 4, 6, 3], **kwargs)
+    return imagenet_resnet(Bottleneck, [3, 4, 6, 3], **kwargs)
 
 
 @register_model(_imagenet(PAPER, "resnet101", "resnet101"))
 def resnet101(**kwargs) -> ResNet:
-    return ResNet(Bottleneck, [3, 4, 23, 3], **kwargs)
+    return imagenet_resnet(Bottleneck, [3, 4, 23, 3], **kwargs)
 
 
 @register_model(_imagenet(PAPER, "resnet152", "resnet152"))
 def resnet152(**kwargs) -> ResNet:
-    return ResNet(Bottleneck, [3, 8, 36, 3], **kwargs)
+    return imagenet_resnet(Bottleneck, [3, 8, 36, 3], **kwargs)
 
 
 # ResNeXt (Xie et al. 2017): cardinality x bottleneck width of the grouped 3x3 in stage 1.
@@ -523,12 +537,12 @@ def resnet152(**kwargs) -> ResNet:
 
 @register_model(_imagenet(PAPER_RESNEXT, "resnext50_32x4d", "resnext50_32x4d"))
 def resnext50_32x4d(**kwargs) -> ResNet:
-    return ResNet(Bottleneck, [3, 4, 6, 3], groups=32, width_per_group=4, **kwargs)
+    return imagenet_resnet(Bottleneck, [3, 4, 6, 3], groups=32, width_per_group=4, **kwargs)
 
 
 @register_model(_imagenet(PAPER_RESNEXT, "resnext101_32x8d", "resnext101_32x8d"))
 def resnext101_32x8d(**kwargs) -> ResNet:
-    return ResNet(Bottleneck, [3, 4, 23, 3], groups=32, width_per_group=8, **kwargs)
+    return imagenet_resnet(Bottleneck, [3, 4, 23, 3], groups=32, width_per_group=8, **kwargs)
 
 
 # Wide ResNets (Zagoruyko and Komodakis 2016).
@@ -537,7 +551,7 @@ def resnext101_32x8d(**kwargs) -> ResNet:
 @register_model(_imagenet(PAPER_WRN, "wide_resnet50_2", "wide_resnet50_2"))
 def wide_resnet50_2(**kwargs) -> ResNet:
     """ResNet-50 with the bottleneck's inner 3x3 twice as wide (WRN-50-2, paper Table 7)."""
-    return ResNet(Bottleneck, [3, 4, 6, 3], width_per_group=128, **kwargs)
+    return imagenet_resnet(Bottleneck, [3, 4, 6, 3], width_per_group=128, **kwargs)
 
 
 @register_model(_cifar(PAPER_WRN))
