@@ -1,11 +1,14 @@
 import csv
+import math
+import os
+import signal
 
 import pytest
 import torch
 
 import cnnzoo.engine.trainer as trainer
 from cnnzoo.engine import load_checkpoint, load_trained, train
-from cnnzoo.errors import CheckpointError, ConfigError, TrainingError
+from cnnzoo.errors import CheckpointError, ConfigError, Interrupted, TrainingError
 
 
 def _weights(run_dir, name="last.pt"):
@@ -234,6 +237,58 @@ def test_nan_skip_halves_lr_and_continues_then_stops_after_ten(
     poison.update((e, s) for e in (1, 2, 3, 4) for s in (1, 2, 3))
     with pytest.raises(TrainingError, match="10 steps in a row"):
         train(make_cfg(nan_policy="skip", **{"train_cfg.max_epochs": 4}), quiet=True)
+
+
+def test_nan_skip_reports_an_epoch_that_skipped_every_step_and_never_makes_it_best(
+    fake_data, make_cfg, monkeypatch, capsys, tmp_path
+):
+    real = trainer.build_data
+
+    def poisoned(*a, **k):
+        bundle = real(*a, **k)
+        bundle.train.poison = {(1, 1), (1, 2), (1, 3)}  # all of epoch 1
+        return bundle
+
+    def no_best_yet(event, info):  # the untrained weights of epoch 1 are never best.pt
+        if event == "epoch" and info["epoch"] == 1:
+            assert not list((tmp_path / "runs").glob("*/*/checkpoints/best.pt"))
+
+    monkeypatch.setattr(trainer, "build_data", poisoned)
+    run_dir = train(make_cfg(nan_policy="skip"), quiet=True, hooks=[no_best_yet])
+    assert "warning: epoch 1: every step had a non-finite loss and was skipped" in (
+        capsys.readouterr().out
+    )
+    ckpt = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    assert ckpt["epoch"] == 3 and ckpt["global_step"] == 6
+    epoch1 = ckpt["history"][0]
+    assert math.isnan(epoch1["train/loss"]) and math.isnan(epoch1["train/top1"])
+    assert math.isfinite(epoch1["val/loss"])
+    assert load_checkpoint(run_dir / "checkpoints" / "best.pt")["best"]["epoch"] > 1
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_a_non_finite_metric_never_improves(value):
+    for mode in ("min", "max"):
+        best = dict(monitor="val/top1", mode=mode, value=None, epoch=0)
+        assert not trainer._track(best, {"val/top1": value}, 1, min_delta=0.0)
+        assert trainer._track(best, {"val/top1": 50.0}, 2, min_delta=0.0)
+        assert not trainer._track(best, {"val/top1": value}, 3, min_delta=0.0)
+        assert best == dict(monitor="val/top1", mode=mode, value=50.0, epoch=2)
+
+
+@pytest.mark.parametrize("first", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_a_stop_signal_is_deferred_and_a_second_one_stops_at_once(first, capsys):
+    with trainer._deferred_signals() as flag:
+        os.kill(os.getpid(), first)
+        assert flag["signum"] == first  # the loop stops after its step
+        with pytest.raises(Interrupted) as stopped:
+            os.kill(os.getpid(), signal.SIGINT)
+    assert stopped.value.exit_code == 130 and str(stopped.value) == "interrupted"
+    name = "Ctrl-C" if first == signal.SIGINT else first.name
+    assert f"{name}: stopping after this step (again to stop at once)" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers given back
+    assert Interrupted(signal.SIGTERM).exit_code == 143
+    assert str(Interrupted(signal.SIGHUP)) == "interrupted by SIGHUP"
 
 
 def test_bf16_autocast_channels_last_and_clipping_train(fake_data, make_cfg):

@@ -26,7 +26,8 @@ from test_corrupt_data import config, make_imagefolder, make_mnist, train, write
 
 import cnnzoo.fileio
 from cnnzoo.data import build_data, check_pipeline
-from cnnzoo.errors import CnnzooError, ConfigError
+from cnnzoo.data.datasets import read_idx
+from cnnzoo.errors import CnnzooError, ConfigError, DataError
 
 FOLDER_MODEL = dict(type="lenet5", num_classes=2, in_chans=3)
 
@@ -235,14 +236,28 @@ def idx_header(dims: tuple[int, ...]) -> bytes:
 @pytest.mark.parametrize(
     "content, expected",
     [
-        (idx_header((2**22, 2**21, 2**21)), "needs 18446744073709551632"),  # int64 wraps to 0
-        (idx_header((2**32 - 1,) * 3) + bytes(10), "truncated or corrupt"),
+        (
+            idx_header((2**22, 2**21, 2**21)),
+            "claims 18,446,744,073,709,551,616 bytes",
+        ),  # int64 wraps to 0
+        (idx_header((2**32 - 1,) * 3) + bytes(10), "the file is corrupt"),
+        (
+            idx_header((3, 2, 2)) + bytes(13),
+            "is longer than 28 bytes but its header (3, 2, 2) needs 28",
+        ),
         (idx_header((64, 0, 28)), "zero-sized dimension"),
         (idx_header((64, 28, 0)), "zero-sized dimension"),
     ],
-    ids=["product-wraps-to-zero", "product-overflows", "zero-height", "zero-width"],
+    ids=[
+        "product-wraps-to-zero",
+        "product-overflows",
+        "trailing-bytes",
+        "zero-height",
+        "zero-width",
+    ],
 )
 def test_idx_headers_that_overflow_or_hold_zero(cli, tmp_path, content, expected):
+    """A header is checked before its data is read, so a corrupt one never allocates."""
     files = make_mnist(tmp_path / "data")
     files["train-images"].write_bytes(content)
     cfg = config(tmp_path, dict(type="mnist", root=str(tmp_path / "data")))
@@ -262,6 +277,17 @@ def test_corrupt_gzip_idx_is_reported(cli, tmp_path):
     cfg = config(tmp_path, dict(type="mnist", root=str(tmp_path / "data")))
     outcome, err = train(cli, tmp_path, cfg)
     assert outcome == "error" and f"cannot read IDX file {gz}" in err, err
+
+
+def test_a_gzip_bomb_is_not_decompressed_beyond_what_the_header_claims(tmp_path):
+    path = tmp_path / "bomb-idx3-ubyte.gz"
+    with gzip.open(path, "wb") as f:  # 28 bytes claimed, 256 MiB packed
+        f.write(idx_header((3, 2, 2)) + bytes(12))
+        for _ in range(256):
+            f.write(bytes(1 << 20))
+    assert path.stat().st_size < 1 << 20
+    with pytest.raises(DataError, match="is longer than 28 bytes but its header"):
+        read_idx(path, expect_ndim=3)
 
 
 @pytest.mark.parametrize("split", ["train", "t10k"])

@@ -117,42 +117,52 @@ def _missing(
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
+MAX_IDX_BYTES = 4 << 30  # MNIST's largest file is 47 MB; a header claiming more is corrupt
+
+
 def read_idx(path: str | os.PathLike, expect_ndim: int | None = None) -> np.ndarray:
     """Parse an IDX file (optionally gzipped): magic ``00 00 <dtype> <ndim>``, ``ndim``
     big-endian uint32 sizes, then the data. Raises :class:`DataError` naming the file when
-    the magic, the dimensions or the byte count are wrong."""
+    the magic, the dimensions or the byte count are wrong. No more is read (or decompressed,
+    so a gzip bomb is harmless) than the header says the file holds, plus one byte."""
     path = Path(path)
     try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as f:
-                raw = f.read()
-        else:
-            raw = path.read_bytes()
+        with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as f:
+            magic = f.read(4)
+            if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] not in _IDX_DTYPES:
+                raise DataError(
+                    f"{path} is not an IDX file (bad magic number {magic.hex() or 'none'}); "
+                    "re-download it"
+                )
+            ndim = magic[3]
+            if ndim == 0 or (expect_ndim is not None and ndim != expect_ndim):
+                raise DataError(f"{path}: IDX file has {ndim} dimensions, expected {expect_ndim}")
+            sizes = f.read(4 * ndim)
+            if len(sizes) < 4 * ndim:
+                raise DataError(f"{path}: IDX header is truncated; re-download the file")
+            dims = tuple(int.from_bytes(sizes[4 * i : 4 * i + 4], "big") for i in range(ndim))
+            if 0 in dims[1:]:
+                raise DataError(
+                    f"{path}: IDX header {dims} has a zero-sized dimension; re-download it"
+                )
+            dtype = np.dtype(_IDX_DTYPES[magic[2]])
+            needed = math.prod(dims) * dtype.itemsize
+            if needed > MAX_IDX_BYTES:
+                raise DataError(
+                    f"{path}: IDX header {dims} claims {needed:,} bytes of data, more than any "
+                    f"such data set holds ({MAX_IDX_BYTES:,}); the file is corrupt, re-download it"
+                )
+            data = f.read(needed + 1)
     except (OSError, EOFError, zlib.error) as e:
         raise DataError(f"cannot read IDX file {path}: {e}; re-download it") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
+    if len(data) != needed:
+        header, size = 4 + 4 * ndim, 4 + 4 * ndim + len(data)
+        what = f"longer than {header + needed}" if len(data) > needed else f"{size}"
         raise DataError(
-            f"{path} is not an IDX file (bad magic number {raw[:4].hex() or 'none'}); re-download it"
+            f"{path}: IDX file is {what} bytes but its header {dims} needs {header + needed} "
+            "(truncated or corrupt); re-download it"
         )
-    ndim = raw[3]
-    if ndim == 0 or (expect_ndim is not None and ndim != expect_ndim):
-        raise DataError(f"{path}: IDX file has {ndim} dimensions, expected {expect_ndim}")
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataError(f"{path}: IDX header is truncated; re-download the file")
-    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    if 0 in dims[1:]:
-        raise DataError(f"{path}: IDX header {dims} has a zero-sized dimension; re-download it")
-    dtype = np.dtype(_IDX_DTYPES[raw[2]])
-    expected = header + math.prod(dims) * dtype.itemsize
-    if len(raw) != expected:
-        raise DataError(
-            f"{path}: IDX file is {len(raw)} bytes but its header {dims} needs {expected} "
-            f"(truncated or corrupt); re-download it"
-        )
-    return (
-        np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
-    )
+    return np.frombuffer(data, dtype=dtype).reshape(dims).astype(dtype.newbyteorder("="))
 
 
 def _find(folder: Path, stem: str) -> Path | None:

@@ -4,6 +4,14 @@
 schedule), resume if asked, then per epoch train, validate, save ``last.pt`` (and
 ``best.pt`` when ``checkpoint.monitor`` improves), stop early if asked, and finally test the
 best checkpoint on the test split (the test never selects) and write the reports.
+
+Every checkpoint written is good: its weights are finite and so were its losses. A step whose
+loss is not finite stops the run (``nan_policy='stop'``) or is skipped (``'skip'``), but a
+finite loss can still blow the weights up, so each epoch is checked before it is saved: one
+that ends with a non-finite weight or loss stops the run before ``last.pt`` or ``best.pt``
+is touched, and the error names ``last.pt``, the last good epoch, to resume from.
+Ctrl-C, SIGTERM and SIGHUP (a cluster's preemption notice) finish the step, save a
+resumable checkpoint and raise :class:`~cnnzoo.errors.Interrupted`.
 """
 
 from __future__ import annotations
@@ -45,7 +53,7 @@ from cnnzoo.engine.losses import Loss, build_loss
 from cnnzoo.engine.metrics import Meter
 from cnnzoo.engine.optim import Schedule, build_optimizer
 from cnnzoo.engine.report import write_reports
-from cnnzoo.errors import CheckpointError, ConfigError, DataError, TrainingError
+from cnnzoo.errors import CheckpointError, ConfigError, DataError, Interrupted, TrainingError
 from cnnzoo.fileio import atomic_write
 from cnnzoo.models import create_model, load_weights
 
@@ -69,6 +77,9 @@ def train(
 
     Under torchrun every process trains on its shard of each epoch with DistributedDataParallel
     (see :mod:`cnnzoo.distributed`); only rank 0 logs, shows progress and writes files.
+
+    Raises :class:`TrainingError` when an epoch ends non-finite (nothing of it is saved) and
+    when no step was applied at all (every loss skipped), :class:`Interrupted` on a signal.
     """
     ctx = distributed.setup(resolve_device(cfg.get("device", "auto")))
     device, rank, world_size, main = ctx.device, ctx.rank, ctx.world_size, ctx.is_main
@@ -208,7 +219,7 @@ def train(
     if ckpt is not None:
         set_rng_state(ckpt["rng"])
     nan_streak = 0
-    with _deferred_sigint() as interrupt:
+    with _deferred_signals() as interrupt:
         try:
             for epoch in range(state["epoch"] + 1, max_epochs + 1):
                 if state["early_stopping"]["stopped"]:
@@ -280,28 +291,36 @@ def train(
                                 epoch=epoch, step=step, global_step=state["global_step"], loss=loss
                             ),
                         )
-                    if distributed.any_rank(interrupt["hit"], device):  # all stop at one step
-                        if main and world_size == 1 and lookahead is None:  # a resumable checkpoint
+                    if distributed.any_rank(bool(interrupt["signum"]), device):  # all stop here
+                        resumable = main and world_size == 1 and lookahead is None
+                        if resumable and not _non_finite_weights(model):
                             state["partial"] = dict(
                                 step=step, meter_sums=meter.sums, meter_confusion=meter.confusion,
                                 nan_streak=nan_streak,
                             )  # fmt: skip
                             save_checkpoint(checkpoint(), ckpt_dir / "last.pt")
-                        raise KeyboardInterrupt
+                        raise Interrupted(interrupt["signum"] or signal.SIGINT)
                 meter.all_reduce()
                 if lookahead:  # validate and save the slow weights
                     lookahead.sync()
                 row = {"epoch": epoch, "lr": schedule.lr, **meter.compute("train/")}
+                trained = meter.sums[0].item() > 0  # some step of this epoch was applied
+                if not trained:  # nan_policy='skip' skipped them all: no training metrics
+                    row.update((k, math.nan) for k in list(row) if k.startswith("train/"))
+                    say(f"warning: epoch {epoch}: every step had a non-finite loss and was skipped; the weights did not change")  # fmt: skip
                 # ---- validate
                 if val_every and (epoch % val_every == 0 or epoch == max_epochs):
                     row.update(evaluate(model, data.val, loss_fn, num_classes=data.num_classes, amp_dtype=amp_dtype,
                                         channels_last=channels_last, desc="val", show=show_bars).compute("val/"))  # fmt: skip
                     _check_monitor(row, state["best"]["monitor"], "checkpoint.monitor")
+                bad = _non_finite_weights(model) + _non_finite_losses(row, trained)
+                if distributed.any_rank(bool(bad), device):  # nothing of this epoch is saved
+                    raise TrainingError(_bad_epoch_message(epoch, bad, ckpt_dir, state["epoch"]))
                 schedule.step_epoch(row)
                 row["time"] = time.perf_counter() - t0
                 state["epoch"] = epoch
                 state["history"].append(row)
-                improved = _track(state["best"], row, epoch, min_delta=0.0)
+                improved = trained and _track(state["best"], row, epoch, min_delta=0.0)
                 if early_cfg:
                     _early_stop(state["early_stopping"], early_cfg, row, epoch)
                 # ---- log and save
@@ -325,9 +344,9 @@ def train(
                     say(
                         f"early stopping: {early_cfg['monitor']} has not improved for {early_cfg.get('patience', 5)} validations"
                     )
-                if distributed.any_rank(interrupt["hit"], device):
-                    raise KeyboardInterrupt
-        except KeyboardInterrupt:
+                if distributed.any_rank(bool(interrupt["signum"]), device):
+                    raise Interrupted(interrupt["signum"] or signal.SIGINT)
+        except KeyboardInterrupt as e:
             if main:
                 done = state["epoch"]
                 kept = (
@@ -338,14 +357,20 @@ def train(
                     else "no epoch was completed, nothing was saved"
                 )
                 cfg_arg = f" {cfg.filename}" if getattr(cfg, "filename", None) else ""
+                stop = e if isinstance(e, Interrupted) else Interrupted()
                 print(
-                    f"\ninterrupted: {kept}; resume with: cnnzoo train{cfg_arg} --resume {run_dir}",
+                    f"\n{stop}: {kept}; resume with: cnnzoo train{cfg_arg} --resume {run_dir}",
                     file=sys.stderr,
                 )
             raise
         finally:
             if writer:
                 writer.close()
+    if state["global_step"] == 0 and state["epoch"] > 0:
+        raise TrainingError(
+            f"no step was applied in {state['epoch']} epoch(s): every loss was non-finite and skipped (nan_policy='skip'), "
+            "so the model is untrained. Check the data for NaN or Inf values, or lower optimizer.lr"
+        )
 
     # ---- test the best checkpoint
     best_path = (
@@ -613,8 +638,10 @@ def write_metrics_csv(path: Path, history: list[dict]) -> None:
 
 
 def _improved(value: float, best: float | None, mode: str, min_delta: float) -> bool:
-    if best is None or math.isnan(best):
-        return not math.isnan(value)
+    if not math.isfinite(value):
+        return False
+    if best is None or not math.isfinite(best):
+        return True
     return value < best - min_delta if mode == "min" else value > best + min_delta
 
 
@@ -647,16 +674,43 @@ def _check_monitor(row: Mapping, monitor: str, key: str) -> None:
         )
 
 
+def _non_finite_weights(model: nn.Module) -> list[str]:
+    """The names of the model's weights and buffers that hold a NaN or an Inf."""
+    return [
+        name
+        for name, t in model.state_dict().items()
+        if t.is_floating_point() and not torch.isfinite(t).all()
+    ]
+
+
+def _non_finite_losses(row: Mapping, trained: bool) -> list[str]:
+    """The losses of an epoch's row that are not finite (``train/`` ones only if it trained)."""
+    return [
+        f"{k} {v}"
+        for k, v in row.items()
+        if k.endswith("loss") and (trained or not k.startswith("train/")) and not math.isfinite(v)
+    ]
+
+
+def _last_good(ckpt_dir: Path, done: int) -> str:
+    if not done:
+        return "no epoch was completed"
+    return f"the last good checkpoint is {ckpt_dir / 'last.pt'} (epoch {done})"
+
+
 def _nan_message(loss: torch.Tensor, where: str, streak: int, ckpt_dir: Path, done: int) -> str:
     what = f"loss is {loss.item()} at {where}"
     if streak >= MAX_NAN_SKIPS:
         what = f"{streak} steps in a row had a non-finite loss (last: {where})"
-    kept = (
-        f"the last good checkpoint is {ckpt_dir / 'last.pt'} (epoch {done})"
-        if done
-        else "no epoch was completed"
+    return f"{what}; training stopped and {_last_good(ckpt_dir, done)}. Lower optimizer.lr, set clip_grad.max_norm, or use nan_policy='skip'"
+
+
+def _bad_epoch_message(epoch: int, bad: list[str], ckpt_dir: Path, done: int) -> str:
+    shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+    return (
+        f"epoch {epoch} ended with non-finite values ({shown}), so it was not saved; training "
+        f"stopped and {_last_good(ckpt_dir, done)}. Lower optimizer.lr or set clip_grad.max_norm, then resume"
     )
-    return f"{what}; training stopped and {kept}. Lower optimizer.lr, set clip_grad.max_norm, or use nan_policy='skip'"
 
 
 def _epoch_line(row: Mapping, max_epochs: int, improved: bool) -> str:
@@ -667,23 +721,31 @@ def _epoch_line(row: Mapping, max_epochs: int, improved: bool) -> str:
     return "  ".join(parts) + f"  {row['time']:.1f}s" + ("  *best" if improved else "")
 
 
+STOP_SIGNALS = tuple(
+    getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)
+)
+
+
 @contextlib.contextmanager
-def _deferred_sigint():
-    """Ctrl-C sets a flag that the loop checks after each step (so the step finishes and the
-    last checkpoint is whole); a second Ctrl-C stops at once."""
-    flag = {"hit": False}
+def _deferred_signals():
+    """Ctrl-C, SIGTERM and SIGHUP (what SLURM and Kubernetes send before preemption) set
+    ``flag['signum']``, which the loop checks after each step (so the step finishes and the
+    last checkpoint is whole); a second signal stops at once."""
+    flag = {"signum": 0}
     if threading.current_thread() is not threading.main_thread():
         yield flag
         return
 
     def handler(signum, frame):
-        if flag["hit"]:
-            raise KeyboardInterrupt
-        flag["hit"] = True
-        print("\nCtrl-C: stopping after this step (again to stop at once)", file=sys.stderr)
+        if flag["signum"]:
+            raise Interrupted(signum)
+        flag["signum"] = signum
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        print(f"\n{name}: stopping after this step (again to stop at once)", file=sys.stderr)
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
     try:
         yield flag
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, before in previous.items():
+            signal.signal(s, before)
