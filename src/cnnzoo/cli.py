@@ -8,10 +8,12 @@ out).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
+import warnings
 
-from cnnzoo.errors import CnnzooError
+from cnnzoo.errors import CnnzooError, Interrupted
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -110,17 +112,30 @@ def _out_of_memory(e: BaseException) -> bool:
     return "out of memory" in text or "can't allocate memory" in text
 
 
+@contextlib.contextmanager
+def _one_line_warnings(command: str):
+    """Warnings print as ``cnnzoo CMD: warning: ...`` (not file:line plus a source line)."""
+    previous = warnings.formatwarning
+    warnings.formatwarning = lambda message, *_, **__: f"cnnzoo {command}: warning: {message}\n"
+    try:
+        yield
+    finally:
+        warnings.formatwarning = previous
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     module, func = args.handler.split(":")
     try:
-        return int(getattr(importlib.import_module(module), func)(args) or 0)
+        with _one_line_warnings(args.command):
+            return int(getattr(importlib.import_module(module), func)(args) or 0)
     except CnnzooError as e:
         print(f"cnnzoo {args.command}: error: {e}", file=sys.stderr)
         return e.exit_code
-    except KeyboardInterrupt:
-        print(f"cnnzoo {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM / SIGHUP during training
+        stop = e if isinstance(e, Interrupted) else Interrupted()
+        print(f"cnnzoo {args.command}: {stop}", file=sys.stderr)
+        return stop.exit_code
     except (MemoryError, RuntimeError) as e:
         if not _out_of_memory(e):
             raise

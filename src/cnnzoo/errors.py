@@ -9,6 +9,7 @@ with status 2; it never shows a traceback for these.
 from __future__ import annotations
 
 import difflib
+import signal
 from collections.abc import Iterable
 
 
@@ -43,6 +44,28 @@ class InputShapeError(CnnzooError, ValueError):
 
 class TrainingError(CnnzooError):
     """Training cannot go on (a NaN loss, a full disk, ...)."""
+
+
+class WriteError(CnnzooError):
+    """An output file that could not be written (a full disk, a read-only folder)."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """A stop asked for by a signal: Ctrl-C (SIGINT), or SIGTERM and SIGHUP as clusters send
+    them before preemption. The CLI exits with the shell's status for it, 128 + signum."""
+
+    def __init__(self, signum: int = signal.SIGINT) -> None:
+        super().__init__(int(signum))
+        self.signum = int(signum)
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+    def __str__(self) -> str:
+        if self.signum == signal.SIGINT:
+            return "interrupted"
+        return f"interrupted by {signal.Signals(self.signum).name}"
 
 
 def closest(name: str, choices: Iterable[str], n: int = 5) -> list[str]:

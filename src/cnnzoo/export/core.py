@@ -2,13 +2,16 @@
 
 Every export is written with a JSON sidecar ``<file>.json`` holding what ``predict`` needs
 (class names, mean/std, image size, channels) and the measured largest difference from
-PyTorch, so the exported file works on its own.
+PyTorch, so the exported file works on its own. The model is serialised and checked in
+memory; the two files are then written beside their targets and renamed over them together,
+so a full disk leaves any earlier export whole and no temporary file.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import io
 import json
 import os
 import sys
@@ -22,9 +25,8 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
-from cnnzoo.errors import CheckpointError, ConfigError, InputShapeError
+from cnnzoo.errors import CheckpointError, ConfigError, InputShapeError, WriteError
 from cnnzoo.export.fold import conv_bn_pairs, fold_batchnorm
-from cnnzoo.fileio import atomic_write
 from cnnzoo.models import reparameterize_model
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
@@ -145,46 +147,74 @@ def _quiet_output():
                 os.close(copy_of)
 
 
-def _export_onnx(model: nn.Module, example: Tensor, path: Path) -> str:
-    """Write ``model`` as ONNX with a dynamic batch axis; returns the exporter used.
+def _export_onnx(model: nn.Module, example: Tensor) -> tuple[bytes, str]:
+    """``model`` as ONNX bytes with a dynamic batch axis, and the exporter used.
 
     The TorchScript-based exporter (opset 17) is tried first: it is quick and handles the whole
     zoo but one op (adaptive average pooling to a size that does not divide its input, e.g.
     AlexNet below 224x224), which the torch.export-based (dynamo) exporter takes instead.
     """
     try:
+        buffer = io.BytesIO()
         with _quiet_output():
             torch.onnx.export(
                 model,
                 (example,),
-                str(path),
+                buffer,
                 dynamo=False,
                 opset_version=ONNX_OPSET,
                 input_names=[INPUT_NAME],
                 output_names=[OUTPUT_NAME],
                 dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
             )
-        return f"torch.onnx TorchScript-based exporter, opset {ONNX_OPSET}"
+        return buffer.getvalue(), f"torch.onnx TorchScript-based exporter, opset {ONNX_OPSET}"
     except torch.onnx.errors.OnnxExporterError:
-        torch.onnx.export(
+        program = torch.onnx.export(
             model,
             (example,),
-            str(path),
             dynamo=True,
             opset_version=DYNAMO_OPSET,
             input_names=[INPUT_NAME],
             output_names=[OUTPUT_NAME],
             dynamic_shapes=({0: torch.export.Dim("batch")},),
-            external_data=False,
             verbose=False,
         )
-        return f"torch.onnx dynamo exporter, opset {DYNAMO_OPSET}"
+        # in memory, the weights are part of the model (one file; protobuf's limit is 2 GB)
+        data = program.model_proto.SerializeToString()
+        return data, f"torch.onnx dynamo exporter, opset {DYNAMO_OPSET}"
 
 
-def _export_torchscript(model: nn.Module, example: Tensor, path: Path) -> str:
-    traced = torch.jit.trace(model, example, check_trace=False)
-    torch.jit.save(traced, str(path))
-    return "torch.jit.trace"
+def _export_torchscript(model: nn.Module, example: Tensor) -> tuple[bytes, str]:
+    buffer = io.BytesIO()
+    torch.jit.save(torch.jit.trace(model, example, check_trace=False), buffer)
+    return buffer.getvalue(), "torch.jit.trace"
+
+
+def _write_together(files: dict[Path, bytes]) -> None:
+    """Write each file to a temporary beside it (flushed, fsynced), then rename them all over
+    their targets. A failed write (a full disk) raises :class:`WriteError` before any target
+    is touched, and no temporary file is left."""
+    temps: list[tuple[Path, Path]] = []
+    target = next(iter(files))
+    try:
+        for target, data in files.items():
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+            temps.append((Path(tmp), target))
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o644)  # mkstemp makes it private; an export is meant to be shared
+        for tmp, target in temps:
+            os.replace(tmp, target)
+    except OSError as e:
+        raise WriteError(
+            f"could not write {target}: {e.strerror or e}; any earlier export there is intact. "
+            "Free disk space or choose another --output"
+        ) from None
+    finally:
+        for tmp, _ in temps:
+            tmp.unlink(missing_ok=True)
 
 
 def export_model(
@@ -247,41 +277,31 @@ def export_model(
             _unfold(deployed, saved)
             folded = []
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    with warnings.catch_warnings():
+        # deprecation notices and tracer warnings: the numerical check below is what decides
+        warnings.simplefilter("ignore")
+        export = _export_onnx if format == "onnx" else _export_torchscript
+        data, exporter = export(deployed, example_input)
+        output = ExportedModel(path, format, data=data)(check_input)
+    report = ExportReport(
+        path=path,
+        sidecar=sidecar_path(path),
+        format=format,
+        exporter=exporter,
+        max_abs_diff=_max_diff(output, reference),
+        output_scale=reference.abs().max().item(),
+        check_batch=len(check_input),
+        reparameterized=reparameterize,
+        folded_bn=folded,
+        num_params=_num_params(deployed),
+        num_params_trained=num_trained,
+        notes=notes,
+    )
     try:
-        with warnings.catch_warnings():
-            # deprecation notices and tracer warnings: the numerical check below is what decides
-            warnings.simplefilter("ignore")
-            if format == "onnx":
-                exporter = _export_onnx(deployed, example_input, tmp)
-            else:
-                exporter = _export_torchscript(deployed, example_input, tmp)
-            exported = ExportedModel(tmp, format)
-            output = exported(check_input)
-        report = ExportReport(
-            path=path,
-            sidecar=sidecar_path(path),
-            format=format,
-            exporter=exporter,
-            max_abs_diff=_max_diff(output, reference),
-            output_scale=reference.abs().max().item(),
-            check_batch=len(check_input),
-            reparameterized=reparameterize,
-            folded_bn=folded,
-            num_params=_num_params(deployed),
-            num_params_trained=num_trained,
-            notes=notes,
-        )
-        _write_sidecar(report, sidecar)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; an export is meant to be shared
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise WriteError(f"cannot create folder {path.parent}: {e.strerror or e}") from None
+    _write_together({path: data, report.sidecar: _sidecar_bytes(report, sidecar)})
     return report
 
 
@@ -335,7 +355,7 @@ def _sidecar_meta(model: nn.Module, example: Tensor, reference: Tensor, meta: di
     )
 
 
-def _write_sidecar(report: ExportReport, meta: dict) -> None:
+def _sidecar_bytes(report: ExportReport, meta: dict) -> bytes:
     data = dict(
         cnnzoo_export=SIDECAR_VERSION,
         file=report.path.name,
@@ -351,14 +371,23 @@ def _write_sidecar(report: ExportReport, meta: dict) -> None:
         num_params=report.num_params,
         torch_version=torch.__version__,
     )
-    atomic_write(report.sidecar, lambda f: json.dump(data, f, indent=2), binary=False)
+    return json.dumps(data, indent=2).encode()
 
 
 class ExportedModel:
-    """An exported file as a callable: ``images (N, C, H, W) float32 -> logits`` on the CPU."""
+    """An exported file as a callable: ``images (N, C, H, W) float32 -> logits`` on the CPU.
+    With ``data``, the file's bytes are taken from memory instead of ``path``."""
 
-    def __init__(self, path: Path, format: str, image_shape: tuple[int, ...] | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        format: str,
+        image_shape: tuple[int, ...] | None = None,
+        *,
+        data: bytes | None = None,
+    ) -> None:
         self.path, self.format, self.image_shape = path, format, image_shape
+        source = str(path) if data is None else data
         if format == "onnx":
             try:
                 import onnxruntime as ort
@@ -367,7 +396,7 @@ class ExportedModel:
                     "running an ONNX export needs onnxruntime: pip install 'cnnzoo[export]'"
                 ) from None
             try:
-                self._session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+                self._session = ort.InferenceSession(source, providers=["CPUExecutionProvider"])
             except Exception as e:  # onnxruntime's own exception types (InvalidProtobuf, Fail, ...)
                 raise CheckpointError(f"{path} is not a readable ONNX model: {e}") from None
             self._input = self._session.get_inputs()[0].name
@@ -375,7 +404,9 @@ class ExportedModel:
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", FutureWarning)  # "torch.jit is deprecated"
-                    self._module = torch.jit.load(str(path), map_location="cpu").eval()
+                    self._module = torch.jit.load(
+                        source if data is None else io.BytesIO(data), map_location="cpu"
+                    ).eval()
             except (RuntimeError, ValueError) as e:
                 raise CheckpointError(f"{path} is not a readable TorchScript model: {e}") from None
 
