@@ -482,3 +482,14 @@ def test_full_disk_while_caching_keeps_earlier_files_and_leaves_no_temporary(
     else:  # statistics are recomputed next time, silently
         assert messages == []
     assert tree(cache) == before  # nothing new, not even a temporary; the earlier files intact
+
+
+def test_tta_translate_larger_than_built_images_is_refused_before_training(tmp_path):
+    """The config cannot know an ImageFolder's size; the data build checks it."""
+    make_imagefolder(tmp_path / "data")
+    data = json.loads(Path(folder_config(tmp_path)).read_text())["data"]
+    data["test"] = dict(batch_size=4, tta_translate=32)
+    with pytest.raises(ConfigError, match="tta_translate=32 must be smaller than the images"):
+        build_data(data, device="cpu", seed=0)
+    data["test"]["tta_translate"] = 2
+    assert build_data(data, device="cpu", seed=0).image_size == (32, 32)

@@ -191,6 +191,12 @@ def build_data(
     ctx = AugContext(len(src.class_names), mean, eigvals, eigvecs)
     pipeline = build_pipeline(train_cfg.get("pipeline"), ctx)
     out_size = pipeline.out_size(stored)
+    shift = int((cfg.get("test") or {}).get("tta_translate", 0) or 0)
+    if shift >= min(out_size):  # the views are cut from a reflection-padded image
+        raise ConfigError(
+            f"data.test.tta_translate={shift} must be smaller than the images "
+            f"({out_size[0]}x{out_size[1]}); airbench uses 2 pixels at 32x32"
+        )
 
     def make(split: Split | None, part: str) -> BatchIterable | None:
         if split is None:
