@@ -21,7 +21,7 @@ def test_loop_trains_logs_saves_and_tests(fake_data, make_cfg, capsys):
     assert f"run dir: {run_dir}" in out
     assert run_dir.parent.name == "tiny"
     for name in (
-        "config.py",
+        "config.yaml",
         "metrics.csv",
         "checkpoints/last.pt",
         "checkpoints/best.pt",

@@ -38,7 +38,13 @@ from tqdm import tqdm
 
 from cnnzoo import distributed
 from cnnzoo.analysis.flops import count_flops
-from cnnzoo.config import config_hash, dump_config
+from cnnzoo.config import (
+    RUN_CONFIG_NAMES,
+    config_data,
+    config_hash,
+    dump_config,
+    run_config_file,
+)
 from cnnzoo.data import build_data
 from cnnzoo.engine.checkpoint import (
     FORMAT_VERSION,
@@ -146,7 +152,8 @@ def train(
     ckpt = None
     if run_dir is not None and (run_dir / "checkpoints" / "last.pt").is_file():
         ckpt = load_checkpoint(run_dir / "checkpoints" / "last.pt")
-        _restore(ckpt, model, optimizer, schedule, scaler, state)
+        _restore(ckpt, model, optimizer, schedule, scaler, state,
+                 optimizer_type=cfg.optimizer.type, say=say)  # fmt: skip
         if float(ckpt.get("lr_scale", 1.0)) != lr_scale:  # auto_scale_lr, another global batch
             schedule.scale_lr(lr_scale / float(ckpt.get("lr_scale", 1.0)))
         batch_then = int(ckpt.get("global_batch_size") or global_batch)
@@ -186,10 +193,9 @@ def train(
     if main:  # only rank 0 writes: another rank's sweep could take rank 0's file mid-write
         for stale in [*ckpt_dir.glob(".*.tmp-*"), *run_dir.glob(".*.tmp")]:
             stale.unlink(missing_ok=True)  # temporary files of a process killed mid-write
-        _guard_io(run_dir, lambda: dump_config(cfg, run_dir / "config.py"))
+        _guard_io(run_dir, lambda: dump_config(cfg, run_dir / RUN_CONFIG_NAMES[0]))
         if ckpt is not None:  # a kill may have come between last.pt and metrics.csv
             _guard_io(run_dir, lambda: write_metrics_csv(run_dir / "metrics.csv", state["history"]))
-    config_text = (run_dir / "config.py").read_text() if main else ""
     if val_every == 0 and main:
         say(
             "note: no validation (data.val_split=0 or no 'val' in workflow): the test uses the last epoch"
@@ -211,7 +217,7 @@ def train(
             optimizer=optimizer.state_dict(), scheduler=schedule.state_dict(), scaler=scaler.state_dict(),
             epoch=state["epoch"], global_step=state["global_step"], rng=rng_state(), best=dict(state["best"]),
             early_stopping=dict(state["early_stopping"]), history=list(state["history"]),
-            config=config_text, config_hash=config_hash(cfg), data_meta=data_meta, world_size=world_size,
+            config=config_data(cfg), config_hash=config_hash(cfg), data_meta=data_meta, world_size=world_size,
             global_batch_size=global_batch, lr_scale=lr_scale,
             partial=state["partial"],
         )  # fmt: skip
@@ -550,9 +556,9 @@ def _val_interval(workflow: Sequence) -> int:
 
 def _config_stem(cfg: Config) -> str:
     filename = getattr(cfg, "filename", None)
-    if filename and Path(filename).name != "config.py":
+    if filename and Path(filename).name not in RUN_CONFIG_NAMES:
         stem = Path(filename).stem
-    elif filename:  # a run's own config.py: the run's config stem is its grandparent's name
+    elif filename:  # a run's own config: the run's config stem is its grandparent's name
         stem = Path(filename).resolve().parent.parent.name
     else:
         stem = f"{cfg.model.type}_{cfg.data.type}"
@@ -583,23 +589,29 @@ def _resume_dir(cfg: Config, resume: str | Path) -> Path | None:
     run_dir = Path(resume)
     if run_dir.is_file():  # a checkpoint file: its run is two levels up
         run_dir = run_dir.parent.parent
-    if not ((run_dir / "config.py").is_file() or (run_dir / "checkpoints").is_dir()):
+    if not (run_config_file(run_dir) or (run_dir / "checkpoints").is_dir()):
         raise CheckpointError(
-            f"cannot resume {resume}: it is not a run directory (no config.py, no checkpoints/)"
+            f"cannot resume {resume}: it is not a run directory (no config.yaml, no checkpoints/)"
         )
     return run_dir
 
 
 def _restore(
-    ckpt: dict, model: nn.Module, optimizer, schedule: Schedule, scaler, state: dict
-) -> None:
+    ckpt: dict, model: nn.Module, optimizer, schedule: Schedule, scaler, state: dict, *,
+    optimizer_type: str, say: Callable[[str], None],
+) -> None:  # fmt: skip
     load_weights(model, ckpt["model"], source="the checkpoint to resume")
-    try:
-        optimizer.load_state_dict(ckpt["optimizer"])
-    except (ValueError, KeyError) as e:
-        raise CheckpointError(
-            f"the optimizer state does not fit this config's optimizer: {e}"
-        ) from None
+    then = (ckpt["config"].get("optimizer") or {}).get("type")
+    if then != optimizer_type:  # its moments (momentum, Adam's averages) mean nothing here
+        say(f"note: the run was trained with {then}, this config uses {optimizer_type}: the "
+            f"{optimizer_type} state (momentum, moment estimates) starts fresh")  # fmt: skip
+    else:
+        try:
+            optimizer.load_state_dict(ckpt["optimizer"])
+        except (ValueError, KeyError) as e:
+            raise CheckpointError(
+                f"the optimizer state does not fit this config's optimizer: {e}"
+            ) from None
     schedule.load_state_dict(ckpt["scheduler"])
     if scaler.is_enabled() and ckpt["scaler"]:
         scaler.load_state_dict(ckpt["scaler"])
