@@ -2,7 +2,7 @@
 
 Each subcommand's work lives beside the code it drives; this module only parses
 arguments and turns user errors into one clear line and exit status 2 (3 when memory runs
-out).
+out, 128 + the signal number when Ctrl-C, SIGTERM or SIGHUP stopped a run: 130, 143, 129).
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -308,4 +309,26 @@ def launch(args: argparse.Namespace) -> int:
             else f"use --gpus {visible} or fewer"
         )
         raise ConfigError(f"--gpus {n} asks for {n} GPUs but {visible} are visible; {hint}")
-    return subprocess.call(torchrun_command(args, n))
+    return run_forwarding_signals(torchrun_command(args, n))
+
+
+def run_forwarding_signals(cmd: list[str]) -> int:
+    """Run ``cmd`` and wait for it, passing SIGTERM and SIGHUP on (a cluster's preemption
+    notice reaches the training processes through torchrun, which saves and stops them);
+    SIGINT is left to the terminal, which sends Ctrl-C to the whole process group itself.
+    Returns the command's exit status, or 128 + signum when a passed-on signal ended it."""
+    proc = subprocess.Popen(cmd)
+    received: list[int] = []
+
+    def forward(signum, frame):
+        received.append(signum)
+        proc.send_signal(signum)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGHUP)}
+    previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        code = proc.wait()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    return 128 + received[0] if received and code != 0 else code

@@ -4,7 +4,11 @@ semantics, the torchrun command, and the model wrapper's guards."""
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+import threading
+import time
 
 import pytest
 import torch
@@ -128,6 +132,32 @@ def test_launch_without_enough_gpus_is_one_clear_error(monkeypatch):
         ConfigError, match="--gpus 3 asks for 3 GPUs but 1 are visible; use --gpus 1"
     ):
         distributed.launch(_args(gpus=3))
+
+
+def test_launch_passes_a_preemption_notice_on_to_torchrun(tmp_path, monkeypatch):
+    """SIGTERM to `cnnzoo train --gpus N` reaches the launched command, which saves and stops;
+    the launcher exits 143 like the training processes."""
+    saved = tmp_path / "saved"
+    child = (
+        "import signal, sys, time, pathlib\n"
+        f"def stop(s, f): pathlib.Path({str(saved)!r}).touch(); sys.exit(143)\n"
+        "signal.signal(signal.SIGTERM, stop)\n"
+        f"pathlib.Path({str(tmp_path / 'ready')!r}).touch()\n"
+        "time.sleep(60)\n"
+    )
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(distributed, "torchrun_command", lambda a, n: [sys.executable, "-c", child])
+
+    def notify():
+        while not (tmp_path / "ready").exists():
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=notify, daemon=True).start()
+    assert distributed.launch(_args(gpus=2)) == 143
+    assert saved.exists()
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 
 def test_sync_bn_needs_cuda_and_keeps_checkpoint_names():

@@ -281,11 +281,14 @@ def test_a_stop_signal_is_deferred_and_a_second_one_stops_at_once(first, capsys)
     with trainer._deferred_signals() as flag:
         os.kill(os.getpid(), first)
         assert flag["signum"] == first  # the loop stops after its step
+        os.kill(os.getpid(), signal.SIGTERM)  # a repeated preemption notice changes nothing
+        os.kill(os.getpid(), signal.SIGHUP)
+        assert flag["signum"] == first
         with pytest.raises(Interrupted) as stopped:
             os.kill(os.getpid(), signal.SIGINT)
     assert stopped.value.exit_code == 130 and str(stopped.value) == "interrupted"
     name = "Ctrl-C" if first == signal.SIGINT else first.name
-    assert f"{name}: stopping after this step (again to stop at once)" in capsys.readouterr().err
+    assert f"{name}: stopping after this step (Ctrl-C to stop at once)" in capsys.readouterr().err
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers given back
     assert Interrupted(signal.SIGTERM).exit_code == 143
     assert str(Interrupted(signal.SIGHUP)) == "interrupted by SIGHUP"

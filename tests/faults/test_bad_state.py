@@ -172,6 +172,16 @@ def test_sigterm_and_sighup_save_the_step_and_resume_bit_identically(
     resumes_bit_identically(reference, tmp_path)
 
 
+def test_a_repeated_preemption_notice_still_saves_the_step(reference, tmp_path):
+    """SIGTERM twice (the job's processes and the launcher both pass it on): one stop."""
+    write_tiny_config(tmp_path)
+    done = run_with("at:2:4:SIGTERM,SIGTERM", train_args(tmp_path), tmp_path / "cache")
+    assert last_line(done, 143) == "cnnzoo train: interrupted by SIGTERM"
+    ckpt = load_checkpoint(only_run(tmp_path / "runs") / "checkpoints" / "last.pt")
+    assert ckpt["partial"]["step"] == 4
+    resumes_bit_identically(reference, tmp_path)
+
+
 def test_a_second_signal_stops_at_once_with_ctrl_c_status(reference, tmp_path):
     """SIGTERM, then Ctrl-C before the step is over: no mid-epoch checkpoint, exit 130."""
     write_tiny_config(tmp_path)

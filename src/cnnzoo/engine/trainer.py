@@ -742,7 +742,9 @@ STOP_SIGNALS = tuple(
 def _deferred_signals():
     """Ctrl-C, SIGTERM and SIGHUP (what SLURM and Kubernetes send before preemption) set
     ``flag['signum']``, which the loop checks after each step (so the step finishes and the
-    last checkpoint is whole); a second signal stops at once."""
+    last checkpoint is whole); a second Ctrl-C stops at once. A repeated SIGTERM or SIGHUP
+    changes nothing: schedulers and torchrun may deliver one preemption notice to a process
+    twice (to the job's processes and through the launcher), and it must still save."""
     flag = {"signum": 0}
     if threading.current_thread() is not threading.main_thread():
         yield flag
@@ -750,10 +752,12 @@ def _deferred_signals():
 
     def handler(signum, frame):
         if flag["signum"]:
-            raise Interrupted(signum)
+            if signum == signal.SIGINT:
+                raise Interrupted(signum)
+            return
         flag["signum"] = signum
         name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
-        print(f"\n{name}: stopping after this step (again to stop at once)", file=sys.stderr)
+        print(f"\n{name}: stopping after this step (Ctrl-C to stop at once)", file=sys.stderr)
 
     previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
     try:
