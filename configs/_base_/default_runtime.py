@@ -16,3 +16,4 @@ sync_bn = False  # DDP on GPUs: BatchNorm statistics over the global batch (Sync
 # lr x global batch / base_batch_size (None: the config's own batch, i.e. lr x processes).
 auto_scale_lr = dict(enable=False, base_batch_size=None)
 lookahead = None  # or dict(k=5, alpha=0.5): Lookahead weight averaging (airbench's EMA)
+# clip_grad lives in each schedules/ base: None, or dict(max_norm=1.0, norm_type=2.0) to bound the gradient norm

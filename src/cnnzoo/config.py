@@ -117,30 +117,9 @@ DATASETS: dict[str, tuple[int | None, int | None, tuple[int, int] | None]] = dic
 # Data keys that the data side reads but configs need not set (not filled in by default).
 DATA_OPTIONAL = ("skip_bad",)
 SPLIT_OPTIONAL = ("drop_last", "tta_translate")
-OPTIMIZERS: dict[str, tuple[str, ...]] = dict(
-    SGD=("lr", "momentum", "dampening", "nesterov", "weight_decay"),
-    Adam=("lr", "betas", "eps", "weight_decay", "amsgrad"),
-    AdamW=("lr", "betas", "eps", "weight_decay", "amsgrad"),
-    Adadelta=("lr", "rho", "eps", "weight_decay"),
-)
-SCHEDULERS: dict[str, tuple[str, ...]] = dict(
-    StepLR=("step_size", "gamma"),
-    MultiStepLR=("milestones", "gamma"),
-    CosineAnnealingLR=("min_lr",),
-    OneCycleLR=("max_lr", "pct_start"),
-    ReduceLROnPlateau=("monitor", "mode", "factor", "patience"),
-)
 SCHEDULER_REQUIRED: dict[str, tuple[str, ...]] = dict(
     StepLR=("step_size",), MultiStepLR=("milestones",)
 )
-LOSSES: dict[str, tuple[str, ...]] = dict(
-    cross_entropy=("label_smoothing", "aux_weight"),
-    mae=("aux_weight",),
-    mse=("aux_weight",),
-    rmse=("aux_weight",),
-    huber=("aux_weight", "delta"),
-)
-REGRESSION_LOSSES = ("mae", "mse", "rmse", "huber")
 # Bounds that catch typos and overflows before anything starts (a seed must fit numpy's and
 # torch's generators; sizes beyond these only exhaust memory or time).
 MAX_SEED = 2**32 - 1
@@ -159,6 +138,7 @@ OPTIMIZER_RANGES: dict[str, tuple | type] = dict(
     nesterov=bool,
     amsgrad=bool,
     decay_norm_and_bias=bool,
+    fused=(bool, None),
 )
 SCHEDULER_RANGES: dict[str, tuple | type] = dict(
     step_size=(int, 1, MAX_EPOCHS),
@@ -170,6 +150,35 @@ SCHEDULER_RANGES: dict[str, tuple | type] = dict(
     patience=(int, 0, MAX_EPOCHS),
 )
 MODEL_EXTRA_KEYS = ("type", "num_classes", "in_chans", "pretrained")
+
+
+@functools.cache
+def schemas() -> dict[str, dict[str, tuple[str, ...]]]:
+    """The typed sections (``model`` aside): each type and the keys it takes besides
+    ``type``, read from the code that builds it, so what is accepted is what runs."""
+    from cnnzoo.engine.losses import LOSS_KEYS
+    from cnnzoo.engine.optim import OPTIMIZER_KEYS, OPTIMIZER_OWN_KEYS, SCHEDULER_KEYS
+
+    return dict(
+        optimizer={k: (*OPTIMIZER_OWN_KEYS, *v) for k, v in OPTIMIZER_KEYS.items()},
+        param_scheduler=SCHEDULER_KEYS,
+        loss=LOSS_KEYS,
+    )
+
+
+def _optional_keys(section: str) -> tuple[str, ...]:
+    """The keys of an optional section (``clip_grad``: those of the function that clips)."""
+    if section == "clip_grad":
+        from cnnzoo.engine.optim import CLIP_GRAD_KEYS
+
+        return CLIP_GRAD_KEYS
+    return tuple(OPTIONAL_SECTIONS[section])
+
+
+def _regression_losses() -> tuple[str, ...]:
+    from cnnzoo.engine.losses import REGRESSION
+
+    return REGRESSION
 
 
 def configs_dir() -> Path:
@@ -562,13 +571,10 @@ def _type_keys(section: str, type_name: Any) -> tuple[str, ...] | None:
     """The keys a section of the given type takes, or None when the type is unknown."""
     if section == "model":
         return _model_keys(str(type_name))
-    table = dict(optimizer=OPTIMIZERS, param_scheduler=SCHEDULERS, loss=LOSSES).get(section)
+    table = schemas().get(section)
     if table is None or not _known(type_name, table):
         return None
-    extra = dict(optimizer=("decay_norm_and_bias",), param_scheduler=("warmup_epochs",)).get(
-        section, ()
-    )
-    return ("type", *extra, *table[type_name])
+    return ("type", *table[type_name])
 
 
 @functools.cache
@@ -583,7 +589,7 @@ def _may_add(cfg: dict[str, Any], parent: list[str], key: str) -> bool:
         keys = _type_keys(parent[0], cfg[parent[0]].get("type"))
         return keys is not None and key in keys
     if len(parent) == 1 and parent[0] in OPTIONAL_SECTIONS:
-        return key in OPTIONAL_SECTIONS[parent[0]]
+        return key in _optional_keys(parent[0])
     if len(parent) == 4 and parent[:3] == ["data", "train", "pipeline"]:
         op = cfg["data"]["train"]["pipeline"][int(parent[3])]
         return key in _pipeline_op_keys(op.get("type"))
@@ -709,6 +715,11 @@ def _check_ranges(section: str, values: Mapping[str, Any], ranges: Mapping[str, 
         name, value = f"{section}.{key}", values[key]
         if spec is bool:
             _require(isinstance(value, bool), f"{name} must be True or False, got {value!r}")
+        elif spec == (bool, None):
+            _require(
+                value is None or isinstance(value, bool),
+                f"{name} must be True, False or None, got {value!r}",
+            )
         elif spec[0] is int:
             _check_int(name, value, spec[1], spec[2])
         else:
@@ -802,11 +813,12 @@ def _check_runtime(cfg: Mapping[str, Any]) -> None:
     clip = cfg["clip_grad"]
     if clip is not None:
         clip = _section(cfg, "clip_grad")
-        _check_keys("clip_grad", clip, ("max_norm",))
+        _check_keys("clip_grad", clip, _optional_keys("clip_grad"))
         _require(
             _is_number(clip.get("max_norm")) and clip["max_norm"] > 0,
             f"clip_grad.max_norm must be a number > 0, got {clip.get('max_norm')!r}",
         )
+        _check_number("clip_grad.norm_type", clip.get("norm_type", 2.0), 0, math.inf, lo_open=True)
 
 
 def _check_model(cfg: Mapping[str, Any]) -> None:
@@ -919,7 +931,9 @@ def _check_data(cfg: Mapping[str, Any]) -> None:
             f"model.in_chans={model['in_chans']} but {data['type']} images have {chans} channel(s); "
             f"set model.in_chans={chans} or data.in_chans={model['in_chans']}"
         )
-    regression = isinstance(cfg["loss"], Mapping) and cfg["loss"].get("type") in REGRESSION_LOSSES
+    regression = (
+        isinstance(cfg["loss"], Mapping) and cfg["loss"].get("type") in _regression_losses()
+    )
     if num_classes is not None and not regression and model["num_classes"] != num_classes:
         raise ConfigError(
             f"model.num_classes={model['num_classes']} but {data['type']} has {num_classes} classes; "
@@ -947,15 +961,15 @@ def _check_data(cfg: Mapping[str, Any]) -> None:
 
 def _check_loss(cfg: Mapping[str, Any]) -> None:
     loss = _section(cfg, "loss")
-    if not _known(loss.get("type"), LOSSES):
-        raise unknown("loss", str(loss.get("type")), LOSSES)
+    if not _known(loss.get("type"), schemas()["loss"]):
+        raise unknown("loss", str(loss.get("type")), schemas()["loss"])
     _check_keys("loss", loss, _type_keys("loss", loss["type"]))
     ls = loss.get("label_smoothing", 0.0)
     _require(_is_number(ls) and 0 <= ls < 1, f"loss.label_smoothing must be in [0, 1), got {ls!r}")
     aux = loss.get("aux_weight", 0.0)
     _require(_is_number(aux) and aux >= 0, f"loss.aux_weight must be a number >= 0, got {aux!r}")
     _check_number("loss.delta", loss.get("delta", 1.0), 0, math.inf, lo_open=True)
-    if loss["type"] in REGRESSION_LOSSES:
+    if loss["type"] in _regression_losses():
         _require(
             cfg["model"]["num_classes"] == 1,
             f"loss {loss['type']!r} is a regression loss: set model.num_classes=1 (one predicted value)",
@@ -964,8 +978,8 @@ def _check_loss(cfg: Mapping[str, Any]) -> None:
 
 def _check_optim(cfg: Mapping[str, Any]) -> None:
     opt = _section(cfg, "optimizer")
-    if not _known(opt.get("type"), OPTIMIZERS):
-        raise unknown("optimizer", str(opt.get("type")), OPTIMIZERS)
+    if not _known(opt.get("type"), schemas()["optimizer"]):
+        raise unknown("optimizer", str(opt.get("type")), schemas()["optimizer"])
     _check_keys("optimizer", opt, _type_keys("optimizer", opt["type"]))
     lr = opt.get("lr")
     _require(_is_number(lr) and lr > 0, f"optimizer.lr must be a number > 0, got {lr!r}")
@@ -987,8 +1001,8 @@ def _check_optim(cfg: Mapping[str, Any]) -> None:
     if sched is None:
         return
     sched = _section(cfg, "param_scheduler")
-    if not _known(sched.get("type"), SCHEDULERS):
-        raise unknown("LR scheduler", str(sched.get("type")), SCHEDULERS)
+    if not _known(sched.get("type"), schemas()["param_scheduler"]):
+        raise unknown("LR scheduler", str(sched.get("type")), schemas()["param_scheduler"])
     _check_keys("param_scheduler", sched, _type_keys("param_scheduler", sched["type"]))
     for key in SCHEDULER_REQUIRED.get(sched["type"], ()):
         _require(key in sched, f"param_scheduler {sched['type']!r} needs param_scheduler.{key}")

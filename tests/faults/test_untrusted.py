@@ -314,7 +314,8 @@ BAD_VALUES = [
     ("model.pretrained=[1]", "model.pretrained must be"),
     ("early_stopping.patience=-2", "patience"),
     ("lookahead.k=0", "lookahead.k"),
-    ("clip_grad.norm_type=2", "unknown config key"),
+    ("clip_grad.norm_type=0", "clip_grad.norm_type must be"),
+    ("clip_grad.foreach=True", "unknown config key"),
 ]
 
 

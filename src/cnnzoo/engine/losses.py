@@ -19,7 +19,15 @@ from torch import Tensor
 from cnnzoo.errors import ConfigError, unknown
 
 REGRESSION = ("mae", "mse", "rmse", "huber")
-LOSSES = ("cross_entropy", *REGRESSION)
+# The one schema of the ``loss`` section: each type and the keys it takes (besides ``type``).
+LOSS_KEYS: dict[str, tuple[str, ...]] = dict(
+    cross_entropy=("label_smoothing", "aux_weight"),
+    mae=("aux_weight",),
+    mse=("aux_weight",),
+    rmse=("aux_weight",),
+    huber=("aux_weight", "delta"),
+)
+LOSSES = tuple(LOSS_KEYS)
 
 
 def _as_values(targets: Tensor) -> Tensor:
@@ -81,10 +89,12 @@ def build_loss(cfg: Mapping) -> Loss:
     """The :class:`Loss` of a ``loss = dict(type=..., ...)`` config."""
     cfg = dict(cfg)
     kind = cfg.pop("type", "cross_entropy")
-    allowed = {"label_smoothing", "aux_weight", "delta"}
+    if kind not in LOSS_KEYS:
+        raise unknown("loss", kind, LOSSES)
+    allowed = set(LOSS_KEYS[kind])
     extra = sorted(set(cfg) - allowed)
     if extra:
         raise ConfigError(
-            f"loss does not take {', '.join(extra)}; it takes: {', '.join(sorted(allowed))}"
+            f"loss {kind!r} does not take {', '.join(extra)}; it takes: {', '.join(sorted(allowed))}"
         )
     return Loss(kind, **cfg)

@@ -10,6 +10,7 @@ StepLR, MultiStepLR and CosineAnnealingLR are a pure function of the step count 
 from __future__ import annotations
 
 import bisect
+import inspect
 import math
 import warnings
 from collections.abc import Mapping
@@ -20,21 +21,31 @@ from torch.optim import lr_scheduler
 
 from cnnzoo.errors import ConfigError, unknown
 
+# The one schema of the ``optimizer`` and ``param_scheduler`` sections: each type and the
+# config keys it takes (besides ``type``). The config is checked against these tables, and the
+# builders below pass every key on, so a key cannot be accepted and ignored.
 OPTIMIZERS = {
     "SGD": torch.optim.SGD,
     "Adam": torch.optim.Adam,
     "AdamW": torch.optim.AdamW,
     "Adadelta": torch.optim.Adadelta,
 }
-SCHEDULERS = (
-    "StepLR",
-    "MultiStepLR",
-    "CosineAnnealingLR",
-    "OneCycleLR",
-    "ReduceLROnPlateau",
-    "None",
-)
 _FUSED = ("SGD", "Adam", "AdamW")
+OPTIMIZER_KEYS: dict[str, tuple[str, ...]] = dict(
+    SGD=("lr", "momentum", "dampening", "nesterov", "weight_decay", "fused"),
+    Adam=("lr", "betas", "eps", "weight_decay", "amsgrad", "fused"),
+    AdamW=("lr", "betas", "eps", "weight_decay", "amsgrad", "fused"),
+    Adadelta=("lr", "rho", "eps", "weight_decay"),
+)
+OPTIMIZER_OWN_KEYS = ("decay_norm_and_bias",)  # cnnzoo's, taken by every optimizer
+SCHEDULER_KEYS: dict[str, tuple[str, ...]] = dict(
+    StepLR=("step_size", "gamma", "warmup_epochs"),
+    MultiStepLR=("milestones", "gamma", "warmup_epochs"),
+    CosineAnnealingLR=("min_lr", "warmup_epochs"),
+    OneCycleLR=("max_lr", "pct_start"),  # warms up by its own pct_start
+    ReduceLROnPlateau=("monitor", "mode", "factor", "patience"),
+)
+SCHEDULERS = (*SCHEDULER_KEYS, "None")
 
 
 def param_groups(model: nn.Module, weight_decay: float, decay_norm_and_bias: bool) -> list[dict]:
@@ -50,7 +61,8 @@ def param_groups(model: nn.Module, weight_decay: float, decay_norm_and_bias: boo
 
 def build_optimizer(model: nn.Module, cfg: Mapping) -> torch.optim.Optimizer:
     """``optimizer = dict(type='SGD', lr=..., weight_decay=..., decay_norm_and_bias=True,
-    fused=None, ...)``; ``fused=None`` uses the fused kernels on CUDA where PyTorch has them."""
+    fused=None, ...)`` (keys: :data:`OPTIMIZER_KEYS`); ``fused=None`` uses the fused kernels
+    on CUDA where PyTorch has them (SGD, Adam, AdamW), ``fused=True`` asks for them anywhere."""
     cfg = dict(cfg)
     kind = cfg.pop("type", "SGD")
     if kind not in OPTIMIZERS:
@@ -74,6 +86,15 @@ def build_optimizer(model: nn.Module, cfg: Mapping) -> torch.optim.Optimizer:
         raise ConfigError(f"optimizer {kind}: {e}") from None
 
 
+def clip_gradients(model: nn.Module, max_norm: float, norm_type: float = 2.0) -> torch.Tensor:
+    """Scale the gradients so that their ``norm_type``-norm is at most ``max_norm``
+    (``clip_grad`` of the config); returns the norm before clipping."""
+    return nn.utils.clip_grad_norm_(model.parameters(), max_norm, norm_type=norm_type)
+
+
+CLIP_GRAD_KEYS = tuple(inspect.signature(clip_gradients).parameters)[1:]  # the clip_grad section
+
+
 class Schedule:
     """A learning-rate schedule that the loop drives with :meth:`step_batch` after every
     optimizer step and :meth:`step_epoch` after every epoch (ReduceLROnPlateau only)."""
@@ -90,6 +111,9 @@ class Schedule:
         kind = str(cfg.pop("type", "None"))
         if kind not in SCHEDULERS:
             raise unknown("param_scheduler", kind, SCHEDULERS)
+        extra = sorted(set(cfg) - set(SCHEDULER_KEYS.get(kind, ())))
+        if extra:
+            raise ConfigError(f"param_scheduler {kind} does not take {', '.join(extra)}")
         self.kind = kind
         self.optimizer = optimizer
         self.monitor = cfg.pop("monitor", "val/loss")
@@ -123,8 +147,6 @@ class Schedule:
         )
         floor = cfg.pop("min_lr", 0.0) / base_lr if kind == "CosineAnnealingLR" and base_lr else 0.0
         span = max(1, total - warmup)
-        if cfg:
-            raise ConfigError(f"param_scheduler {kind} does not take {', '.join(sorted(cfg))}")
         if kind == "MultiStepLR" and not milestones:
             raise ConfigError(
                 "param_scheduler MultiStepLR needs milestones, e.g. milestones=[8, 11]"

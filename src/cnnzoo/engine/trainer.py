@@ -57,7 +57,7 @@ from cnnzoo.engine.checkpoint import (
 from cnnzoo.engine.lookahead import Lookahead
 from cnnzoo.engine.losses import Loss, build_loss
 from cnnzoo.engine.metrics import Meter
-from cnnzoo.engine.optim import Schedule, build_optimizer
+from cnnzoo.engine.optim import Schedule, build_optimizer, clip_gradients
 from cnnzoo.engine.report import write_reports
 from cnnzoo.errors import CheckpointError, ConfigError, DataError, Interrupted, TrainingError
 from cnnzoo.fileio import atomic_write
@@ -122,7 +122,7 @@ def train(
     scaler = torch.amp.GradScaler(
         device.type, enabled=amp_dtype == torch.float16 and device.type == "cuda"
     )
-    clip = (cfg.get("clip_grad") or {}).get("max_norm")
+    clip = dict(cfg.get("clip_grad") or {})
     nan_policy = cfg.get("nan_policy", "stop")
     if nan_policy not in ("stop", "skip"):
         raise ConfigError(f"nan_policy must be 'stop' or 'skip', got {nan_policy!r}")
@@ -278,7 +278,7 @@ def train(
                     scaler.scale(loss).backward()
                     if clip:
                         scaler.unscale_(optimizer)
-                        nn.utils.clip_grad_norm_(model.parameters(), clip)
+                        clip_gradients(model, **clip)
                     scaler.step(optimizer)
                     scaler.update()
                     schedule.step_batch()
