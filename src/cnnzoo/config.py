@@ -36,6 +36,7 @@ import inspect
 import json
 import math
 import os
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,7 @@ from cnnzoo.plaindata import (
 
 QUICKSTART = "quickstart_lenet5_digits.py"
 RUN_CONFIG_NAMES = ("config.yaml", "config.py")  # a run's resolved config (.py: older runs)
+RESUME_CONFIG = re.compile(r"config\.resume-([1-9][0-9]*)\.yaml")  # a resume that changed it
 SUFFIXES = (".py", ".yaml", ".yml", ".json")
 
 RUNTIME_DEFAULTS: dict[str, Any] = dict(
@@ -204,17 +206,31 @@ def list_configs() -> list[str]:
 
 
 def run_config_file(run_dir: str | os.PathLike) -> Path | None:
-    """The resolved config a run directory keeps: ``config.yaml`` (``config.py`` in runs of
-    earlier cnnzoo versions, read as data too), or None."""
+    """The resolved config a run directory trains with now: its latest
+    ``config.resume-N.yaml`` (a resume that changed the config), else ``config.yaml``
+    (``config.py`` in runs of earlier cnnzoo versions, read as data too), or None."""
+    run_dir = Path(run_dir)
+    resumes = [
+        (int(m[1]), p)
+        for p in (run_dir.glob("config.resume-*.yaml") if run_dir.is_dir() else ())
+        if (m := RESUME_CONFIG.fullmatch(p.name)) and p.is_file()
+    ]
+    if resumes:
+        return max(resumes)[1]
     for name in RUN_CONFIG_NAMES:
-        if (Path(run_dir) / name).is_file():
-            return Path(run_dir) / name
+        if (run_dir / name).is_file():
+            return run_dir / name
     return None
+
+
+def is_run_config_name(name: str) -> bool:
+    """``name`` is that of a resolved config a run directory keeps."""
+    return name in RUN_CONFIG_NAMES or RESUME_CONFIG.fullmatch(name) is not None
 
 
 def _is_run_config(file: Path) -> bool:
     """A run directory's own resolved config (data, never executed), not a user's .py."""
-    return file.name in RUN_CONFIG_NAMES and (file.parent / "checkpoints").is_dir()
+    return is_run_config_name(file.name) and (file.parent / "checkpoints").is_dir()
 
 
 def resolve_config_path(path: str | os.PathLike | None) -> Path:
@@ -446,7 +462,7 @@ def _safe_yaml():
 
 def _read(file: Path) -> dict[str, Any]:
     if _is_run_config(file):
-        return _read_run_config(file)
+        return read_run_config(file)
     if file.suffix in DATA_SUFFIXES:
         allow = os.environ.get("CNNZOO_ALLOW_EXTERNAL_BASE", "") not in ("", "0")
         check_data_config_tree(file, allow_external_base=allow)
@@ -480,7 +496,7 @@ def _read(file: Path) -> dict[str, Any]:
     return cfg
 
 
-def _read_run_config(file: Path) -> dict[str, Any]:
+def read_run_config(file: Path) -> dict[str, Any]:
     """A run directory's resolved config, read as data: YAML through the safe loader, an
     older run's ``config.py`` through the literal-only parser, never executed."""
     if file.suffix == ".py":

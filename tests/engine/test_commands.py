@@ -109,7 +109,7 @@ def test_ctrl_c_exits_130_and_says_how_to_resume(
     _raise_in_epoch_2(monkeypatch, KeyboardInterrupt())
     assert main(_train_args(tiny_config, tmp_path / "w")) == 130
     err = capsys.readouterr().err
-    assert "checkpoint of epoch 1 is kept" in err and f"cnnzoo train {tiny_config} --resume" in err
+    assert "checkpoint of epoch 1 is kept" in err and "resume with: cnnzoo train --resume " in err
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from cnnzoo.config import load_config
 from cnnzoo.data import build_data, prepare_images
 from cnnzoo.engine.checkpoint import load_trained
 from cnnzoo.engine.losses import build_loss
+from cnnzoo.engine.runs import run_config, run_dir_of
 from cnnzoo.engine.trainer import evaluate, resolve_device, train
 from cnnzoo.errors import ConfigError, DataError, TrainingError
 from cnnzoo.export import is_exported, load_exported
@@ -22,13 +23,17 @@ from cnnzoo.fileio import atomic_write
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """Train from a config (none: the offline quick start); ``--gpus N`` (N > 1) re-launches
-    the same command under ``torch.distributed.run`` with N processes."""
+    """Train from a config (none: the offline quick start; with ``--resume RUN``: the run's
+    own config, ``--cfg-options`` applied on top); ``--gpus N`` (N > 1) re-launches the same
+    command under ``torch.distributed.run`` with N processes."""
     if args.gpus is not None and args.gpus > 1 and "LOCAL_RANK" not in os.environ:
         return distributed.launch(args)
     if args.gpus is not None and args.gpus < 1:
         raise ConfigError(f"--gpus must be at least 1, got {args.gpus}")
-    cfg = load_config(args.config, args.cfg_options)
+    if args.config is None and args.resume not in (None, "auto"):
+        cfg = run_config(args.resume, args.cfg_options)
+    else:
+        cfg = load_config(args.config, args.cfg_options)
     if args.work_dir:
         cfg.work_dir = args.work_dir
     try:
@@ -70,7 +75,7 @@ def cmd_test(args: argparse.Namespace) -> int:
         per_class_top1=dict(zip(data.class_names, meter.per_class(), strict=True)),
         confusion=meter.confusion.cpu().tolist(),
     )  # fmt: skip
-    out = _report_dir(Path(meta["path"]))
+    out = run_dir_of(meta["path"])
     try:
         atomic_write(
             out / "test_report.json", lambda f: json.dump(report, f, indent=2), binary=False
@@ -86,12 +91,6 @@ def cmd_test(args: argparse.Namespace) -> int:
         print(f"{key:6s} {value:.4f}")
     print(f"report: {out / 'test_report.md'}")
     return 0
-
-
-def _report_dir(checkpoint: Path) -> Path:
-    return (
-        checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
-    )
 
 
 def _markdown(report: dict, class_names: list[str]) -> str:

@@ -38,17 +38,10 @@ from tqdm import tqdm
 
 from cnnzoo import distributed
 from cnnzoo.analysis.flops import count_flops
-from cnnzoo.config import (
-    RUN_CONFIG_NAMES,
-    config_data,
-    config_hash,
-    dump_config,
-    run_config_file,
-)
+from cnnzoo.config import config_data, config_hash
 from cnnzoo.data import build_data
 from cnnzoo.engine.checkpoint import (
     FORMAT_VERSION,
-    latest_run,
     load_checkpoint,
     rng_state,
     save_checkpoint,
@@ -59,6 +52,7 @@ from cnnzoo.engine.losses import Loss, build_loss
 from cnnzoo.engine.metrics import Meter
 from cnnzoo.engine.optim import Schedule, build_optimizer, clip_gradients
 from cnnzoo.engine.report import write_reports
+from cnnzoo.engine.runs import new_run_dir, record_config, resume_dir, run_lock
 from cnnzoo.errors import CheckpointError, ConfigError, DataError, Interrupted, TrainingError
 from cnnzoo.fileio import atomic_write
 from cnnzoo.models import create_model, load_weights
@@ -84,9 +78,17 @@ def train(
     Under torchrun every process trains on its shard of each epoch with DistributedDataParallel
     (see :mod:`cnnzoo.distributed`); only rank 0 logs, shows progress and writes files.
 
+    The run directory is locked while it trains (:func:`~cnnzoo.engine.runs.run_lock`), and
+    torch's global settings (threads, deterministic algorithms) are as they were on return.
+
     Raises :class:`TrainingError` when an epoch ends non-finite (nothing of it is saved) and
     when no step was applied at all (every loss skipped), :class:`Interrupted` on a signal.
     """
+    with _torch_settings_kept(), contextlib.ExitStack() as held:
+        return _train(cfg, resume=resume, quiet=quiet, hooks=hooks, held=held)
+
+
+def _train(cfg: Config, *, resume, quiet: bool, hooks: Sequence[Hook], held) -> Path:
     ctx = distributed.setup(resolve_device(cfg.get("device", "auto")))
     device, rank, world_size, main = ctx.device, ctx.rank, ctx.world_size, ctx.is_main
     show_bars = main and not quiet and sys.stderr.isatty()
@@ -148,7 +150,9 @@ def train(
         history=[],
         partial=None,  # Ctrl-C mid-epoch: the steps done in epoch+1 and its running metrics
     )
-    run_dir = distributed.broadcast_object(_resume_dir(cfg, resume) if resume and main else None)
+    run_dir = distributed.broadcast_object(resume_dir(cfg, resume) if resume and main else None)
+    if main and run_dir is not None:
+        held.enter_context(run_lock(run_dir))
     ckpt = None
     if run_dir is not None and (run_dir / "checkpoints" / "last.pt").is_file():
         ckpt = load_checkpoint(run_dir / "checkpoints" / "last.pt")
@@ -169,15 +173,17 @@ def train(
         )
         say(f"resuming {run_dir} after epoch {state['epoch']}{at}")
         if ckpt["config_hash"] != config_hash(cfg):
-            say(
-                "note: the config differs from the one this run was started with; continuing with the given config"
-            )
+            say("note: the config differs from the one this run trained with; continuing with the "
+                "given config, kept beside the earlier one(s) as config.resume-N.yaml")  # fmt: skip
     else:
         if run_dir is not None:
             say(f"resuming {run_dir}: it stopped before its first checkpoint, so it starts over")
         elif resume:
             say("note: no run of this config to resume; starting a new one")
-        run_dir = run_dir or distributed.broadcast_object(_new_run_dir(cfg) if main else None)
+        if run_dir is None:
+            run_dir = distributed.broadcast_object(new_run_dir(cfg) if main else None)
+            if main:
+                held.enter_context(run_lock(run_dir))
         if hasattr(model, "init_from_data"):
             data.train.set_epoch(0)
             model.init_from_data(next(iter(data.train))[0])
@@ -193,7 +199,7 @@ def train(
     if main:  # only rank 0 writes: another rank's sweep could take rank 0's file mid-write
         for stale in [*ckpt_dir.glob(".*.tmp-*"), *run_dir.glob(".*.tmp")]:
             stale.unlink(missing_ok=True)  # temporary files of a process killed mid-write
-        _guard_io(run_dir, lambda: dump_config(cfg, run_dir / RUN_CONFIG_NAMES[0]))
+        _guard_io(run_dir, lambda: record_config(cfg, run_dir))
         if ckpt is not None:  # a kill may have come between last.pt and metrics.csv
             _guard_io(run_dir, lambda: write_metrics_csv(run_dir / "metrics.csv", state["history"]))
     if val_every == 0 and main:
@@ -362,12 +368,9 @@ def train(
                     if done
                     else "no epoch was completed, nothing was saved"
                 )
-                cfg_arg = f" {cfg.filename}" if getattr(cfg, "filename", None) else ""
                 stop = e if isinstance(e, Interrupted) else Interrupted()
-                print(
-                    f"\n{stop}: {kept}; resume with: cnnzoo train{cfg_arg} --resume {run_dir}",
-                    file=sys.stderr,
-                )
+                print(f"\n{stop}: {kept}; resume with: cnnzoo train --resume {run_dir}",
+                      file=sys.stderr)  # fmt: skip
             raise
         finally:
             if writer:
@@ -484,6 +487,19 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+@contextlib.contextmanager
+def _torch_settings_kept():
+    """Restore torch's process-wide settings that :func:`_setup_torch` changes."""
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    cudnn = torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic)
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = cudnn
+
+
 def _setup_torch(deterministic: bool, device: torch.device) -> None:
     cores = (
         len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -552,48 +568,6 @@ def _val_interval(workflow: Sequence) -> int:
 
 
 # ---- run directories and checkpoints ------------------------------------------------------
-
-
-def _config_stem(cfg: Config) -> str:
-    filename = getattr(cfg, "filename", None)
-    if filename and Path(filename).name not in RUN_CONFIG_NAMES:
-        stem = Path(filename).stem
-    elif filename:  # a run's own config: the run's config stem is its grandparent's name
-        stem = Path(filename).resolve().parent.parent.name
-    else:
-        stem = f"{cfg.model.type}_{cfg.data.type}"
-    return stem.strip(".") or "config"  # never '..' or '.': runs stay inside work_dir
-
-
-def _new_run_dir(cfg: Config) -> Path:
-    parent = Path(cfg.get("work_dir", "runs")).expanduser() / _config_stem(cfg)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    for i in range(1000):
-        run_dir = parent / (stamp if i == 0 else f"{stamp}-{i}")
-        try:
-            (run_dir / "checkpoints").mkdir(parents=True, exist_ok=False)
-            return run_dir
-        except FileExistsError:
-            continue
-        except OSError as e:
-            raise TrainingError(
-                f"cannot create run directory {run_dir}: {e.strerror}; choose another --work-dir"
-            ) from None
-    raise TrainingError(f"cannot create a new run directory under {parent}")
-
-
-def _resume_dir(cfg: Config, resume: str | Path) -> Path | None:
-    """The run to continue: ``'auto'`` -> the latest of this config (None: there is none)."""
-    if str(resume) == "auto":
-        return latest_run(Path(cfg.get("work_dir", "runs")).expanduser() / _config_stem(cfg))
-    run_dir = Path(resume)
-    if run_dir.is_file():  # a checkpoint file: its run is two levels up
-        run_dir = run_dir.parent.parent
-    if not (run_config_file(run_dir) or (run_dir / "checkpoints").is_dir()):
-        raise CheckpointError(
-            f"cannot resume {resume}: it is not a run directory (no config.yaml, no checkpoints/)"
-        )
-    return run_dir
 
 
 def _restore(

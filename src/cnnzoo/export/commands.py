@@ -14,13 +14,6 @@ from cnnzoo.export.core import FORMATS, export_model
 CHECK_IMAGES = 32  # test images the export is checked on
 
 
-def _run_dir(target: Path) -> Path:
-    """The run directory of a run directory or of a checkpoint inside ``<run>/checkpoints/``."""
-    if target.is_dir():
-        return target
-    return target.parent.parent if target.parent.name == "checkpoints" else target.parent
-
-
 def _test_images(meta: dict) -> tuple[Tensor | None, str]:
     """Up to CHECK_IMAGES images of the run's test split, prepared as in training, or None and
     why not (the data may live on another machine)."""
@@ -52,6 +45,7 @@ def _test_images(meta: dict) -> tuple[Tensor | None, str]:
 def cmd_export(args: argparse.Namespace) -> int:
     """Export a trained run, check it against PyTorch, and say where it went."""
     from cnnzoo.engine import load_trained
+    from cnnzoo.engine.runs import run_dir_of
 
     target = Path(args.target)
     model, meta = load_trained(target)
@@ -60,7 +54,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         if path.is_dir():
             path = path / f"model{FORMATS[args.format]}"
     else:
-        path = _run_dir(target) / "export" / f"model{FORMATS[args.format]}"
+        path = run_dir_of(target) / "export" / f"model{FORMATS[args.format]}"
 
     images, source = _test_images(meta)
     if images is None:

@@ -1,0 +1,146 @@
+"""Runs keep their history: a resume continues with the run's own config, a changed config is
+kept beside the earlier one, the printed resume command reproduces the run, and a run is
+locked while it trains."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+import textwrap
+
+import torch
+
+import cnnzoo.engine.trainer as trainer
+from cnnzoo.cli import main
+from cnnzoo.config import load_config
+from cnnzoo.engine.checkpoint import load_checkpoint
+from cnnzoo.engine.runs import LOCK_FILE, run_config, run_dir_of
+from cnnzoo.errors import Interrupted
+
+
+def _cli_train(make_cfg, *args: str) -> int:
+    cfg = make_cfg()  # writes tiny.py and sets the environment
+    return main(["train", cfg.filename, "--work-dir", cfg.work_dir, "--quiet", *args])
+
+
+def test_resume_without_a_config_continues_with_the_runs_own_and_records_changes(
+    make_cfg, fake_data, tmp_path, capsys
+):
+    work = tmp_path / "runs"
+    assert (
+        _cli_train(make_cfg, "--cfg-options", "optimizer.lr=0.0123", "train_cfg.max_epochs=1") == 0
+    )
+    (run,) = work.glob("*/*")
+    first = (run / "config.yaml").read_text()
+
+    assert (
+        main(["train", "--resume", str(run), "--quiet", "--cfg-options", "train_cfg.max_epochs=2"])
+        == 0
+    )
+    assert (run / "config.yaml").read_text() == first  # never overwritten
+    changed = load_config(run / "config.resume-1.yaml")
+    assert changed.optimizer.lr == 0.0123 and changed.train_cfg.max_epochs == 2
+    last = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert last["epoch"] == 2 and last["config"]["optimizer"]["lr"] == 0.0123
+    assert run_config(run).train_cfg.max_epochs == 2  # the latest is what a resume continues with
+
+    assert main(["train", "--resume", str(run), "--quiet"]) == 0  # the same config: nothing new
+    assert sorted(p.name for p in run.glob("config*")) == ["config.resume-1.yaml", "config.yaml"]
+    assert list(work.glob("*/*")) == [run]
+
+
+def test_the_printed_resume_command_reproduces_the_run(
+    make_cfg, fake_data, tmp_path, capsys, monkeypatch
+):
+    options = ["--cfg-options", "optimizer.lr=0.02", "seed=7"]
+    assert _cli_train(make_cfg, *options) == 0
+    (whole,) = (tmp_path / "runs").glob("*/*")
+    reference = load_checkpoint(whole / "checkpoints" / "last.pt")
+
+    def stop(event: str, info: dict) -> None:
+        if event == "step" and info["epoch"] == 2 and info["step"] == 3:
+            raise Interrupted()
+
+    real = trainer.train
+    monkeypatch.setattr(
+        "cnnzoo.engine.commands.train", lambda cfg, **kw: real(cfg, hooks=[stop], **kw)
+    )
+    capsys.readouterr()
+    make_cfg()
+    assert (
+        main(
+            [
+                "train",
+                str(tmp_path / "tiny.py"),
+                "--work-dir",
+                str(tmp_path / "again"),
+                "--quiet",
+                *options,
+            ]
+        )
+        != 0
+    )
+    hint = capsys.readouterr().err.split("resume with: ")[1].splitlines()[0]
+    monkeypatch.setattr("cnnzoo.engine.commands.train", real)
+    command = shlex.split(hint)
+    assert command[:2] == ["cnnzoo", "train"] and "optimizer.lr" not in hint
+    assert main(command[1:] + ["--quiet"]) == 0
+    (run,) = (tmp_path / "again").glob("*/*")
+    resumed = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert resumed["config"] == {**reference["config"], "work_dir": resumed["config"]["work_dir"]}
+    for key, value in reference["model"].items():
+        assert torch.equal(value, resumed["model"][key]), key
+
+
+HOLDER = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from cnnzoo.engine.runs import run_lock
+    with run_lock(Path(sys.argv[1])):
+        print("locked", flush=True)
+        time.sleep(120)
+    """
+)
+
+
+def test_a_run_being_trained_is_locked_and_a_dead_holder_is_taken_over(
+    make_cfg, fake_data, tmp_path, capsys
+):
+    assert _cli_train(make_cfg, "--cfg-options", "train_cfg.max_epochs=1") == 0
+    (run,) = (tmp_path / "runs").glob("*/*")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(run)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        capsys.readouterr()
+        assert main(["train", "--resume", str(run), "--quiet"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and f"process {holder.pid}" in err, err
+    finally:
+        holder.kill()
+        holder.wait()
+    assert (run / LOCK_FILE).read_text() == str(holder.pid)  # stale: its process is gone
+    assert (
+        main(["train", "--resume", str(run), "--quiet", "--cfg-options", "train_cfg.max_epochs=2"])
+        == 0
+    )
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["epoch"] == 2
+
+
+def test_run_dir_of_a_checkpoint_and_of_a_run(tmp_path):
+    run = tmp_path / "r"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "best.pt").write_bytes(b"")
+    assert run_dir_of(run) == run
+    assert run_dir_of(run / "checkpoints" / "best.pt") == run
+
+
+def test_train_leaves_torchs_global_settings_as_it_found_them(make_cfg, fake_data):
+    cfg = make_cfg(**{"train_cfg.max_epochs": 1, "deterministic": True})  # trains on 1 thread
+    torch.set_num_threads(3)
+    trainer.train(cfg, quiet=True)
+    assert torch.get_num_threads() == 3
+    assert not torch.are_deterministic_algorithms_enabled()
