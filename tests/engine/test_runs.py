@@ -4,6 +4,7 @@ locked while it trains."""
 
 from __future__ import annotations
 
+import json
 import shlex
 import subprocess
 import sys
@@ -144,3 +145,23 @@ def test_train_leaves_torchs_global_settings_as_it_found_them(make_cfg, fake_dat
     trainer.train(cfg, quiet=True)
     assert torch.get_num_threads() == 3
     assert not torch.are_deterministic_algorithms_enabled()
+
+
+def test_cnnzoo_test_reproduces_the_end_of_training_test_and_keeps_its_report(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("CNNZOO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    options = ["train_cfg.max_epochs=1", "amp.enabled=True", "data.test.tta_flip=True"]
+    args = ["--work-dir", str(tmp_path / "runs"), "--quiet", "--cfg-options", *options]
+    assert main(["train", "quickstart_lenet5_digits", *args]) == 0
+    (run,) = (tmp_path / "runs").glob("*/*")
+    summary = json.loads((run / "summary.json").read_text())
+    assert main(["test", str(run), "--quiet"]) == 0
+    report = json.loads((run / "test_report.json").read_text())
+    assert (report["top1"], report["loss"]) == (summary["test/top1"], summary["test/loss"])
+
+    own = (run / "test_report.json").read_text()
+    assert main(["test", str(run), "--quiet", "--data", str(tmp_path / "other")]) == 0
+    assert (run / "test_report-other.json").is_file()
+    assert (run / "test_report.json").read_text() == own

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from cnnzoo.data import build_data, prepare_images
 from cnnzoo.engine.checkpoint import load_trained
 from cnnzoo.engine.losses import build_loss
 from cnnzoo.engine.runs import run_config, run_dir_of
-from cnnzoo.engine.trainer import evaluate, resolve_device, train
+from cnnzoo.engine.trainer import autocast_dtype, evaluate, resolve_device, train
 from cnnzoo.errors import ConfigError, DataError, TrainingError
 from cnnzoo.export import is_exported, load_exported
 from cnnzoo.fileio import atomic_write
@@ -44,8 +45,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    """Evaluate a run directory or checkpoint on its test split (or the test split under
-    ``--data``); print the metrics and write test_report.json/.md beside the run."""
+    """Evaluate a run directory or checkpoint on its test split as the end of training did
+    (the same AMP dtype, memory format and TTA), or on the test split under ``--data``; print
+    the metrics and write test_report.json/.md beside the run (``test_report-<data folder>``
+    for ``--data``, so the run's own report stays)."""
     model, meta = load_trained(args.target)
     cfg = load_config(
         meta["config"], args.cfg_options, source=f"the config in checkpoint {meta['path']}"
@@ -63,9 +66,13 @@ def cmd_test(args: argparse.Namespace) -> int:
             f"the test data's classes {data.class_names[:5]}... are not the model's {meta['class_names'][:5]}..."
         )
     model.to(device)
+    channels_last = bool(cfg.get("channels_last", True))
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
     loss_fn = build_loss(cfg.get("loss") or {})
     tta = dict(cfg.data.get("test") or {})
     meter = evaluate(model, data.test, loss_fn, num_classes=data.num_classes, tta_flip=bool(tta.get("tta_flip", False)),
+                     amp_dtype=autocast_dtype(cfg.get("amp") or {}, device), channels_last=channels_last,
                      tta_translate=int(tta.get("tta_translate", 0)), desc="test",
                      show=not args.quiet and sys.stderr.isatty())  # fmt: skip
     metrics = meter.compute()
@@ -76,12 +83,11 @@ def cmd_test(args: argparse.Namespace) -> int:
         confusion=meter.confusion.cpu().tolist(),
     )  # fmt: skip
     out = run_dir_of(meta["path"])
+    name = "test_report" + (f"-{_slug(Path(args.data).resolve().name)}" if args.data else "")
     try:
-        atomic_write(
-            out / "test_report.json", lambda f: json.dump(report, f, indent=2), binary=False
-        )
+        atomic_write(out / f"{name}.json", lambda f: json.dump(report, f, indent=2), binary=False)
         markdown = _markdown(report, data.class_names)
-        atomic_write(out / "test_report.md", lambda f: f.write(markdown), binary=False)
+        atomic_write(out / f"{name}.md", lambda f: f.write(markdown), binary=False)
     except OSError as e:
         raise TrainingError(
             f"cannot write the test report to {out}: {e.strerror or e}; earlier reports there are "
@@ -89,8 +95,12 @@ def cmd_test(args: argparse.Namespace) -> int:
         ) from None
     for key, value in metrics.items():
         print(f"{key:6s} {value:.4f}")
-    print(f"report: {out / 'test_report.md'}")
+    print(f"report: {out / f'{name}.md'}")
     return 0
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("._") or "data"
 
 
 def _markdown(report: dict, class_names: list[str]) -> str:

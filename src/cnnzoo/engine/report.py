@@ -15,16 +15,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-import matplotlib
+import numpy as np
+import torch
+from matplotlib.figure import Figure  # drawn without pyplot: no backend is chosen or changed
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the headless backend)
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-
-from cnnzoo import __version__  # noqa: E402
-from cnnzoo.fileio import atomic_write  # noqa: E402
+from cnnzoo import __version__
+from cnnzoo.fileio import atomic_write
 
 ACCURACY_METRICS = ("top1", "top5")
 ERROR_METRICS = ("mae", "rmse")
@@ -172,7 +169,8 @@ def _plot_curves(history: Sequence[Mapping[str, Any]], file: IO[bytes]) -> None:
         panels.append(("learning rate", "learning rate", ["lr"]))
     if not panels:
         panels.append(("no metrics recorded", "", []))
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
+    fig = Figure(figsize=(4.2 * len(panels), 3.4))
+    axes = fig.subplots(1, len(panels), squeeze=False)
     marker = "o" if len(history) <= 30 else None
     for ax, (title, ylabel, series) in zip(axes[0], panels, strict=True):
         for key in series:
@@ -193,7 +191,6 @@ def _plot_curves(history: Sequence[Mapping[str, Any]], file: IO[bytes]) -> None:
             ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(file, format="png", dpi=110)
-    plt.close(fig)
 
 
 def _plot_confusion(counts: np.ndarray, class_names: list[str], file: IO[bytes]) -> None:
@@ -201,7 +198,8 @@ def _plot_confusion(counts: np.ndarray, class_names: list[str], file: IO[bytes])
     totals = counts.sum(axis=1, keepdims=True)
     norm = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
     side = min(max(4.0, 0.45 * k + 2.0), 16.0)
-    fig, ax = plt.subplots(figsize=(side + 1.0, side))
+    fig = Figure(figsize=(side + 1.0, side))
+    ax = fig.subplots()
     image = ax.imshow(norm, cmap="Blues", vmin=0.0, vmax=1.0)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="fraction of the true class")
     ax.set_xlabel("predicted class")
@@ -233,7 +231,6 @@ def _plot_confusion(counts: np.ndarray, class_names: list[str], file: IO[bytes])
                     )
     fig.tight_layout()
     fig.savefig(file, format="png", dpi=110)
-    plt.close(fig)
 
 
 # --- helpers -------------------------------------------------------------------------------

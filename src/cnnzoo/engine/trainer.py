@@ -39,7 +39,7 @@ from tqdm import tqdm
 from cnnzoo import distributed
 from cnnzoo.analysis.flops import count_flops
 from cnnzoo.config import config_data, config_hash
-from cnnzoo.data import build_data
+from cnnzoo.data import DataBundle, build_data
 from cnnzoo.engine.checkpoint import (
     FORMAT_VERSION,
     load_checkpoint,
@@ -67,13 +67,15 @@ def train(
     resume: str | Path | None = None,
     quiet: bool = False,
     hooks: Sequence[Hook] = (),
+    data: DataBundle | None = None,
 ) -> Path:
     """Train the model of ``cfg``; returns the run directory.
 
     ``resume``: ``'auto'`` (the latest run of this config under ``work_dir``) or a run
     directory; the run continues in that directory from its ``last.pt``. ``hooks`` are
     called as ``hook(event, info)`` with event ``'step'`` after every optimizer step and
-    ``'epoch'`` after every epoch.
+    ``'epoch'`` after every epoch. ``data``: the batches to train on (by default those that
+    ``cfg.data`` describes, built by :func:`~cnnzoo.data.build_data`).
 
     Under torchrun every process trains on its shard of each epoch with DistributedDataParallel
     (see :mod:`cnnzoo.distributed`); only rank 0 logs, shows progress and writes files.
@@ -85,10 +87,10 @@ def train(
     when no step was applied at all (every loss skipped), :class:`Interrupted` on a signal.
     """
     with _torch_settings_kept(), contextlib.ExitStack() as held:
-        return _train(cfg, resume=resume, quiet=quiet, hooks=hooks, held=held)
+        return _train(cfg, resume=resume, quiet=quiet, hooks=hooks, held=held, data=data)
 
 
-def _train(cfg: Config, *, resume, quiet: bool, hooks: Sequence[Hook], held) -> Path:
+def _train(cfg: Config, *, resume, quiet: bool, hooks: Sequence[Hook], held, data) -> Path:
     ctx = distributed.setup(resolve_device(cfg.get("device", "auto")))
     device, rank, world_size, main = ctx.device, ctx.rank, ctx.world_size, ctx.is_main
     show_bars = main and not quiet and sys.stderr.isatty()
@@ -96,9 +98,10 @@ def _train(cfg: Config, *, resume, quiet: bool, hooks: Sequence[Hook], held) -> 
 
     _setup_torch(bool(cfg.get("deterministic", False)), device)
     seed_everything(int(cfg.get("seed", 0)))
-    data = build_data(
-        cfg.data, device=device, seed=int(cfg.get("seed", 0)), rank=rank, world_size=world_size
-    )
+    if data is None:
+        data = build_data(
+            cfg.data, device=device, seed=int(cfg.get("seed", 0)), rank=rank, world_size=world_size
+        )
     if data.test is None and data.val is None:
         raise DataError(
             f"the {data.dataset} data has no test split and data.val_split=0: nothing to score; set data.val_split > 0"
@@ -120,7 +123,7 @@ def _train(cfg: Config, *, resume, quiet: bool, hooks: Sequence[Hook], held) -> 
         steps_per_epoch=len(data.train),
         max_epochs=max_epochs,
     )
-    amp_dtype = _amp_dtype(cfg.get("amp") or {}, device)
+    amp_dtype = autocast_dtype(cfg.get("amp") or {}, device)
     scaler = torch.amp.GradScaler(
         device.type, enabled=amp_dtype == torch.float16 and device.type == "cuda"
     )
@@ -516,7 +519,7 @@ def _setup_torch(deterministic: bool, device: torch.device) -> None:
         torch.backends.cudnn.benchmark = not deterministic
 
 
-def _amp_dtype(amp: Mapping, device: torch.device) -> torch.dtype | None:
+def autocast_dtype(amp: Mapping, device: torch.device) -> torch.dtype | None:
     """None without AMP; bfloat16 on CPU; the configured dtype on CUDA."""
     if not amp.get("enabled", False):
         return None
