@@ -27,8 +27,9 @@ from cnnzoo.engine.checkpoint import load_trained
 
 class Callback:
     """Plug into the loop: override what you need. ``on_train_batch_end`` gets the epoch, the
-    step in it, the global step and the loss (a tensor: reading it syncs with the device);
-    ``on_train_epoch_end`` gets the epoch's row of metrics (as in ``metrics.csv``)."""
+    step in it, the global step, the loss (a tensor: reading it syncs with the device) and the
+    model (its ``.grad`` are those the optimizer just used); ``on_train_epoch_end`` gets the
+    epoch's row of metrics (as in ``metrics.csv``)."""
 
     def on_train_batch_end(self, info: dict[str, Any]) -> None:
         pass

@@ -52,3 +52,28 @@ def test_importing_cnnzoo_and_its_engine_chooses_no_matplotlib_backend():
     env = dict(os.environ, MPLBACKEND="svg")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.stdout.strip() == "svg", out.stderr
+
+
+class GradNorms(cnnzoo.Callback):
+    """The norm of the gradients each optimizer step used."""
+
+    def __init__(self) -> None:
+        self.norms: list[float] = []
+
+    def on_train_batch_end(self, info: dict) -> None:
+        grads = [p.grad.flatten() for p in info["model"].parameters() if p.grad is not None]
+        self.norms.append(float(torch.cat(grads).norm()))
+
+
+def test_clipping_bounds_the_gradient_norm_the_optimizer_sees(make_cfg):
+    def norms(**options) -> list[float]:
+        seen = GradNorms()
+        cfg = make_cfg(**{"train_cfg.max_epochs": 1, **options})
+        cnnzoo.train(cfg, callbacks=[seen], data=FakeBundle(0))
+        return seen.norms
+
+    assert max(norms()) > 0.05  # unclipped, the gradients are larger than the bound below
+    clipped = norms(**{"clip_grad.max_norm": 0.05})
+    assert len(clipped) == 3 and max(clipped) <= 0.05 * (1 + 1e-5)
+    l1 = norms(**{"clip_grad.max_norm": 0.05, "clip_grad.norm_type": 1.0})
+    assert max(l1) < 0.5 * max(clipped)  # the L1 norm is bounded: the L2 norm is far smaller

@@ -73,8 +73,9 @@ def train(
 
     ``resume``: ``'auto'`` (the latest run of this config under ``work_dir``) or a run
     directory; the run continues in that directory from its ``last.pt``. ``hooks`` are
-    called as ``hook(event, info)`` with event ``'step'`` after every optimizer step and
-    ``'epoch'`` after every epoch. ``data``: the batches to train on (by default those that
+    called as ``hook(event, info)`` with event ``'step'`` after every optimizer step (info:
+    epoch, step, global_step, loss, model; the gradients are those the step used) and
+    ``'epoch'`` after every epoch (info: the epoch's row of metrics). ``data``: the batches to train on (by default those that
     ``cfg.data`` describes, built by :func:`~cnnzoo.data.build_data`).
 
     Under torchrun every process trains on its shard of each epoch with DistributedDataParallel
@@ -303,7 +304,11 @@ def _train(cfg: Config, *, resume, quiet: bool, hooks: Sequence[Hook], held, dat
                         hook(
                             "step",
                             dict(
-                                epoch=epoch, step=step, global_step=state["global_step"], loss=loss
+                                epoch=epoch,
+                                step=step,
+                                global_step=state["global_step"],
+                                loss=loss,
+                                model=model,
                             ),
                         )
                     if distributed.any_rank(bool(interrupt["signum"]), device):  # all stop here
