@@ -3,9 +3,9 @@
 ``ci`` (the default): every run draws the same examples (derandomized, no example
 database), so CI cannot fail at random and a red run reproduces.
 
-``fuzz``: ``HYPOTHESIS_PROFILE=fuzz python -m pytest -m fuzz -p no:xdist`` draws fresh random
-examples, 50 times as many, keeps failing ones in ``.hypothesis/examples`` and replays them
-first next time. Turn what it finds into a fixed test case (tests/faults/test_untrusted.py,
+``fuzz``: ``HYPOTHESIS_PROFILE=fuzz python -m pytest -m fuzz -p no:xdist -o timeout=0``
+draws fresh random examples, 50 times as many (a test then runs for many minutes, hence no
+timeout), keeps failing ones in ``.hypothesis/examples`` and replays them first next time. Turn what it finds into a fixed test case (tests/faults/test_untrusted.py,
 test_bad_data.py, ... hold the ones found so far).
 """
 

@@ -128,3 +128,18 @@ def test_classifier_interface_and_dropout():
     assert model.get_classifier().out_features == 3
     model.reset_classifier(0)
     assert model(x).shape == (2, 1280)
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v2", "efficientnet_b0", "mobilenetv1_100"])
+def test_depthwise_convs_are_initialised_over_one_groups_fan_out(name):
+    """TensorFlow's and timm's init: std sqrt(2 / (k * k * out / groups)), sqrt(2/9) for a
+    depthwise 3x3, so that each depthwise layer does not shrink the activations by sqrt(C)
+    (the eval-mode features at init were 1e-15 to 1e-19 with PyTorch's fan-out)."""
+    model = cnnzoo.create_model(name)
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    dw = [c for c in convs if c.groups == c.in_channels > 1 and c.kernel_size == (3, 3)]
+    assert dw
+    weights = torch.cat([c.weight.detach().flatten() for c in dw])
+    assert weights.std().item() == pytest.approx((2 / 9) ** 0.5, rel=0.05)
+    with torch.no_grad():
+        assert model.eval().forward_features(torch.randn(2, 3, 64, 64)).abs().max() > 1e-6

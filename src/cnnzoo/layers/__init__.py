@@ -4,7 +4,7 @@ from cnnzoo.layers.activations import Tanh
 from cnnzoo.layers.classifier import ClassifierHead
 from cnnzoo.layers.conv_norm_act import ConvNormAct
 from cnnzoo.layers.drop import DropPath, drop_path
-from cnnzoo.layers.helpers import channel_shuffle, make_divisible
+from cnnzoo.layers.helpers import channel_shuffle, init_conv_fan_out, make_divisible
 from cnnzoo.layers.squeeze_excite import SqueezeExcite
 
 __all__ = [
@@ -15,5 +15,6 @@ __all__ = [
     "Tanh",
     "channel_shuffle",
     "drop_path",
+    "init_conv_fan_out",
     "make_divisible",
 ]

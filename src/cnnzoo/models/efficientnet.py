@@ -10,9 +10,10 @@ Stochastic depth drops residual branches with a rate rising linearly to ``drop_p
 
 Like torchvision, B0..B4 use PyTorch's default BatchNorm (eps 1e-5, momentum 0.1) and B5..B7,
 whose weights were ported from the TensorFlow release, the paper's eps 1e-3 and decay 0.99
-(momentum 0.01). Initialisation is the reference code's (TensorFlow's and torchvision's):
-convolutions He-normal over fan-out, the classifier uniform in +-1/sqrt(classes) with zero
-bias. Torchvision checkpoints load through :func:`checkpoint_filter_fn`.
+(momentum 0.01). Initialisation is the TensorFlow reference code's: convolutions He-normal
+over one group's fan-out (torchvision counts a depthwise conv's every channel, which makes
+B0's outputs 1e-15 at init), the classifier uniform in +-1/sqrt(classes) with zero bias (as
+torchvision). Torchvision checkpoints load through :func:`checkpoint_filter_fn`.
 """
 
 from __future__ import annotations

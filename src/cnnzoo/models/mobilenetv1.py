@@ -13,7 +13,9 @@ Parameters at 224x224 with 1000 classes (BN included; the paper's Tables 6/7 in 
 Parameter names are timm's (``conv_stem``, ``bn1``, ``blocks.S.B.conv_dw/bn1/conv_pw/bn2``,
 ``classifier``), so timm's ``mobilenetv1_100`` state_dict loads as is. timm's network uses
 ReLU6 where the paper says ReLU; build with ``act="relu6"`` for outputs identical to timm's.
-Every conv is padded, so any input size from 1x1 runs.
+Every conv is padded, so any input size from 1x1 runs. Convolutions are initialised He-normal
+over one group's fan-out, as the TensorFlow code and timm (PyTorch's fan-out of a depthwise
+conv counts all its channels, and the activations at the end of the net were 1e-19 at init).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from torch import Tensor
 from cnnzoo.errors import unknown
 from cnnzoo.models._base import ClassifierModel
 from cnnzoo.models._registry import ModelCfg, register_model
+from cnnzoo.models.mobilenetv2 import init_weights
 
 PAPER = "Howard et al., MobileNets: Efficient convolutional neural networks for mobile vision applications, arXiv 2017"
 
@@ -102,21 +105,10 @@ class MobileNetV1(ClassifierModel):
         self.global_pool = nn.AdaptiveAvgPool2d(1)
         self.drop = nn.Dropout(drop_rate)
         self.classifier = self._make_fc(num_classes)
-        self._init_weights()
+        init_weights(self)
 
     def _make_fc(self, num_classes: int) -> nn.Module:
         return nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
-
-    def _init_weights(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0.0, 0.01)
-                nn.init.zeros_(m.bias)
 
     def forward_features(self, x: Tensor) -> Tensor:
         x = self.act(self.bn1(self.conv_stem(x)))

@@ -18,7 +18,14 @@ from collections.abc import Callable
 import torch.nn as nn
 from torch import Tensor
 
-from cnnzoo.layers import ClassifierHead, ConvNormAct, DropPath, SqueezeExcite, make_divisible
+from cnnzoo.layers import (
+    ClassifierHead,
+    ConvNormAct,
+    DropPath,
+    SqueezeExcite,
+    init_conv_fan_out,
+    make_divisible,
+)
 from cnnzoo.models._base import PooledHeadModel
 from cnnzoo.models._registry import ModelCfg, register_model
 
@@ -93,12 +100,11 @@ def stage_feature_info(reductions: list[int], chs: list[int]) -> list[dict]:
 
 
 def init_weights(model: nn.Module) -> None:
-    """He init for convs (fan-out), unit BatchNorm, small normal linear layers."""
+    """He init for convs over one group's fan-out (:func:`~cnnzoo.layers.init_conv_fan_out`, as
+    the TensorFlow reference code), unit BatchNorm, small normal linear layers."""
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
+            init_conv_fan_out(m)
         elif isinstance(m, nn.BatchNorm2d):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
