@@ -325,3 +325,35 @@ def test_without_validation_or_test_split(fake_data, make_cfg, monkeypatch, caps
     monkeypatch.setattr(trainer, "build_data", no_test)
     train(make_cfg(**{"train_cfg.max_epochs": 1}), quiet=True)
     assert "no test split" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("where", ["set-up", "final test"])
+def test_a_signal_outside_the_epoch_loop_stops_at_once_in_one_line(
+    fake_data, make_cfg, monkeypatch, capsys, where
+):
+    """Before the loop (building the data) and after it (the final test) nothing is half-done:
+    SIGTERM stops at once as Interrupted (exit 143 from the CLI), never a silent death."""
+    if where == "set-up":
+        build = trainer.build_data
+
+        def build_then_signal(*args, **kwargs):
+            os.kill(os.getpid(), signal.SIGTERM)
+            return build(*args, **kwargs)
+
+        monkeypatch.setattr(trainer, "build_data", build_then_signal)
+    else:
+        evaluate = trainer.evaluate
+
+        def signal_in_test(*args, desc="eval", **kwargs):
+            if desc == "test":
+                os.kill(os.getpid(), signal.SIGTERM)
+            return evaluate(*args, desc=desc, **kwargs)
+
+        monkeypatch.setattr(trainer, "evaluate", signal_in_test)
+    with pytest.raises(Interrupted) as stopped:
+        train(make_cfg(), quiet=True)
+    assert stopped.value.exit_code == 143
+    err = capsys.readouterr().err
+    if where == "final test":
+        assert "every epoch is saved but the final test did not finish; resume with" in err
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers given back

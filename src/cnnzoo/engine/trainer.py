@@ -61,6 +61,27 @@ Hook = Callable[[str, dict], None]
 MAX_NAN_SKIPS = 10
 
 
+@contextlib.contextmanager
+def _signals_stop_at_once():
+    """Outside the epoch loop (set-up, the final test, the reports) nothing is half-done, so
+    SIGTERM and SIGHUP stop at once as :class:`Interrupted` (one line and 128 + signum from
+    the CLI, not a silent death); the loop defers them until its step is over."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise Interrupted(signum)
+
+    previous = {s: signal.signal(s, stop) for s in STOP_SIGNALS if s != signal.SIGINT}
+    try:
+        yield
+    finally:
+        for s, before in previous.items():
+            signal.signal(s, before)
+
+
+@_signals_stop_at_once()
 def train(
     cfg: Config,
     *,
@@ -390,36 +411,46 @@ def _train(cfg: Config, *, resume, quiet: bool, hooks: Sequence[Hook], held, dat
         )
 
     # ---- test the best checkpoint
-    best_path = (
-        ckpt_dir / "best.pt"
-        if (ckpt_dir / "best.pt").is_file() and val_every
-        else ckpt_dir / "last.pt"
-    )
-    if main and best_path.is_file():
-        load_weights(model, load_checkpoint(best_path)["model"], source=f"checkpoint {best_path}")
-    distributed.broadcast_module(model)  # every rank scores rank 0's weights on its shard
-    split = "test" if data.test is not None else "val"
-    if split == "val":
-        say("note: the data has no test split; the final scores are on the validation split")
-    tta = dict(cfg.data.get("test") or {})
-    test = evaluate(model, getattr(data, split), loss_fn, num_classes=data.num_classes, amp_dtype=amp_dtype,
-                    channels_last=channels_last, tta_flip=bool(tta.get("tta_flip", False)),
-                    tta_translate=int(tta.get("tta_translate", 0)), desc=split, show=show_bars)  # fmt: skip
-    if main:
-        metrics = test.compute(f"{split}/")
-        summary = dict(
-            model=model_name, dataset=data_meta["dataset"], params=sum(p.numel() for p in model.parameters()),
-            macs=count_flops(model, (data_meta["in_chans"], *data_meta["image_size"]))["macs"],
-            epochs=state["epoch"], best_epoch=state["best"]["epoch"], monitor=state["best"]["monitor"],
-            best_value=state["best"]["value"], checkpoint=str(best_path), device=str(device), processes=world_size,
-            global_batch_size=global_batch,
-            train_time_s=sum(r.get("time", 0.0) for r in state["history"]), run_dir=str(run_dir),
-            **metrics, per_class_top1=dict(zip(data_meta["class_names"], test.per_class(), strict=True)),
-        )  # fmt: skip
-        _guard_io(run_dir, lambda: write_reports(run_dir, state["history"], confusion=test.confusion.cpu().tolist(),
-                                                  class_names=data_meta["class_names"], summary=summary))  # fmt: skip
-        say(f"{split}  " + "  ".join(f"{k.split('/')[1]} {v:.4g}" for k, v in metrics.items()))
-        print(f"run dir: {run_dir}")
+    try:
+        best_path = (
+            ckpt_dir / "best.pt"
+            if (ckpt_dir / "best.pt").is_file() and val_every
+            else ckpt_dir / "last.pt"
+        )
+        if main and best_path.is_file():
+            load_weights(
+                model, load_checkpoint(best_path)["model"], source=f"checkpoint {best_path}"
+            )
+        distributed.broadcast_module(model)  # every rank scores rank 0's weights on its shard
+        split = "test" if data.test is not None else "val"
+        if split == "val":
+            say("note: the data has no test split; the final scores are on the validation split")
+        tta = dict(cfg.data.get("test") or {})
+        test = evaluate(model, getattr(data, split), loss_fn, num_classes=data.num_classes, amp_dtype=amp_dtype,
+                        channels_last=channels_last, tta_flip=bool(tta.get("tta_flip", False)),
+                        tta_translate=int(tta.get("tta_translate", 0)), desc=split, show=show_bars)  # fmt: skip
+        if main:
+            metrics = test.compute(f"{split}/")
+            summary = dict(
+                model=model_name, dataset=data_meta["dataset"], params=sum(p.numel() for p in model.parameters()),
+                macs=count_flops(model, (data_meta["in_chans"], *data_meta["image_size"]))["macs"],
+                epochs=state["epoch"], best_epoch=state["best"]["epoch"], monitor=state["best"]["monitor"],
+                best_value=state["best"]["value"], checkpoint=str(best_path), device=str(device), processes=world_size,
+                global_batch_size=global_batch,
+                train_time_s=sum(r.get("time", 0.0) for r in state["history"]), run_dir=str(run_dir),
+                **metrics, per_class_top1=dict(zip(data_meta["class_names"], test.per_class(), strict=True)),
+            )  # fmt: skip
+            _guard_io(run_dir, lambda: write_reports(run_dir, state["history"], confusion=test.confusion.cpu().tolist(),
+                                                      class_names=data_meta["class_names"], summary=summary))  # fmt: skip
+            say(f"{split}  " + "  ".join(f"{k.split('/')[1]} {v:.4g}" for k, v in metrics.items()))
+            print(f"run dir: {run_dir}")
+    except KeyboardInterrupt as e:
+        if main:
+            stop = e if isinstance(e, Interrupted) else Interrupted()
+            cfg_arg = f" {cfg.filename}" if getattr(cfg, "filename", None) else ""
+            print(f"\n{stop}: every epoch is saved but the final test did not finish; resume "
+                  f"with: cnnzoo train{cfg_arg} --resume {run_dir}", file=sys.stderr)  # fmt: skip
+        raise
     return run_dir
 
 
