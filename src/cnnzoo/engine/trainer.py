@@ -447,9 +447,8 @@ def _train(cfg: Config, *, resume, quiet: bool, hooks: Sequence[Hook], held, dat
     except KeyboardInterrupt as e:
         if main:
             stop = e if isinstance(e, Interrupted) else Interrupted()
-            cfg_arg = f" {cfg.filename}" if getattr(cfg, "filename", None) else ""
             print(f"\n{stop}: every epoch is saved but the final test did not finish; resume "
-                  f"with: cnnzoo train{cfg_arg} --resume {run_dir}", file=sys.stderr)  # fmt: skip
+                  f"with: cnnzoo train --resume {run_dir}", file=sys.stderr)  # fmt: skip
         raise
     return run_dir
 
