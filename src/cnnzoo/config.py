@@ -115,9 +115,10 @@ DATASETS: dict[str, tuple[int | None, int | None, tuple[int, int] | None]] = dic
     cifar10=(10, 3, (32, 32)),
     cifar100=(100, 3, (32, 32)),
     imagefolder=(None, None, None),
+    imagenet=(1000, 3, None),
 )
 # Data keys that the data side reads but configs need not set (not filled in by default).
-DATA_OPTIONAL = ("skip_bad",)
+DATA_OPTIONAL = ("skip_bad", "format", "resize")
 SPLIT_OPTIONAL = ("drop_last", "tta_translate")
 SCHEDULER_REQUIRED: dict[str, tuple[str, ...]] = dict(
     StepLR=("step_size",), MultiStepLR=("milestones",)
@@ -910,7 +911,10 @@ def _check_data(cfg: Mapping[str, Any]) -> None:
     )
     _check_int("data.split_seed", data["split_seed"], 0, MAX_SEED)
     _require(isinstance(data["download"], bool), "data.download must be True or False")
-    _check_choice("data.loader", data["loader"], ("auto", "device", "dataloader"))
+    _check_choice("data.loader", data["loader"], ("auto", "device", "dataloader", "stream"))
+    _check_choice("data.format", data.get("format", "folder"), ("folder", "shards"))
+    if data.get("resize") is not None:
+        _check_int("data.resize", data["resize"], 1, MAX_IMAGE_SIZE)
     _check_int("data.num_workers", data["num_workers"], 0, MAX_WORKERS)
     _check_choice("data.in_chans", data["in_chans"], (None, 1, 3))
     size = data["image_size"]

@@ -17,7 +17,15 @@ import torch
 from torch.utils.data import DataLoader
 
 from cnnzoo.data.augment import AugContext, build_pipeline
-from cnnzoo.data.datasets import READERS, Source, Split, cache_dir, data_root, read_dataset
+from cnnzoo.data.datasets import (
+    FOLDER_TYPES,
+    READERS,
+    Source,
+    Split,
+    cache_dir,
+    data_root,
+    read_dataset,
+)
 from cnnzoo.data.device_loader import BatchIterable, DeviceBatches
 from cnnzoo.data.images import as_size, resize_uint8
 from cnnzoo.data.loader import ImageFileDataset, LoaderBatches, UInt8Dataset, unwrapped
@@ -25,7 +33,8 @@ from cnnzoo.data.stats import ChannelStats, cached_channel_stats, channel_stats,
 from cnnzoo.errors import ConfigError, DataError, unknown
 
 DEVICE_LIMIT_BYTES = 2 * 1024**3  # 'auto' keeps datasets below this on the device
-LOADERS = ("auto", "device", "dataloader")
+LOADERS = ("auto", "device", "dataloader", "stream")
+FORMATS = ("folder", "shards")  # data.format: image files in class folders, or tar shards
 
 
 @dataclass
@@ -122,6 +131,18 @@ def build_data(
     loader = cfg.get("loader", "auto") or "auto"
     if loader not in LOADERS:
         raise ConfigError(f"data.loader must be one of {', '.join(LOADERS)}, got {loader!r}")
+    fmt = cfg.get("format", "folder") or "folder"
+    if fmt not in FORMATS:
+        raise ConfigError(f"data.format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if loader == "stream" or fmt == "shards":
+        from cnnzoo.data.stream import build_stream
+
+        return build_stream(cfg, device=device, seed=seed, rank=rank, world_size=world_size)
+    if cfg.get("resize") is not None:
+        raise ConfigError(
+            "data.resize (the shorter side before the evaluation centre crop) belongs to the "
+            "streaming path: set data.loader='stream' or drop data.resize"
+        )
     in_chans = cfg.get("in_chans")
     if in_chans not in (None, 1, 3):
         raise ConfigError(f"data.in_chans must be None, 1 or 3, got {in_chans!r}")
@@ -130,7 +151,7 @@ def build_data(
     size = as_size(cfg.get("image_size"))
     device = torch.device(device)
 
-    folder = name == "imagefolder"
+    folder = name in FOLDER_TYPES
     root = data_root(cfg.get("root"))
     src = read_dataset(
         name,

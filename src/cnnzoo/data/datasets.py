@@ -573,23 +573,9 @@ def _decode_all(
     return Split(torch.tensor(kept, dtype=torch.int64), torch.stack(images))
 
 
-def read_imagefolder(
-    root: Path,
-    download: bool = False,
-    *,
-    in_chans: int | None = None,
-    image_size: tuple[int, int] | None = None,
-    skip_bad: bool = False,
-    max_bytes: int | None = None,
-) -> Source:
-    """A folder ``root`` with ``train/<class>/*.jpg|png|...`` and optionally ``val/`` and
-    ``test/`` of the same layout (torchvision's ImageFolder convention).
-
-    Every image is decoded once with PIL, converted to ``in_chans`` (default: 3 if any image
-    is in colour, else 1), resized to ``image_size`` and cached as a uint8 tensor file keyed
-    by a hash of the file list, in ``<cache>/imagefolder/``. When the decoded splits would
-    exceed ``max_bytes``, nothing is decoded: the splits keep their file paths for the
-    DataLoader path to decode lazily."""
+def list_imagefolder(root: Path) -> tuple[list[str], dict[str, tuple[list[Path], list[int]]]]:
+    """The class names and, per split (``train`` and those of ``val``/``test`` present), the
+    image files and their labels of the ImageFolder tree ``root``; nothing is opened."""
     train_dir = root / "train"
     if not train_dir.is_dir():
         raise DataError(
@@ -602,6 +588,31 @@ def read_imagefolder(
         if (root / name).is_dir():
             _, p, y = _scan_folder(root / name, class_names)
             splits[name] = (p, y)
+    return class_names, splits
+
+
+def read_imagefolder(
+    root: Path,
+    download: bool = False,
+    *,
+    in_chans: int | None = None,
+    image_size: tuple[int, int] | None = None,
+    skip_bad: bool = False,
+    max_bytes: int | None = None,
+    name: str = "imagefolder",
+) -> Source:
+    """A folder ``root`` with ``train/<class>/*.jpg|png|...`` and optionally ``val/`` and
+    ``test/`` of the same layout (torchvision's ImageFolder convention).
+
+    Every image is decoded once with PIL, converted to ``in_chans`` (default: 3 if any image
+    is in colour, else 1), resized to ``image_size`` and cached as a uint8 tensor file keyed
+    by a hash of the file list, in ``<cache>/imagefolder/``. When the decoded splits would
+    exceed ``max_bytes``, nothing is decoded: the splits keep their file paths for the
+    DataLoader path to decode lazily. ``name``: the data type (``imagenet`` is checked to
+    hold the 1000 classes before anything is decoded)."""
+    class_names, splits = list_imagefolder(root)
+    if name == "imagenet":
+        check_imagenet_classes(class_names, root / "train")
     all_paths = [p for ps, _ in splits.values() for p in ps]
     fingerprint = _stat_fingerprint(all_paths)
     key = hashlib.sha1(f"{fingerprint}|{in_chans}|{image_size}|{skip_bad}".encode()).hexdigest()
@@ -613,7 +624,7 @@ def read_imagefolder(
         if out["train"].images is not None:
             _save_cached(cache, out)
     return Source(
-        "imagefolder",
+        name,
         out["train"],
         out.get("test"),
         class_names,
@@ -688,8 +699,28 @@ def _save_cached(path: Path, splits: dict[str, Split]) -> None:
         )
 
 
+IMAGENET_CLASSES = 1000
+
+
+def check_imagenet_classes(class_names: list[str], where: Path) -> None:
+    """ImageNet-1k (ILSVRC 2012) has 1000 classes; any other count is not ImageNet."""
+    if len(class_names) != IMAGENET_CLASSES:
+        raise DataError(
+            f"{where} holds {len(class_names)} classes but ImageNet (ILSVRC 2012) has "
+            f"{IMAGENET_CLASSES}; for other image sets use data.type=imagefolder"
+        )
+
+
+def read_imagenet(root: Path, download: bool = False, **kwargs) -> Source:
+    """ImageNet-1k (Russakovsky et al. 2015) as an ImageFolder tree: ``root/train/<wnid>/``
+    and ``root/val/<wnid>/`` (the usual layout; torchvision's ``ImageNet`` class writes it),
+    read like :func:`read_imagefolder` and checked to hold the 1000 classes."""
+    return read_imagefolder(root, download, name="imagenet", **kwargs)
+
+
 # --------------------------------------------------------------------------------------
 
+FOLDER_TYPES = ("imagefolder", "imagenet")  # data types read from a tree of image files
 READERS: dict[str, Callable[..., Source]] = {
     "digits": read_digits,
     "mnist": read_mnist,
@@ -697,6 +728,7 @@ READERS: dict[str, Callable[..., Source]] = {
     "cifar10": read_cifar10,
     "cifar100": read_cifar100,
     "imagefolder": read_imagefolder,
+    "imagenet": read_imagenet,
 }
 
 
@@ -715,8 +747,8 @@ def read_dataset(
     if name not in READERS:
         raise unknown("dataset", name, READERS)
     image_size = as_size(image_size)
-    if name == "imagefolder":
-        return read_imagefolder(
+    if name in FOLDER_TYPES:
+        return READERS[name](
             root,
             download,
             in_chans=in_chans,

@@ -7,6 +7,7 @@ statistics and ``predict`` see exactly the same pixels.
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -87,16 +88,17 @@ def image_channels(mode: str) -> int:
 
 
 @contextmanager
-def open_image(path: Path) -> Iterator[PILImage]:
+def open_image(path: Path, data: bytes | bytearray | None = None) -> Iterator[PILImage]:
     """``PIL.Image.open(path)`` in a context where every way the file can fail (missing,
     empty, corrupt, truncated, a decompression bomb) becomes a :class:`DataError` naming it,
-    including failures while the image is decoded inside the ``with`` block."""
+    including failures while the image is decoded inside the ``with`` block. ``data``: the
+    file's bytes, already read (from a tar shard, say); ``path`` then only names it."""
     from PIL import Image, UnidentifiedImageError
 
     try:
-        if path.stat().st_size == 0:
+        if (path.stat().st_size if data is None else len(data)) == 0:
             raise DataError(f"image file {path} is empty (0 bytes); delete or replace it")
-        with Image.open(path) as img:
+        with Image.open(path if data is None else io.BytesIO(data)) as img:
             yield img
     except DataError:
         raise
@@ -111,14 +113,17 @@ def open_image(path: Path) -> Iterator[PILImage]:
         raise DataError(f"cannot read image {path}: {e}; delete or replace the file") from None
 
 
-def decode_image(path: str | os.PathLike, in_chans: int) -> Tensor:
-    """Decode one image file to a uint8 (C, H, W) tensor with ``in_chans`` channels.
+def decode_image(
+    path: str | os.PathLike, in_chans: int, data: bytes | bytearray | None = None
+) -> Tensor:
+    """Decode one image file (or its bytes ``data``, named ``path``) to a uint8 (C, H, W)
+    tensor with ``in_chans`` channels.
 
     Palette, alpha, CMYK and 16-bit modes are converted; alpha is dropped; of an animated
     image, the first frame is read. An unreadable file raises :class:`DataError` naming it."""
     from PIL import Image
 
-    with open_image(Path(path)) as img:
+    with open_image(Path(path), data) as img:
         img.load()
         if img.mode in ("I;16", "I;16B", "I;16L", "I"):
             arr = np.asarray(img, dtype=np.float64)

@@ -65,19 +65,22 @@ def unwrapped(loader: Iterable) -> Iterator:
         raise type(e)(lines[-1].removeprefix(prefix)) from None
 
 
-class _PlanSampler(Sampler[list[int]]):
+class _PlanSampler(Sampler[list]):
     """Yields the batches of its owner's current epoch plan (read in the main process at the
-    start of every epoch, so persistent workers follow ``set_epoch``).
+    start of every epoch, so persistent workers follow ``set_epoch``); ``keyed``: as
+    ``(epoch, index)`` pairs, for datasets whose samples draw their own random numbers.
 
     The owner is held by a weak reference: a cycle owner -> DataLoader -> sampler -> owner
     would leave the worker processes to the cycle collector, which tears them down badly."""
 
-    def __init__(self, owner: BatchIterable) -> None:
+    def __init__(self, owner: BatchIterable, keyed: bool = False) -> None:
         self._owner = weakref.ref(owner)
+        self._keyed = keyed
 
-    def __iter__(self) -> Iterator[list[int]]:
-        for idx in self._owner().plan():
-            yield idx.tolist()
+    def __iter__(self) -> Iterator[list]:
+        owner = self._owner()
+        for idx in owner.plan():
+            yield [(owner.epoch, i) for i in idx.tolist()] if self._keyed else idx.tolist()
 
     def __len__(self) -> int:
         return len(self._owner())
@@ -85,14 +88,23 @@ class _PlanSampler(Sampler[list[int]]):
 
 class LoaderBatches(BatchIterable):
     """Batches fetched through a :class:`torch.utils.data.DataLoader` with ``num_workers``
-    workers (persistent when > 0), pinned memory on CUDA, sharded like the device path."""
+    workers (persistent when > 0), pinned memory on CUDA, sharded like the device path.
+    ``keyed``: the dataset takes ``(epoch, index)`` items (see :mod:`cnnzoo.data.stream`)."""
 
-    def __init__(self, dataset: Dataset, labels: Tensor, *, num_workers: int = 2, **kwargs) -> None:
+    def __init__(
+        self,
+        dataset: Dataset,
+        labels: Tensor,
+        *,
+        num_workers: int = 2,
+        keyed: bool = False,
+        **kwargs,
+    ) -> None:
         super().__init__(labels, **kwargs)
         self.dataset = dataset
         self._loader = DataLoader(
             dataset,
-            batch_sampler=_PlanSampler(self),
+            batch_sampler=_PlanSampler(self, keyed),
             num_workers=num_workers,
             pin_memory=self.device.type == "cuda",
             persistent_workers=num_workers > 0,

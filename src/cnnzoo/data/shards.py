@@ -1,0 +1,431 @@
+"""Tar shards in WebDataset's layout: written from an ImageFolder, streamed back for training.
+
+A split is a series of POSIX tar files ``{split}-000000.tar``, ``{split}-000001.tar``, ...;
+one sample is two consecutive members sharing a key, WebDataset's convention: ``KEY.jpg`` (the
+image file's bytes as they were; any extension of :data:`IMAGE_EXTENSIONS`) and ``KEY.cls``
+(the class index as decimal text). ``shards.json`` beside them names the classes and each
+shard's sample count, so the number of batches of an epoch is known before a shard is opened.
+A shard is read front to back (``tarfile`` in stream mode: no seeking), so a folder mounted
+from anywhere (NFS, an object store through a FUSE mount) serves as well as a local disk.
+
+Split over processes and workers, for a split of S shards on R processes with W workers each:
+rank r reads shards r, r + R, r + 2R, ... (a fixed share, so that every epoch it holds the same
+number of samples); each epoch it shuffles its shards (seeded by seed, epoch, rank) and deals
+them to its workers round-robin; a worker streams its shards through a shuffle buffer of
+:data:`SHUFFLE_BUFFER` samples (seeded by seed, epoch, rank, worker). No sample is read twice
+in an epoch. When S is not a multiple of R, ranks hold ``ceil(S/R)`` or ``floor(S/R)`` shards:
+every rank trains the same number of steps (DDP needs it), that of the rank with the fewest
+samples, and the others leave their surplus samples out of that epoch (different ones each
+epoch, since the order is reshuffled); evaluation reads every sample once. S < R is refused.
+Workers beyond a rank's shard count stay idle. The writer shuffles the training samples across
+shards, so that each shard is a random sample of the whole set.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from cnnzoo.data.build import split_train_val
+from cnnzoo.data.datasets import Split, list_imagefolder
+from cnnzoo.data.device_loader import BatchIterable, seeded_generator
+from cnnzoo.data.images import IMAGE_EXTENSIONS, probe_image
+from cnnzoo.data.loader import unwrapped
+from cnnzoo.data.stream import (
+    MAX_FILE_BYTES,
+    CenterCrop,
+    TrainCrop,
+    decode_full,
+    read_file,
+    sample_generator,
+)
+from cnnzoo.errors import DataError
+from cnnzoo.fileio import atomic_write
+
+INDEX = "shards.json"
+FORMAT = "cnnzoo-shards/1"
+SPLITS = ("train", "val", "test")
+SHUFFLE_BUFFER = 1000  # samples (encoded bytes: ~110 kB each for ImageNet) per worker
+MAX_INDEX_BYTES = 64 << 20
+
+
+@dataclass(frozen=True)
+class ShardIndex:
+    """What ``shards.json`` says: the class names and, per split, (shard file, samples)."""
+
+    root: Path
+    classes: list[str]
+    splits: dict[str, list[tuple[str, int]]]
+
+    def num_samples(self, split: str) -> int:
+        return sum(n for _, n in self.splits[split])
+
+
+# ---- writing --------------------------------------------------------------------------------
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size, info.mode, info.mtime = len(data), 0o444, 0  # the same folder -> the same bytes
+    tar.addfile(info, io.BytesIO(data))
+
+
+def _write_tar(f, samples: list[tuple[str, Path, int]]) -> None:
+    with tarfile.open(fileobj=f, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for key, path, label in samples:
+            _add(tar, f"{key}{path.suffix.lower()}", bytes(read_file(path)))
+            _add(tar, f"{key}.cls", str(label).encode())
+
+
+def write_shards(
+    folder: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    shard_size: int = 1000,
+    seed: int = 0,
+    val_split: float = 0.0,
+    split_seed: int = 0,
+    say: Callable[[str], None] = lambda msg: None,
+) -> ShardIndex:
+    """Write the ImageFolder tree ``folder`` (``train/``, optional ``val/``, ``test/``) as tar
+    shards of ``shard_size`` samples in ``out``, and ``shards.json`` last. The training samples
+    are shuffled across shards (seeded by ``seed``); ``val_split`` > 0 holds out a validation
+    split exactly as ``data.val_split`` / ``data.split_seed`` would from the folder (only when
+    the folder has no ``val/``). Every image's header is checked first (unreadable files and
+    decompression bombs raise :class:`DataError` naming them); each file is written atomically."""
+    folder, out = Path(folder), Path(out)
+    if shard_size < 1:
+        raise DataError(f"the shard size must be a positive number of samples, got {shard_size}")
+    classes, listing = list_imagefolder(folder)
+    parts = {
+        k: Split(torch.tensor(y, dtype=torch.int64), paths=[str(p) for p in ps])
+        for k, (ps, y) in listing.items()
+    }
+    if "val" not in parts and val_split > 0:
+        parts["train"], parts["val"] = split_train_val(parts["train"], val_split, split_seed)
+    for split in parts.values():
+        for p in split.paths:
+            probe_image(p)
+    out.mkdir(parents=True, exist_ok=True)
+    splits: dict[str, list[tuple[str, int]]] = {}
+    for part in (p for p in SPLITS if p in parts):
+        split = parts[part]
+        order = list(range(len(split)))
+        if part == "train":
+            order = torch.randperm(len(split), generator=seeded_generator("shards", seed)).tolist()
+        samples = [(f"{i:09d}", Path(split.paths[i]), int(split.labels[i])) for i in order]
+        splits[part] = []
+        for k, start in enumerate(range(0, len(samples), shard_size)):
+            chunk = samples[start : start + shard_size]
+            name = f"{part}-{k:06d}.tar"
+            atomic_write(out / name, lambda f, chunk=chunk: _write_tar(f, chunk))
+            splits[part].append((name, len(chunk)))
+        say(f"{part}: {len(samples)} samples in {len(splits[part])} shard(s)")
+    index = dict(
+        format=FORMAT,
+        classes=classes,
+        splits={k: [dict(file=f, samples=n) for f, n in v] for k, v in splits.items()},
+    )
+    text = json.dumps(index, indent=1) + "\n"
+    atomic_write(out / INDEX, lambda f: f.write(text), binary=False)
+    return ShardIndex(out, classes, splits)
+
+
+# ---- reading --------------------------------------------------------------------------------
+
+
+def read_shard_index(root: str | os.PathLike) -> ShardIndex:
+    """The index of the shards in ``root``, checked: class names, splits, plain shard file
+    names that exist, positive sample counts. Anything off raises :class:`DataError`."""
+    root = Path(root)
+    file = root / INDEX
+    if not file.is_file():
+        raise DataError(
+            f"{root} holds no {INDEX}: write shards with `cnnzoo shards IMAGEFOLDER {root}`, or "
+            f"point data.root at a folder of shards"
+        )
+    try:
+        with open(file, "rb") as f:
+            raw = f.read(MAX_INDEX_BYTES + 1)
+        if len(raw) > MAX_INDEX_BYTES:
+            raise ValueError(f"larger than {MAX_INDEX_BYTES:,} bytes")
+        obj = json.loads(raw.decode("utf-8"))
+    except (OSError, ValueError) as e:
+        raise DataError(f"cannot read {file}: {e}; write the shards again") from None
+
+    def bad(what: str) -> DataError:
+        return DataError(f"{file}: {what}; write the shards again with `cnnzoo shards`")
+
+    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+        raise bad(f'not a shard index (expected "format": "{FORMAT}")')
+    classes, splits = obj.get("classes"), obj.get("splits")
+    if (
+        not isinstance(classes, list)
+        or not classes
+        or not all(isinstance(c, str) for c in classes)
+        or len(set(classes)) != len(classes)
+    ):
+        raise bad('"classes" must be a non-empty list of distinct names')
+    if not isinstance(splits, dict) or "train" not in splits or not set(splits) <= set(SPLITS):
+        raise bad('"splits" must map "train" (and optionally "val", "test") to shards')
+    out: dict[str, list[tuple[str, int]]] = {}
+    for part, shards in splits.items():
+        if not isinstance(shards, list) or not shards:
+            raise bad(f'split "{part}" must list its shards')
+        out[part] = []
+        for s in shards:
+            name = s.get("file") if isinstance(s, dict) else None
+            n = s.get("samples") if isinstance(s, dict) else None
+            if (
+                not isinstance(name, str)
+                or Path(name).name != name
+                or name in ("", ".", "..")
+                or not name.endswith(".tar")
+            ):
+                raise bad(f'split "{part}": {name!r} is not a plain .tar file name')
+            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+                raise bad(f'split "{part}": shard {name} needs a positive "samples" count')
+            if not (root / name).is_file():
+                raise DataError(
+                    f"shard {root / name} listed in {file} does not exist; copy it back or "
+                    f"write the shards again"
+                )
+            out[part].append((name, n))
+    return ShardIndex(root, list(classes), out)
+
+
+def iter_shard(path: Path, num_classes: int) -> Iterator[tuple[str, bytearray, str, int]]:
+    """(key, image bytes, member name, label) of each sample of the tar file ``path``, read
+    front to back. Members of other kinds (``KEY.json``, ...) are skipped; a sample without an
+    image or a ``.cls``, a label out of range or a broken tar raises :class:`DataError`."""
+    key, image, label = None, None, None
+
+    def sample():
+        if image is None or label is None:
+            lacks = "an image member" if image is None else "a .cls member"
+            raise DataError(
+                f"shard {path}: sample {key!r} lacks {lacks}; every sample needs "
+                f"KEY.<image extension> and KEY.cls"
+            )
+        return key, image[0], image[1], label
+
+    try:
+        with open(path, "rb") as f, tarfile.open(fileobj=f, mode="r|") as tar:
+            for m in tar:
+                if not m.isfile():
+                    continue
+                folder, _, base = m.name.rpartition("/")
+                stem, dot, ext = base.partition(".")
+                if not dot:
+                    continue
+                k = f"{folder}/{stem}" if folder else stem
+                if k != key:
+                    if key is not None:
+                        yield sample()
+                    key, image, label = k, None, None
+                ext = ext.lower()
+                if ext != "cls" and f".{ext}" not in IMAGE_EXTENSIONS:
+                    continue
+                if m.size > MAX_FILE_BYTES:
+                    raise DataError(
+                        f"shard {path}: member {m.name} is {m.size:,} bytes, more than any "
+                        f"image this reads ({MAX_FILE_BYTES:,})"
+                    )
+                data = bytearray(tar.extractfile(m).read())
+                if ext == "cls":
+                    text = data.decode("ascii", "replace").strip()
+                    if not text.isdigit() or int(text) >= num_classes:
+                        raise DataError(
+                            f"shard {path}: {m.name} holds {text[:20]!r}, not a class index "
+                            f"in 0..{num_classes - 1}"
+                        )
+                    label = int(text)
+                else:
+                    image = (data, f"{path}:{m.name}")
+            if key is not None:
+                yield sample()
+    except (tarfile.TarError, OSError, EOFError) as e:
+        raise DataError(f"cannot read shard {path}: {e}; write it again") from None
+
+
+def _shuffled(items: Iterator, size: int, g: torch.Generator) -> Iterator:
+    """``items`` through a shuffle buffer of ``size``: each output is drawn at random from the
+    next ``size`` inputs, so memory stays bounded however long the stream."""
+    buf = []
+    for item in items:
+        if len(buf) < size:
+            buf.append(item)
+            continue
+        j = int(torch.randint(size, (1,), generator=g))
+        buf[j], item = item, buf[j]
+        yield item
+    for j in torch.randperm(len(buf), generator=g).tolist():
+        yield buf[j]
+
+
+class ShardDataset(IterableDataset):
+    """The samples of one split's shards that one rank reads in an epoch (see the module
+    docstring for the split over ranks and workers), decoded and cut by ``transform``. The
+    epoch lives in shared memory, so persistent workers follow :meth:`set_epoch`."""
+
+    def __init__(
+        self,
+        index: ShardIndex,
+        split: str,
+        *,
+        in_chans: int,
+        transform: TrainCrop | CenterCrop,
+        seed: int,
+        shuffle: bool,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        self.shards = [(index.root / f, n) for f, n in index.splits[split]]
+        if len(self.shards) < world_size:
+            raise DataError(
+                f"the {split} split has {len(self.shards)} shard(s) for {world_size} processes: "
+                f"every process needs one; write smaller shards (cnnzoo shards --shard-size)"
+            )
+        self.mine = self.shards[rank::world_size]
+        self.num_classes = len(index.classes)
+        self.in_chans, self.transform, self.seed = in_chans, transform, seed
+        self.shuffle, self.rank = shuffle, rank
+        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
+
+    def set_epoch(self, epoch: int) -> None:
+        self._epoch.fill_(int(epoch))
+
+    def assignment(self, epoch: int, worker: int, num_workers: int) -> list[tuple[Path, int]]:
+        """The shards that ``worker`` of ``num_workers`` reads in ``epoch``, in order."""
+        order = list(range(len(self.mine)))
+        if self.shuffle:
+            g = seeded_generator("shards", self.seed, epoch, self.rank)
+            order = torch.randperm(len(self.mine), generator=g).tolist()
+        return [self.mine[i] for i in order[worker::num_workers]]
+
+    def samples(
+        self, epoch: int, worker: int, num_workers: int
+    ) -> Iterator[tuple[str, bytearray, str, int]]:
+        """The (key, bytes, name, label) that ``worker`` yields in ``epoch``, undecoded."""
+
+        def read() -> Iterator:
+            for path, expected in self.assignment(epoch, worker, num_workers):
+                n = 0
+                for item in iter_shard(path, self.num_classes):
+                    n += 1
+                    yield item
+                if n != expected:
+                    raise DataError(
+                        f"shard {path} holds {n} samples but {INDEX} says {expected}; write "
+                        f"the shards again"
+                    )
+
+        if not self.shuffle:
+            return read()
+        g = seeded_generator("buffer", self.seed, epoch, self.rank, worker)
+        return _shuffled(read(), SHUFFLE_BUFFER, g)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, int]]:
+        info = get_worker_info()
+        worker, num_workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        epoch = int(self._epoch)
+        for key, data, name, label in self.samples(epoch, worker, num_workers):
+            img = decode_full(data, name, self.in_chans)
+            yield self.transform(img, sample_generator(self.seed, epoch, key)), label
+
+
+class ShardBatches(BatchIterable):
+    """Batches of one split's shards through a DataLoader with ``num_workers`` persistent
+    workers that yield single samples (so that a batch's size does not depend on how shards
+    fall to workers); batches are stacked in the main process, finished like every other path."""
+
+    def __init__(
+        self,
+        index: ShardIndex,
+        split: str,
+        *,
+        in_chans: int,
+        transform: TrainCrop | CenterCrop,
+        num_workers: int = 2,
+        **kwargs,
+    ) -> None:
+        super().__init__(torch.empty(0, dtype=torch.int64), **kwargs)
+        self.dataset = ShardDataset(
+            index,
+            split,
+            in_chans=in_chans,
+            transform=transform,
+            seed=self.seed,
+            shuffle=self.shuffle,
+            rank=self.rank,
+            world_size=self.world_size,
+        )
+        totals = [
+            sum(n for _, n in self.dataset.shards[r :: self.world_size])
+            for r in range(self.world_size)
+        ]
+        own = totals[self.rank]
+        per_rank = totals if self.shuffle else [own]  # training ranks step together
+        if self.drop_last:
+            self._steps = min(t // self.batch_size for t in per_rank)
+        else:
+            self._steps = min(-(-t // self.batch_size) for t in per_rank)
+        self._samples = min(own, self._steps * self.batch_size)
+        self._loader = DataLoader(
+            self.dataset,
+            batch_size=None,
+            num_workers=num_workers,
+            persistent_workers=num_workers > 0,
+            prefetch_factor=4 * self.batch_size // max(num_workers, 1) + 2 if num_workers else None,
+            generator=torch.Generator(),
+        )
+
+    @property
+    def num_samples(self) -> int:
+        return self._samples
+
+    def __len__(self) -> int:
+        return self._steps
+
+    def set_epoch(self, epoch: int) -> None:
+        super().set_epoch(epoch)
+        self.dataset.set_epoch(epoch)
+
+    def plan(self):
+        return [None] * self._steps
+
+    def fetch(self, plan):
+        pin = self.device.type == "cuda"
+        items = iter(unwrapped(self._loader))
+        for _ in plan:
+            batch = list(islice(items, self.batch_size))
+            images = torch.stack([x for x, _ in batch])
+            labels = torch.tensor([y for _, y in batch], dtype=torch.int64)
+            if pin:
+                images, labels = images.pin_memory(), labels.pin_memory()
+            yield (
+                images.to(self.device, non_blocking=True),
+                labels.to(self.device, non_blocking=True),
+            )
+
+
+__all__ = [
+    "INDEX",
+    "SHUFFLE_BUFFER",
+    "ShardBatches",
+    "ShardDataset",
+    "ShardIndex",
+    "iter_shard",
+    "read_shard_index",
+    "write_shards",
+]
