@@ -27,9 +27,9 @@ BRIEF_KEYS = [
     "optimizer",
     "train_cfg",
 ]
-# {model}_[setting]_b{batch}_{schedule}_{dataset}[-size]
+# {model}_[setting]_[{gpus}x]b{batch}_{schedule}_{dataset}[-size]
 NAME = re.compile(
-    r"^(?P<rest>.+?)_b(?P<batch>\d+)_(?P<schedule>\d+x|\d+e|es\d+)_(?P<dataset>[a-z0-9-]+?)(-(?P<size>\d+))?$"
+    r"^(?P<rest>.+?)_((?P<gpus>\d+)x)?b(?P<batch>\d+)_(?P<schedule>\d+x|\d+e|es\d+)_(?P<dataset>[a-z0-9-]+?)(-(?P<size>\d+))?$"
 )
 CONFIGS = list_configs()
 BASE = configs_dir() / "_base_"
@@ -61,6 +61,9 @@ def test_every_shipped_config_loads_complete_and_named_by_its_recipe(name):
         f"{name}: model is {cfg.model.type}"
     )
     assert int(m["batch"]) == cfg.data.train.batch_size
+    if m["gpus"]:  # "8xb32": the LR was set for 8 x 32, and scales with the global batch
+        scale = cfg.auto_scale_lr
+        assert scale.enable and scale.base_batch_size == int(m["gpus"]) * int(m["batch"])
     assert m["dataset"].replace("-", "_") == cfg.data.type
     if m["size"]:
         assert cfg.data.image_size == int(m["size"])

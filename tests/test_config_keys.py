@@ -31,6 +31,7 @@ BASE = dict(
         Adam=dict(lr=0.1, betas=(0.9, 0.5), weight_decay=0.01),
         AdamW=dict(lr=0.1, betas=(0.9, 0.5), weight_decay=0.01),
         Adadelta=dict(lr=1.0, weight_decay=0.01),
+        RMSprop=dict(lr=0.01, alpha=0.9, eps=0.01, momentum=0.9, weight_decay=0.01),
     ),
     param_scheduler=dict(
         StepLR=dict(step_size=2),
@@ -44,8 +45,8 @@ BASE = dict(
 CHANGES = {
     **{
         ("optimizer", kind, key): value
-        for kind in ("SGD", "Adam", "AdamW", "Adadelta")
-        for key, value in dict(lr=0.01, weight_decay=0.5, decay_norm_and_bias=False).items()
+        for kind in ("SGD", "Adam", "AdamW", "Adadelta", "RMSprop")
+        for key, value in dict(lr=0.02, weight_decay=0.5, decay_norm_and_bias=False).items()
     },
     ("optimizer", "SGD", "momentum"): 0.5,
     ("optimizer", "SGD", "dampening"): 0.5,
@@ -58,6 +59,10 @@ CHANGES = {
     **{("optimizer", kind, "fused"): True for kind in ("SGD", "Adam", "AdamW")},
     ("optimizer", "Adadelta", "rho"): 0.5,
     ("optimizer", "Adadelta", "eps"): 0.5,
+    ("optimizer", "RMSprop", "alpha"): 0.5,
+    ("optimizer", "RMSprop", "eps"): 0.5,
+    ("optimizer", "RMSprop", "momentum"): 0.5,
+    ("optimizer", "RMSprop", "centered"): True,
     ("param_scheduler", "StepLR", "step_size"): 3,
     ("param_scheduler", "MultiStepLR", "milestones"): [1, 4],
     **{

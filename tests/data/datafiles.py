@@ -123,3 +123,29 @@ def make_imagefolder(
                 files.append(path)
                 k += 1
     return files
+
+
+def make_jpeg_folder(
+    root: Path,
+    classes=("cat", "dog"),
+    per_class: int = 4,
+    splits=("train", "val"),
+    sizes=((300, 400), (420, 310)),
+    seed: int = 0,
+):
+    """An ImageFolder tree of full-size JPEGs (noise over a gradient, so crops differ); the
+    sizes alternate between ``sizes`` (h, w)."""
+    rng = np.random.default_rng(seed)
+    files = []
+    for split in splits:
+        for cls in classes:
+            d = root / split / cls
+            d.mkdir(parents=True, exist_ok=True)
+            for i in range(per_class):
+                h, w = sizes[len(files) % len(sizes)]
+                ramp = np.linspace(0, 160, w, dtype=np.float64)[None, :, None]
+                arr = (rng.random((h, w, 3)) * 90 + ramp).astype(np.uint8)
+                path = d / f"{i}.jpg"
+                Image.fromarray(arr).save(path, quality=90)
+                files.append(path)
+    return files

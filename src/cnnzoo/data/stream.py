@@ -24,6 +24,7 @@ on timing: a resumed epoch replays exactly. Memory stays bounded by workers x pr
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
+from torchvision.io import ImageReadMode, decode_jpeg  # imported before the workers fork
 
 from cnnzoo.data.augment import (
     AugContext,
@@ -82,14 +84,14 @@ def decode_full(data: bytearray, name: str, in_chans: int) -> Tensor:
     (``name`` names it in errors). PIL reads the header first and refuses decompression bombs;
     RGB and grey JPEGs are then decoded by torchvision (libjpeg-turbo, no PIL image in between),
     everything else by PIL exactly as the other paths decode it."""
-    from torchvision.io import ImageReadMode, decode_jpeg
-
     with open_image(Path(name), data) as img:
         jpeg = img.format == "JPEG" and img.mode in ("RGB", "L")
     if jpeg:
         mode = ImageReadMode.RGB if in_chans == 3 else ImageReadMode.GRAY
         try:
-            return decode_jpeg(torch.frombuffer(data, dtype=torch.uint8), mode=mode)
+            with warnings.catch_warnings():  # torchvision 0.29 points image decoding to TorchCodec
+                warnings.simplefilter("ignore", DeprecationWarning)
+                return decode_jpeg(torch.frombuffer(data, dtype=torch.uint8), mode=mode)
         except RuntimeError:
             pass  # PIL decodes it again and names what is wrong with it
     return decode_image(name, in_chans, data=data)

@@ -29,6 +29,7 @@ OPTIMIZERS = {
     "Adam": torch.optim.Adam,
     "AdamW": torch.optim.AdamW,
     "Adadelta": torch.optim.Adadelta,
+    "RMSprop": torch.optim.RMSprop,
 }
 _FUSED = ("SGD", "Adam", "AdamW")
 OPTIMIZER_KEYS: dict[str, tuple[str, ...]] = dict(
@@ -36,6 +37,9 @@ OPTIMIZER_KEYS: dict[str, tuple[str, ...]] = dict(
     Adam=("lr", "betas", "eps", "weight_decay", "amsgrad", "fused"),
     AdamW=("lr", "betas", "eps", "weight_decay", "amsgrad", "fused"),
     Adadelta=("lr", "rho", "eps", "weight_decay"),
+    # PyTorch's RMSprop adds eps outside the square root, TensorFlow's inside: TF's eps=1e-3
+    # (MobileNetV3, EfficientNet) is about eps=0.0316 here, as torchvision's recipes use
+    RMSprop=("lr", "alpha", "eps", "weight_decay", "momentum", "centered"),
 )
 OPTIMIZER_OWN_KEYS = ("decay_norm_and_bias",)  # cnnzoo's, taken by every optimizer
 SCHEDULER_KEYS: dict[str, tuple[str, ...]] = dict(
