@@ -230,7 +230,7 @@ def test_mid_epoch_checkpoint_resumes_with_another_global_batch(tmp_path, make_m
             os.kill(os.getpid(), signal.SIGINT)
 
     with pytest.raises(KeyboardInterrupt):
-        train(load_config(config, options), quiet=True, hooks=[ctrl_c_at_step_2])
+        train(load_config(config, options), quiet=True, callbacks=[ctrl_c_at_step_2])
     (run_dir,) = (tmp_path / "w" / "onestep").iterdir()
     assert (
         load_checkpoint(run_dir / "checkpoints" / "last.pt")["partial"]["step"] == 2

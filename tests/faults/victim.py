@@ -51,7 +51,7 @@ def signal_after_step(epoch: int, step: int, signum: int) -> None:
                 die()
             os.kill(os.getpid(), signum)
 
-    commands.train = functools.partial(trainer.train, hooks=[hook])
+    commands.train = functools.partial(trainer.train, callbacks=[hook])
 
 
 def kill_while_writing(epoch: int, name: str) -> None:
@@ -104,7 +104,7 @@ def kill_during_eval(desc: str, epoch: int | None) -> None:
         return real(model, first_then_die(), *args, **kwargs)
 
     trainer.evaluate = evaluate
-    commands.train = functools.partial(trainer.train, hooks=[hook])
+    commands.train = functools.partial(trainer.train, callbacks=[hook])
 
 
 def nan_loss_at(epoch: int, step: int) -> None:
