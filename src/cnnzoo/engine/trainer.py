@@ -179,7 +179,7 @@ def _train(cfg: Config, *, resume, quiet: bool, hooks: Sequence[Hook], held, dat
     if main and run_dir is not None:
         held.enter_context(run_lock(run_dir))
     ckpt = None
-    if run_dir is not None and (run_dir / "checkpoints" / "last.pt").is_file():
+    if run_dir is not None and distributed.file_on_every_rank(run_dir / "checkpoints" / "last.pt"):
         ckpt = load_checkpoint(run_dir / "checkpoints" / "last.pt")
         _restore(ckpt, model, optimizer, schedule, scaler, state,
                  optimizer_type=cfg.optimizer.type, say=say)  # fmt: skip
