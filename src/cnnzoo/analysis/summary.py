@@ -104,8 +104,9 @@ class Summary:
         return self.total_macs - sum(r.total_macs for r in self.rows if r.depth == 1)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data (lists, numbers, strings) for JSON; :meth:`from_dict` reads it back."""
-        return asdict(self)
+        """Plain data (lists, numbers, strings), as JSON holds it; :meth:`from_dict` reads
+        it back."""
+        return json.loads(json.dumps(asdict(self)))  # tuples become lists
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Summary:
