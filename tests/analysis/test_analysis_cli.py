@@ -99,39 +99,20 @@ def test_user_errors_are_one_line(argv, message, capsys):
 
 def test_compare_command(tmp_path, capsys):
     chart = tmp_path / "c.png"
-    argv = [
-        "compare",
-        "lenet5",
-        "--input",
-        "1x32x32",
-        "--num-classes",
-        "10",
-        "--batch-size",
-        "2",
-        "--device",
-        "cpu",
-    ]
-    assert main([*argv, "--chart", str(chart)]) == 0
+    argv = ["compare", "lenet5", "--batch-size", "2", "--device", "cpu", "--chart", str(chart)]
+    assert main(argv) == 0
     out = capsys.readouterr().out
+    assert out.startswith("each model's own input, its own classes")
     assert "| lenet5 | lenet | 1x32x32 | 10 | 61.7K |" in out
     assert "depthwise" not in out.lower(), "no MobileNet explanation without a depthwise model"
     assert chart.read_bytes()[:4] == b"\x89PNG"
 
 
-def test_compare_command_uses_each_models_own_input(capsys):
-    argv = [
-        "compare",
-        "lenet5",
-        "mobilenetv1_025",
-        "--device",
-        "cpu",
-        "--batch-size",
-        "1",
-        "--chart",
-        "",
-    ]
+def test_compare_command_explains_depthwise_convolutions_where_they_are(capsys):
+    argv = ["compare", "lenet5", "mobilenetv1_025", "--input", "1x32x32", "--device", "cpu",
+            "--batch-size", "1", "--chart", ""]  # fmt: skip
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert out.startswith("each model's own input, its own classes")
-    assert "| lenet5 | lenet | 1x32x32 | 10 |" in out and "| 3x224x224 | 1000 |" in out
-    assert "1/256 + 1/9 = 0.1150" in out  # MobileNet's depthwise separable saving applies
+    assert out.startswith("input 1x32x32, its own classes")
+    assert "| lenet5 | lenet | 1x32x32 | 10 |" in out and "| 1x32x32 | 1000 |" in out
+    assert "1/256 + 1/9 = 0.1150" in out  # MobileNet's depthwise separable saving
