@@ -331,7 +331,7 @@ def setup(cfg: Config, *, resume, quiet: bool, data: DataBundle | None, held: co
         resume_dir(cfg, resume) if resume and ctx.is_main else None
     )
     ckpt, found = None, run_dir is not None
-    if found and (run_dir / "checkpoints" / "last.pt").is_file():
+    if found and distributed.file_on_every_rank(run_dir / "checkpoints" / "last.pt"):
         ckpt = load_checkpoint(run_dir / "checkpoints" / "last.pt")
     elif not found:
         run_dir = distributed.broadcast_object(new_run_dir(cfg) if ctx.is_main else None)
