@@ -282,3 +282,17 @@ def test_shard_writer_holds_out_the_same_val_split_as_the_folder(tmp_path):
     a = epoch(build_data(cfg(tmp_path / "f", **kw), device=CPU, seed=0).val, 0)[0]
     s = build_data(cfg(tmp_path / "s", format="shards", **kw), device=CPU, seed=0)
     assert torch.equal(epoch(s.val, 0)[0], a)
+
+
+def test_the_shards_command_writes_shards_and_names_bad_input(folder, tmp_path, capsys):
+    from cnnzoo.cli import main
+
+    assert main(["shards", str(folder), str(tmp_path / "s"), "--shard-size", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "train: 10 samples in 3 shard(s)" in out and "data.format='shards'" in out
+    assert read_shard_index(tmp_path / "s").num_samples("val") == 10
+    assert main(["shards", str(tmp_path / "nowhere"), str(tmp_path / "t")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "has no train/ folder" in err[0]
+    assert main(["shards", str(folder), str(tmp_path / "t"), "--shard-size", "0"]) == 2
+    assert not (tmp_path / "t").exists()
