@@ -25,5 +25,5 @@ optimizer = dict(
 clip_grad = None
 param_scheduler = dict(type="StepLR", step_size=2, gamma=0.975, warmup_epochs=0)
 train_cfg = dict(max_epochs=350)
-ema = dict(decay=0.9999, every=1, warmup=False)
+ema = dict(_delete_=True, decay=0.9999, every=1, warmup=False)
 auto_scale_lr = dict(base_batch_size=4096)

@@ -33,5 +33,5 @@ optimizer = dict(
 clip_grad = None
 param_scheduler = dict(type="CosineAnnealingLR", min_lr=0.0, warmup_epochs=5)
 train_cfg = dict(max_epochs=600)
-ema = dict(decay=0.998908, every=32, warmup=False)
+ema = dict(_delete_=True, decay=0.998908, every=32, warmup=False)
 auto_scale_lr = dict(base_batch_size=1024)
