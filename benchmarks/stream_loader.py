@@ -128,6 +128,8 @@ def main() -> None:
                 times[name].append(s)
     load_after = os.getloadavg()
     tv = times["torchvision"]
+    # the data's folder is this machine's: shown as DIR
+    shown = [f"DIR/{Path(a).name}" if a in (args.cifar, args.folder) else a for a in sys.argv]
     lines = [
         "# One epoch of decode + augment: cnnzoo streaming vs torchvision's reference pipeline",
         "",
@@ -137,7 +139,7 @@ def main() -> None:
         f"{args.batch_size}; {args.workers} workers each side; median of {args.repeats} epochs "
         f"in turns (after one warm-up epoch); [min-max] of the per-epoch ratios",
         f"- load average before {load_before[0]:.1f}, after {load_after[0]:.1f}",
-        f"- command: `python {' '.join(sys.argv)}`",
+        f"- command: `python {' '.join(shown)}`",
         "",
         "| pipeline | epoch (s) | images/s | vs torchvision |",
         "| --- | ---: | ---: | ---: |",

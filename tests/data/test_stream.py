@@ -94,6 +94,19 @@ def test_training_crops_come_from_the_full_image_per_sample(folder):
     assert (x[0] - expected).abs().max() <= 2 / 255 / 0.25  # libjpeg-turbo vs PIL: +-1 level
 
 
+@pytest.mark.parametrize(
+    ("scale", "ratio"),
+    [((0.08, 1.0), (3 / 4, 4 / 3)), ((0.9, 1.0), (3.0, 4.0)), ((0.95, 1), (0.1, 0.2))],
+)
+def test_the_per_sample_box_is_the_batch_ops_box(scale, ratio):
+    """The same rule and random numbers as RandomResizedCrop.boxes, fallbacks included."""
+    op = RandomResizedCrop(48, scale, ratio)
+    for i in range(300):
+        h, w = ((375, 500), (500, 333), (64, 900), (31, 40))[i % 4]
+        expected = op.boxes(1, h, w, seeded_generator("t", i))[0].tolist()
+        assert list(TrainCrop(op).box(h, w, seeded_generator("t", i))) == expected
+
+
 def test_batches_depend_on_seed_epoch_sample_not_on_workers(folder):
     zero = build_data(cfg(folder), device=CPU, seed=0)
     two = build_data(cfg(folder, num_workers=2), device=CPU, seed=0)

@@ -29,7 +29,6 @@ import os
 import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from itertools import islice
 from pathlib import Path
 
 import torch
@@ -275,8 +274,9 @@ def _shuffled(items: Iterator, size: int, g: torch.Generator) -> Iterator:
 
 class ShardDataset(IterableDataset):
     """The samples of one split's shards that one rank reads in an epoch (see the module
-    docstring for the split over ranks and workers), decoded and cut by ``transform``. The
-    epoch lives in shared memory, so persistent workers follow :meth:`set_epoch`."""
+    docstring for the split over ranks and workers), decoded and cut by ``transform``, in
+    chunks of ``chunk`` (a worker's last chunk may be short). The epoch lives in shared memory,
+    so persistent workers follow :meth:`set_epoch`."""
 
     def __init__(
         self,
@@ -289,8 +289,10 @@ class ShardDataset(IterableDataset):
         shuffle: bool,
         rank: int = 0,
         world_size: int = 1,
+        chunk: int = 64,
     ) -> None:
         self.shards = [(index.root / f, n) for f, n in index.splits[split]]
+        self.chunk = chunk
         if len(self.shards) < world_size:
             raise DataError(
                 f"the {split} split has {len(self.shards)} shard(s) for {world_size} processes: "
@@ -335,19 +337,28 @@ class ShardDataset(IterableDataset):
         g = seeded_generator("buffer", self.seed, epoch, self.rank, worker)
         return _shuffled(read(), SHUFFLE_BUFFER, g)
 
-    def __iter__(self) -> Iterator[tuple[Tensor, int]]:
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        """Chunks of up to ``chunk`` decoded samples (uint8 images, int64 labels), in order."""
         info = get_worker_info()
         worker, num_workers = (info.id, info.num_workers) if info is not None else (0, 1)
         epoch = int(self._epoch)
+        images, labels = [], []
         for key, data, name, label in self.samples(epoch, worker, num_workers):
             img = decode_full(data, name, self.in_chans)
-            yield self.transform(img, sample_generator(self.seed, epoch, key)), label
+            images.append(self.transform(img, sample_generator(self.seed, epoch, key)))
+            labels.append(label)
+            if len(labels) == self.chunk:
+                yield torch.stack(images), torch.tensor(labels, dtype=torch.int64)
+                images, labels = [], []
+        if labels:
+            yield torch.stack(images), torch.tensor(labels, dtype=torch.int64)
 
 
 class ShardBatches(BatchIterable):
     """Batches of one split's shards through a DataLoader with ``num_workers`` persistent
-    workers that yield single samples (so that a batch's size does not depend on how shards
-    fall to workers); batches are stacked in the main process, finished like every other path."""
+    workers that yield chunks of a batch's size; the main process cuts the stream of chunks
+    into batches (so that a batch's size does not depend on how shards fall to workers) and
+    finishes them like every other path."""
 
     def __init__(
         self,
@@ -369,6 +380,7 @@ class ShardBatches(BatchIterable):
             shuffle=self.shuffle,
             rank=self.rank,
             world_size=self.world_size,
+            chunk=self.batch_size,
         )
         totals = [
             sum(n for _, n in self.dataset.shards[r :: self.world_size])
@@ -386,7 +398,6 @@ class ShardBatches(BatchIterable):
             batch_size=None,
             num_workers=num_workers,
             persistent_workers=num_workers > 0,
-            prefetch_factor=4 * self.batch_size // max(num_workers, 1) + 2 if num_workers else None,
             generator=torch.Generator(),
         )
 
@@ -406,11 +417,18 @@ class ShardBatches(BatchIterable):
 
     def fetch(self, plan):
         pin = self.device.type == "cuda"
-        items = iter(unwrapped(self._loader))
+        chunks = iter(unwrapped(self._loader))
+        held_x, held_y = [], []
+        n = 0
         for _ in plan:
-            batch = list(islice(items, self.batch_size))
-            images = torch.stack([x for x, _ in batch])
-            labels = torch.tensor([y for _, y in batch], dtype=torch.int64)
+            while n < self.batch_size and (chunk := next(chunks, None)) is not None:
+                held_x.append(chunk[0])
+                held_y.append(chunk[1])
+                n += len(chunk[1])
+            x, y = torch.cat(held_x), torch.cat(held_y)
+            images, labels = x[: self.batch_size], y[: self.batch_size]
+            held_x, held_y = [x[self.batch_size :]], [y[self.batch_size :]]
+            n = len(held_y[0])
             if pin:
                 images, labels = images.pin_memory(), labels.pin_memory()
             yield (

@@ -23,6 +23,7 @@ on timing: a resumed epoch replays exactly. Memory stays bounded by workers x pr
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -113,9 +114,29 @@ class TrainCrop:
         self.crop, self.flip = crop, flip
         self.size = crop.size
 
+    def box(self, H: int, W: int, g: torch.Generator) -> tuple[int, int, int, int]:
+        """(top, left, h, w): :meth:`RandomResizedCrop.boxes` for one image, the same random
+        numbers drawn in the same order, in Python floats (a tenth of the time for one box)."""
+        (lo, hi), (r0, r1) = self.crop.scale, self.crop.ratio
+        u_area, u_ratio = (torch.rand(10, generator=g, dtype=torch.float64).tolist() for _ in "ar")
+        u_top = float(torch.rand(1, generator=g, dtype=torch.float64))
+        u_left = float(torch.rand(1, generator=g, dtype=torch.float64))
+        for a, r in zip(u_area, u_ratio, strict=True):
+            area = H * W * (lo + (hi - lo) * a)
+            ar = math.exp(math.log(r0) + (math.log(r1) - math.log(r0)) * r)
+            w, h = round(math.sqrt(area * ar)), round(math.sqrt(area / ar))
+            if 1 <= w <= W and 1 <= h <= H:
+                return math.floor(u_top * (H - h + 1)), math.floor(u_left * (W - w + 1)), h, w
+        if W / H < r0:  # no try fitted: the centre crop of the nearest allowed ratio
+            w, h = W, round(W / r0)
+        elif W / H > r1:
+            w, h = round(H * r1), H
+        else:
+            w, h = W, H
+        return (H - h) // 2, (W - w) // 2, h, w
+
     def __call__(self, img: Tensor, g: torch.Generator) -> Tensor:
-        _, h_img, w_img = img.shape
-        top, left, h, w = (int(v) for v in self.crop.boxes(1, h_img, w_img, g)[0].tolist())
+        top, left, h, w = self.box(img.shape[1], img.shape[2], g)
         out = _resize(img[:, top : top + h, left : left + w], self.size)
         if self.flip and float(torch.rand(1, generator=g)) < self.flip:
             out = out.flip(-1)
