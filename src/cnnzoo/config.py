@@ -117,7 +117,7 @@ DATASETS: dict[str, tuple[int | None, int | None, tuple[int, int] | None]] = dic
     imagefolder=(None, None, None),
 )
 # Data keys that the data side reads but configs need not set (not filled in by default).
-DATA_OPTIONAL = ("skip_bad",)
+DATA_OPTIONAL = ("skip_bad", "folder")
 SPLIT_OPTIONAL = ("drop_last", "tta_translate")
 SCHEDULER_REQUIRED: dict[str, tuple[str, ...]] = dict(
     StepLR=("step_size",), MultiStepLR=("milestones",)
@@ -885,6 +885,21 @@ def _check_data(cfg: Mapping[str, Any]) -> None:
     _require(
         root is None or (isinstance(root, str) and root != ""),
         f"data.root must be None (the default data folder) or a folder path, got {root!r}",
+    )
+    folder = data.get("folder")
+    _require(
+        folder is None
+        or (
+            isinstance(folder, str)
+            and folder not in ("", ".", "..")
+            and not set("/\\") & set(folder)
+        ),
+        f"data.folder must be None or the name of one subfolder of $CNNZOO_DATA, got {folder!r}",
+    )
+    _require(
+        folder is None or data["type"] == "imagefolder",
+        f"data.folder names an ImageFolder's subfolder of $CNNZOO_DATA; data.type={data['type']} "
+        "is read from its own torchvision folder there: remove data.folder",
     )
     _require(isinstance(data["test"]["tta_flip"], bool), "data.test.tta_flip must be True or False")
     shift = data["test"].get("tta_translate", 0)

@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from cnnzoo.data.augment import AugContext, build_pipeline
-from cnnzoo.data.datasets import READERS, Source, Split, cache_dir, data_root, read_dataset
+from cnnzoo.data.datasets import READERS, Source, Split, cache_dir, dataset_root, read_dataset
 from cnnzoo.data.device_loader import BatchIterable, DeviceBatches
 from cnnzoo.data.images import as_size, resize_uint8
 from cnnzoo.data.loader import ImageFileDataset, LoaderBatches, UInt8Dataset, unwrapped
@@ -131,7 +131,7 @@ def build_data(
     device = torch.device(device)
 
     folder = name == "imagefolder"
-    root = data_root(cfg.get("root"))
+    root = dataset_root(name, cfg.get("root"), cfg.get("folder"))
     src = read_dataset(
         name,
         root,
