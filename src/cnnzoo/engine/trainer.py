@@ -436,7 +436,7 @@ def _train(cfg: Config, *, resume, quiet: bool, hooks: Sequence[Hook], held, dat
                 macs=count_flops(model, (data_meta["in_chans"], *data_meta["image_size"]))["macs"],
                 epochs=state["epoch"], best_epoch=state["best"]["epoch"], monitor=state["best"]["monitor"],
                 best_value=state["best"]["value"], checkpoint=str(best_path), device=str(device), processes=world_size,
-                global_batch_size=global_batch,
+                global_batch_size=global_batch, train_samples=data.train.num_samples * world_size,
                 train_time_s=sum(r.get("time", 0.0) for r in state["history"]), run_dir=str(run_dir),
                 **metrics, per_class_top1=dict(zip(data_meta["class_names"], test.per_class(), strict=True)),
             )  # fmt: skip
