@@ -972,6 +972,11 @@ def _check_data(cfg: Mapping[str, Any]) -> None:
         )
     hw = (size, size) if _is_int(size) else tuple(size) if size is not None else native_size
     min_hw = get_model_entry(model["type"]).cfg.min_input_size
+    fixed = model.get("img_size")  # a model built for one input size (MLP-Mixer) takes that one
+    if _is_int(fixed):
+        min_hw = (fixed, fixed)
+    elif isinstance(fixed, list | tuple) and len(fixed) == 2 and all(map(_is_int, fixed)):
+        min_hw = tuple(fixed)
     if hw is not None and (hw[0] < min_hw[0] or hw[1] < min_hw[1]):
         raise ConfigError(
             f"{model['type']} needs inputs of at least {min_hw[0]}x{min_hw[1]} but {data['type']} images are "
