@@ -16,7 +16,18 @@ import warnings
 from cnnzoo import __version__
 from cnnzoo.errors import CnnzooError, Interrupted
 
-COMMANDS = ("models", "summary", "compare", "train", "test", "predict", "export")
+COMMANDS = (
+    "models",
+    "summary",
+    "compare",
+    "configs",
+    "train",
+    "test",
+    "predict",
+    "export",
+    "runs",
+    "study",
+)
 
 
 def _parser() -> argparse.ArgumentParser:

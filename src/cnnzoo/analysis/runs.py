@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import fnmatch
-import hashlib
 import io
 import json
 import math
@@ -198,12 +197,13 @@ def model_costs(model_cfg: Mapping[str, Any], size: Sequence[int]) -> tuple[int,
     meta device and cached (``$CNNZOO_CACHE/run_costs.json``, keyed by the model arguments,
     the input size and a fingerprint of cnnzoo's model code); None if it does not build."""
     from cnnzoo.analysis.flops import count_flops
+    from cnnzoo.analysis.table import code_fingerprint
     from cnnzoo.models import create_model
 
     kwargs = {k: v for k, v in model_cfg.items() if k not in ("type", "pretrained")}
     key = json.dumps([model_cfg.get("type"), kwargs, list(size)], sort_keys=True, default=str)
     path = _cache_dir() / "run_costs.json"
-    fingerprint = _code_fingerprint()
+    fingerprint = code_fingerprint()
     cache = _read_json(path)
     costs = cache.get("costs") if cache.get("fingerprint") == fingerprint else None
     costs = costs if isinstance(costs, dict) else {}
@@ -227,14 +227,6 @@ def model_costs(model_cfg: Mapping[str, Any], size: Sequence[int]) -> tuple[int,
 
 def _cache_dir() -> Path:
     return Path(os.environ.get("CNNZOO_CACHE") or Path.home() / ".cache" / "cnnzoo")
-
-
-def _code_fingerprint() -> str:
-    pkg = Path(__file__).resolve().parent.parent
-    digest = hashlib.sha1(torch.__version__.encode())
-    for src in sorted([*pkg.glob("models/*.py"), *pkg.glob("layers/*.py")]):
-        digest.update(src.name.encode() + src.read_bytes())
-    return digest.hexdigest()
 
 
 # --- filtering and sorting ------------------------------------------------------------------
