@@ -22,7 +22,6 @@ import json
 import os
 import random
 import shutil
-import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -346,7 +345,3 @@ def write_study_report(out: Path, rows: list[dict[str, Any]], *, study: Study, b
     written.update({k: v for k, v in charts.items() if v is not None})
     return written
 
-
-def command_line() -> str:
-    """The command that is running, as a user would type it."""
-    return " ".join(["cnnzoo", *sys.argv[1:]])
