@@ -17,3 +17,7 @@ sync_bn = False  # DDP on GPUs: BatchNorm statistics over the global batch (Sync
 auto_scale_lr = dict(enable=False, base_batch_size=None)
 lookahead = None  # or dict(k=5, alpha=0.5): Lookahead weight averaging (airbench's EMA)
 # clip_grad lives in each schedules/ base: None, or dict(max_norm=1.0, norm_type=2.0) to bound the gradient norm
+# Weights to start from, as model.pretrained takes them (a checkpoint file, 'torchvision',
+# 'timm' or 'hf-hub:OWNER/NAME'), adapted to the model; model.pretrained_strict applies.
+# `cnnzoo train --resume` continues a run instead.
+load_from = None

@@ -80,6 +80,7 @@ RUNTIME_DEFAULTS: dict[str, Any] = dict(
     loss=dict(type="cross_entropy", label_smoothing=0.0, aux_weight=0.3),
     clip_grad=None,
     param_scheduler=None,
+    load_from=None,
 )
 DATA_DEFAULTS: dict[str, Any] = dict(
     root=None,
@@ -151,7 +152,7 @@ SCHEDULER_RANGES: dict[str, tuple | type] = dict(
     factor=(0.0, 1.0, OPEN, OPEN),
     patience=(int, 0, MAX_EPOCHS),
 )
-MODEL_EXTRA_KEYS = ("type", "num_classes", "in_chans", "pretrained")
+MODEL_EXTRA_KEYS = ("type", "num_classes", "in_chans", "pretrained", "pretrained_strict")
 
 
 @functools.cache
@@ -849,22 +850,46 @@ def _check_model(cfg: Mapping[str, Any]) -> None:
     for key in ("num_classes", "in_chans"):
         _require(key in model, f"model.{key} is missing")
         _check_int(f"model.{key}", model[key], 1, MAX_CLASSES)
-    pretrained = model.get("pretrained")
-    if pretrained not in (None, False, True, "torchvision", "timm"):
-        _require(
-            isinstance(pretrained, str) and pretrained != "",
-            "model.pretrained must be None, 'torchvision', 'timm' or the path of a checkpoint "
-            f"file; got {pretrained!r}",
-        )
-        path = Path(pretrained).expanduser()
-        _require(path.is_file(), f"model.pretrained={pretrained!r}: no such checkpoint file")
-        with open(path, "rb") as f:
-            head = f.read(4)
-        _require(
-            head[:2] == b"PK" or head[:1] == b"\x80",  # a torch.save zip, or a legacy pickle
-            f"model.pretrained={pretrained!r} is not a PyTorch checkpoint (torch.save file); "
-            "give a .pt/.pth state_dict, or 'torchvision'/'timm' for the published weights",
-        )
+    _check_weights_source("model.pretrained", model.get("pretrained"))
+    _check_weights_source("load_from", cfg.get("load_from"))
+    _require(
+        not (model.get("pretrained") and cfg.get("load_from")),
+        "model.pretrained and load_from both name weights to start from; set one of them",
+    )
+    strict = model.get("pretrained_strict", True)
+    _require(
+        isinstance(strict, bool),
+        f"model.pretrained_strict must be True (refuse weights that do not fit) or False (load "
+        f"what fits, report the rest); got {strict!r}",
+    )
+
+
+def _check_weights_source(key: str, source: Any) -> None:
+    """``model.pretrained`` / ``load_from``: None, a library, a Hub name or a checkpoint file."""
+    from cnnzoo.models import parse_hub_name
+
+    if source in (None, False, True, "torchvision", "timm"):
+        return
+    _require(
+        isinstance(source, str) and source != "",
+        f"{key} must be None, 'torchvision', 'timm', 'hf-hub:OWNER/NAME' or the path of a "
+        f"checkpoint file; got {source!r}",
+    )
+    if source.startswith("hf-hub:"):
+        try:
+            parse_hub_name(source)
+        except ConfigError as e:
+            raise ConfigError(f"{key}: {e}") from None
+        return
+    path = Path(source).expanduser()
+    _require(path.is_file(), f"{key}={source!r}: no such checkpoint file")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    _require(
+        head[:2] == b"PK" or head[:1] == b"\x80" or path.suffix == ".safetensors",
+        f"{key}={source!r} is not a PyTorch checkpoint (torch.save file); give a .pt/.pth "
+        "state_dict or a .safetensors file, or 'torchvision'/'timm' for the published weights",
+    )
 
 
 def _check_data(cfg: Mapping[str, Any]) -> None:

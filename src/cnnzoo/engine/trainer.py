@@ -129,7 +129,10 @@ def _train(cfg: Config, *, resume, quiet: bool, hooks: Sequence[Hook], held, dat
             f"the {data.dataset} data has no test split and data.val_split=0: nothing to score; set data.val_split > 0"
         )
     loss_fn = build_loss(cfg.get("loss") or {})
-    model, model_name, model_kwargs = build_model(cfg.model, data, regression=loss_fn.regression)
+    weights = {"pretrained": cfg.model.get("pretrained") or cfg.get("load_from")}  # mmengine's key
+    model, model_name, model_kwargs = build_model(
+        {**cfg.model, **weights}, data, regression=loss_fn.regression
+    )
     model.to(device)
     channels_last = bool(cfg.get("channels_last", True))
     if channels_last:
@@ -209,6 +212,9 @@ def _train(cfg: Config, *, resume, quiet: bool, hooks: Sequence[Hook], held, dat
             run_dir = distributed.broadcast_object(new_run_dir(cfg) if main else None)
             if main:
                 held.enter_context(run_lock(run_dir))
+        if main and hasattr(model, "pretrained_report"):  # what the weights to start from did
+            say(str(model.pretrained_report))
+            _guard_io(run_dir, lambda: model.pretrained_report.save(run_dir / "pretrained.json"))
         if hasattr(model, "init_from_data"):
             data.train.set_epoch(0)
             model.init_from_data(next(iter(data.train))[0])
@@ -573,6 +579,7 @@ def build_model(cfg_model: Mapping, data: Any, *, regression: bool) -> tuple[nn.
     kwargs = dict(cfg_model)
     name = kwargs.pop("type")
     pretrained = kwargs.pop("pretrained", None)
+    strict = kwargs.pop("pretrained_strict", True)
     wanted = dict(
         num_classes=1 if regression else int(data.num_classes), in_chans=int(data.in_chans)
     )
@@ -589,7 +596,8 @@ def build_model(cfg_model: Mapping, data: Any, *, regression: bool) -> tuple[nn.
                 f"model.{key}={kwargs[key]} but {why}; set model.{key}={want} or leave it out"
             )
     try:
-        return create_model(name, pretrained=pretrained, **kwargs), name, kwargs
+        model = create_model(name, pretrained=pretrained, pretrained_strict=strict, **kwargs)
+        return model, name, kwargs
     except (TypeError, ValueError, KeyError) as e:  # an architecture argument the model rejects
         args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items() if k not in wanted)
         raise ConfigError(
