@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from cnnzoo.analysis import commands
-from cnnzoo.analysis.commands import human, parse_input_size, short_paper
+from cnnzoo.analysis import table
+from cnnzoo.analysis.table import human, parse_input_size, short_paper
 from cnnzoo.cli import main
 from cnnzoo.errors import ConfigError
 
@@ -52,7 +52,7 @@ def test_models_lists_and_caches(tmp_path, monkeypatch, capsys):
     def fail(entry):
         raise AssertionError("the cache should have answered")
 
-    monkeypatch.setattr(commands, "model_costs", fail)
+    monkeypatch.setattr(table, "model_costs", fail)
     assert main(["models", "lenet5"]) == 0
     assert "416.5K" in capsys.readouterr().out
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 from faultkit import cnnzoo, only_run, write_tiny_config
 
-import cnnzoo.engine.commands as commands
+import cnnzoo.commands.train as commands
 import cnnzoo.engine.trainer as trainer
 from cnnzoo.cli import main
 

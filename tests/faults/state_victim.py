@@ -21,9 +21,9 @@ import sys
 
 import torch
 
-import cnnzoo.engine.commands as commands
+import cnnzoo.commands.export as export_commands
+import cnnzoo.commands.train as commands
 import cnnzoo.engine.trainer as trainer
-import cnnzoo.export.commands as export_commands
 from cnnzoo.cli import main
 
 

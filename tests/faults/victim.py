@@ -33,7 +33,7 @@ import sys
 import torch
 from faultkit import poisoned
 
-import cnnzoo.engine.commands as commands
+import cnnzoo.commands.train as commands
 import cnnzoo.engine.trainer as trainer
 from cnnzoo.cli import main
 

@@ -40,6 +40,7 @@ from cnnzoo import distributed
 from cnnzoo.analysis.flops import count_flops
 from cnnzoo.config import config_data, config_hash
 from cnnzoo.data import DataBundle, build_data
+from cnnzoo.engine import optim
 from cnnzoo.engine.checkpoint import (
     FORMAT_VERSION,
     load_checkpoint,
@@ -137,9 +138,9 @@ def _train(cfg: Config, *, resume, quiet: bool, hooks: Sequence[Hook], held, dat
     channels_last = bool(cfg.get("channels_last", True))
     if channels_last:
         model.to(memory_format=torch.channels_last)
-    global_batch = distributed.global_batch_size(cfg, world_size)  # batch_size is per process
-    lr_scale = distributed.lr_scale(cfg, world_size)  # auto_scale_lr; 1 unless enabled
-    lr_cfg = distributed.scaled_lr_sections(cfg, lr_scale)
+    global_batch = optim.global_batch_size(cfg, world_size)  # batch_size is per process
+    lr_scale = optim.lr_scale(cfg, world_size)  # auto_scale_lr; 1 unless enabled
+    lr_cfg = optim.scaled_lr_sections(cfg, lr_scale)
     optimizer = build_optimizer(model, lr_cfg["optimizer"])
     max_epochs = int(cfg.train_cfg.max_epochs)
     schedule = Schedule(
