@@ -16,7 +16,7 @@ import warnings
 from cnnzoo import __version__
 from cnnzoo.errors import CnnzooError, Interrupted
 
-COMMANDS = ("models", "summary", "compare", "train", "test", "predict", "export")
+COMMANDS = ("models", "summary", "compare", "train", "test", "predict", "explain", "export")
 
 
 def _parser() -> argparse.ArgumentParser:
