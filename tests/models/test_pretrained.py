@@ -14,6 +14,7 @@ import torchvision
 from safetensors.torch import save_file
 
 import cnnzoo
+from cnnzoo.cli import main
 from cnnzoo.errors import CheckpointError, ConfigError
 from cnnzoo.models import LoadReport, get_model_entry, parse_hub_name, published_weights
 from zoo_helpers import randomize_all
@@ -194,3 +195,12 @@ def test_default_cfg_reads_like_a_mapping():
     assert dict(cfg)["first_conv"] == "conv1" and list(cfg.keys())[:2] == ["paper", "input_size"]
     with pytest.raises(KeyError):
         cfg["extra_key"]
+
+
+def test_models_pretrained_lists_only_models_with_weights_and_their_sources(capsys):
+    assert main(["models", "--pretrained", "mobilenet_v2_0*"]) == 0
+    out = capsys.readouterr().out
+    assert "timm:mobilenetv2_050  hf-hub:timm/mobilenetv2_050." in out
+    assert "mobilenet_v2_075" not in out  # no published weights
+    assert main(["models", "--pretrained", "lenet5"]) == 2
+    assert "no registered model with published weights" in capsys.readouterr().err
