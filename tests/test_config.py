@@ -362,3 +362,29 @@ def test_parse_cfg_options_keeps_order():
         ("a.c", ["x", "y"]),
         ("d", [1, (2, 3)]),
     ]
+
+
+def test_a_base_may_name_a_shipped_config(tmp_path):
+    """``cnnzoo::NAME`` (mmengine's package::path form) names a shipped config, from .py and
+    YAML configs alike; another package's configs stay refused in YAML."""
+    (tmp_path / "mine.py").write_text(
+        '_base_ = ["cnnzoo::resnet14_adam-plateau_b64_es5_cifar10.py"]\noptimizer = dict(lr=0.002)\n'
+    )
+    cfg = load_config(tmp_path / "mine.py")
+    assert (cfg.model.type, cfg.optimizer.type, cfg.optimizer.lr) == ("resnet14", "Adam", 0.002)
+    parts = ["models/lenet5", "datasets/digits", "schedules/20e", "default_runtime"]
+    (tmp_path / "mine.yaml").write_text(
+        "_base_: [" + ", ".join(f'"cnnzoo::_base_/{p}.py"' for p in parts) + "]\n"
+        "train_cfg: {max_epochs: 2}\n"
+    )
+    cfg = load_config(tmp_path / "mine.yaml")
+    assert (cfg.model.type, cfg.data.type, cfg.train_cfg.max_epochs) == ("lenet5", "digits", 2)
+    (tmp_path / "missing.py").write_text('_base_ = ["cnnzoo::resnet14_adam.py"]\n')
+    with pytest.raises(ConfigError, match="names no shipped config; similar names: resnet14_adam"):
+        load_config(tmp_path / "missing.py")
+    (tmp_path / "climb.py").write_text('_base_ = ["cnnzoo::../pyproject.toml"]\n')
+    with pytest.raises(ConfigError, match="names no shipped config"):
+        load_config(tmp_path / "climb.py")
+    (tmp_path / "other.yaml").write_text('_base_: ["mmpretrain::resnet/resnet18_8xb16_cifar10.py"]\n')
+    with pytest.raises(ConfigError, match="names a package config"):
+        load_config(tmp_path / "other.yaml")

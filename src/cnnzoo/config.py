@@ -200,6 +200,42 @@ def configs_dir() -> Path:
     )
 
 
+SHIPPED = "cnnzoo::"  # a _base_ that names a shipped config: cnnzoo::resnet18_b128_1x_cifar10.py
+
+
+def shipped_config(name: str) -> Path:
+    """The shipped config (or ``_base_/...`` part) that a ``cnnzoo::NAME`` base names."""
+    rel = name.removeprefix(SHIPPED)
+    root = configs_dir()
+    target = (root / rel).resolve()
+    if not target.is_relative_to(root.resolve()) or not target.is_file():
+        hint = closest(Path(rel).stem, [Path(c).stem for c in list_configs()])
+        raise ConfigError(
+            f"_base_ {name!r} names no shipped config"
+            + (f"; similar names: {', '.join(hint)}" if hint else "; see `cnnzoo configs`")
+        )
+    return target
+
+
+@contextlib.contextmanager
+def _shipped_bases():
+    """Let ``_base_`` name a shipped config as ``cnnzoo::NAME`` (mmengine's ``package::path``
+    form). mmengine would look for the package's ``.mim`` metafiles and tag the base with a
+    scope; cnnzoo's own configs are read like a base beside the config instead."""
+    original = Config.__dict__["_get_cfg_path"]
+
+    def get_cfg_path(cfg_path: str, filename: str):
+        if cfg_path.startswith(SHIPPED):
+            return str(shipped_config(cfg_path)), None
+        return original.__func__(cfg_path, filename)
+
+    Config._get_cfg_path = staticmethod(get_cfg_path)
+    try:
+        yield
+    finally:
+        Config._get_cfg_path = original
+
+
 def list_configs() -> list[str]:
     """The shipped experiment configs, as paths relative to :func:`configs_dir`."""
     root = configs_dir()
@@ -472,7 +508,7 @@ def _read(file: Path) -> dict[str, Any]:
         allow = os.environ.get("CNNZOO_ALLOW_EXTERNAL_BASE", "") not in ("", "0")
         check_data_config_tree(file, allow_external_base=allow)
     try:
-        with _safe_yaml():
+        with _safe_yaml(), _shipped_bases():
             # never import modules a config names: a .py config imports what it needs itself
             cfg = Config.fromfile(str(file), import_custom_modules=False)
     except CnnzooError:
