@@ -340,11 +340,13 @@ class RandomErasing(Op):
         box = torch.stack([top, top + h, left, left + w], 1).to(x.device)
         rows = torch.arange(H, device=x.device)[None, :]
         cols = torch.arange(W, device=x.device)[None, :]
-        in_r = (rows >= box[:, :1]) & (rows < box[:, 1:2])
+        in_r = (rows >= box[:, :1]) & (rows < box[:, 1:2]) & erase.to(x.device)[:, None]
         in_c = (cols >= box[:, 2:3]) & (cols < box[:, 3:])
-        mask = (in_r[:, :, None] & in_c[:, None, :] & erase.to(x.device)[:, None, None])[:, None]
+        # the box as weights 0/1 (an outer product) and lerp: exact, and on CPU much faster
+        # than a boolean mask and torch.where
+        mask = in_r.to(x.dtype)[:, None, :, None] * in_c.to(x.dtype)[:, None, None, :]
         fill = torch.tensor(value, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
-        return torch.where(mask, fill, x), y
+        return torch.lerp(x, fill, mask), y
 
 
 def _signs(g: torch.Generator, b: int, names: Sequence[str], op: Tensor) -> Tensor:
