@@ -129,12 +129,15 @@ def autocontrast(x: Tensor) -> Tensor:
 
 
 def equalize(x: Tensor) -> Tensor:
-    """Histogram equalisation per channel on 256 grey levels (PIL's rule: the most frequent
-    top level is left out of the step, and a channel with one level only is not spread);
-    the result is on those 256 levels."""
+    """Histogram equalisation per channel on 256 grey levels (PIL's rule: the pixels of the
+    highest level present are left out of the step, and a channel whose step is 0 is not
+    spread); the result is on those 256 levels."""
     n, c, H, W = x.shape
-    rows = torch.arange(n * c, device=x.device).view(n, c, 1, 1) * 256
-    q = (x * (256.0 - 1e-3)).long().clamp_(0, 255).add_(rows)  # level + 256 x (image, channel)
+    # level + 256 x (image, channel), computed in floats (faster on CPU than in int64; exact
+    # below 2**24 in float32)
+    exact = torch.float32 if n * c * 256 <= 2**24 else torch.float64
+    rows = torch.arange(n * c, device=x.device, dtype=exact).view(n, c, 1, 1) * 256
+    q = (x.to(exact) * (256.0 - 1e-3)).clamp_(0.0, 255.0).add_(rows).long()
     hist = torch.bincount(q.flatten(), minlength=n * c * 256).view(n * c, 256)
     levels = torch.arange(256, device=x.device)
     top = torch.where(hist > 0, levels, -1).amax(1, keepdim=True)
@@ -142,7 +145,7 @@ def equalize(x: Tensor) -> Tensor:
     below = hist.cumsum(1) - hist  # pixels strictly below each level
     lut = ((below + step // 2) // step.clamp(min=1)).clamp_(max=255)
     lut = torch.where(step > 0, lut, levels).to(x.dtype) / 255.0
-    return lut.view(-1)[q]
+    return lut.view(-1).take(q)
 
 
 def invert(x: Tensor) -> Tensor:
