@@ -104,6 +104,11 @@ def test_epochs_are_deterministic_and_differ(tmp_path):
         dict(type="RandomCrop", size=32, padding=4),
         dict(type="RandomHorizontalFlip"),
         dict(type="Cutout", size=8),
+        dict(type="ColorJitter", brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1),
+        dict(type="RandAugment"),
+        dict(type="TrivialAugmentWide"),
+        dict(type="AutoAugment", policy="cifar10"),
+        dict(type="RandomErasing"),
     ]
     c = cfg(tmp_path, train=dict(batch_size=4, pipeline=pipe))
     a = build_data(c, device=CPU, seed=3)
