@@ -261,10 +261,10 @@ def _jitter(
 
 
 class ColorJitter(Op):
-    """Colour jitter as torchvision defines it: per image, brightness, contrast and
-    saturation factors drawn from their ranges and a hue turn (in turns of the colour wheel),
-    applied in a random order of its own; each range is ``v`` for ``[1 - v, 1 + v]``
-    (``[-v, v]`` for hue) or ``(min, max)``."""
+    """Photometric jitter (Howard 2013; torchvision's ColorJitter): per image, brightness,
+    contrast and saturation factors drawn from their ranges and a hue turn (in turns of the
+    colour wheel), applied in a random order of its own; each range is ``v`` for
+    ``[1 - v, 1 + v]`` (``[-v, v]`` for hue) or ``(min, max)``."""
 
     def __init__(
         self,
@@ -337,7 +337,7 @@ class RandomErasing(Op):
         top = (torch.rand(b, generator=g, dtype=torch.float64) * (H - h + 1)).floor()
         left = (torch.rand(b, generator=g, dtype=torch.float64) * (W - w + 1)).floor()
         erase &= ok.any(1)
-        box = torch.stack([top, top + h, left, left + w], 1).to(x.device)
+        box = torch.stack([top, top + h, left, left + w], 1).long().to(x.device)
         rows = torch.arange(H, device=x.device)[None, :]
         cols = torch.arange(W, device=x.device)[None, :]
         in_r = (rows >= box[:, :1]) & (rows < box[:, 1:2]) & erase.to(x.device)[:, None]
