@@ -1,7 +1,7 @@
 """The ``cnnzoo`` command line.
 
-Each subcommand's work lives beside the code it drives; this module only parses
-arguments and turns user errors into one clear line and exit status 2 (3 when memory runs
+Each subcommand lives in its own module of :mod:`cnnzoo.commands` (its arguments beside
+its work); this module only assembles the parser and turns user errors into one clear line and exit status 2 (3 when memory runs
 out, 128 + the signal number when Ctrl-C, SIGTERM or SIGHUP stopped a run: 130, 143, 129).
 """
 
@@ -13,7 +13,10 @@ import importlib
 import sys
 import warnings
 
+from cnnzoo import __version__
 from cnnzoo.errors import CnnzooError, Interrupted
+
+COMMANDS = ("models", "summary", "compare", "train", "test", "predict", "export")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -21,82 +24,13 @@ def _parser() -> argparse.ArgumentParser:
         prog="cnnzoo",
         description="Classic image-classification networks: build, explain, train, evaluate, export.",
     )
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    s = sub.add_parser("models", help="list registered models with params, MACs, family and paper")
-    s.add_argument(
-        "pattern", nargs="?", default="*", help="shell-style name pattern, e.g. 'resnet*'"
-    )
-    s.add_argument("--family", help="only this family")
-    s.set_defaults(handler="cnnzoo.analysis.commands:cmd_models")
-
-    s = sub.add_parser("summary", help="per-layer output shapes and parameters of one model")
-    s.add_argument("name")
-    s.add_argument("--input", default=None, help="CxHxW, e.g. 3x32x32 (default: the model's own)")
-    s.add_argument("--num-classes", type=int, default=None)
-    s.add_argument("--depth", type=int, default=None, help="only modules up to this nesting depth")
-    s.set_defaults(handler="cnnzoo.analysis.commands:cmd_summary")
-
-    s = sub.add_parser(
-        "compare", help="params, MACs, latency and throughput of several models side by side"
-    )
-    s.add_argument("names", nargs="+")
-    s.add_argument("--input", default="3x224x224", help="CxHxW")
-    s.add_argument("--num-classes", type=int, default=1000)
-    s.add_argument("--batch-size", type=int, default=8)
-    s.add_argument(
-        "--device", default="auto", help="cpu, cuda or auto (both where a GPU is present)"
-    )
-    s.add_argument("--chart", default="compare.png", help="where to write the PNG chart")
-    s.set_defaults(handler="cnnzoo.analysis.commands:cmd_compare")
-
-    s = sub.add_parser(
-        "train", help="train a model from a config (no config: the offline quick start)"
-    )
-    s.add_argument("config", nargs="?", default=None)
-    s.add_argument(
-        "--cfg-options", nargs="+", default=[], metavar="KEY=VALUE", help="override config keys"
-    )
-    s.add_argument(
-        "--resume",
-        nargs="?",
-        const="auto",
-        default=None,
-        metavar="RUN_DIR",
-        help="resume the latest run of this config, or RUN_DIR",
-    )
-    s.add_argument(
-        "--work-dir", default=None, help="parent folder of run directories (default: runs/)"
-    )
-    s.add_argument(
-        "--gpus", type=int, default=None, help="launch torchrun with this many processes"
-    )
-    s.add_argument("--quiet", action="store_true", help="one line per epoch, no progress bars")
-    s.set_defaults(handler="cnnzoo.engine.commands:cmd_train")
-
-    s = sub.add_parser("test", help="evaluate a run directory or checkpoint on its test split")
-    s.add_argument("target", metavar="RUN_DIR|CHECKPOINT")
-    s.add_argument("--data", default=None, help="data root to evaluate on (default: the run's)")
-    s.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE")
-    s.add_argument("--quiet", action="store_true")
-    s.set_defaults(handler="cnnzoo.engine.commands:cmd_test")
-
-    s = sub.add_parser(
-        "predict", help="top-k classes of images, from a run directory or exported model"
-    )
-    s.add_argument("target", metavar="RUN_DIR|MODEL_FILE")
-    s.add_argument("images", nargs="+")
-    s.add_argument("--topk", type=int, default=5)
-    s.set_defaults(handler="cnnzoo.engine.commands:cmd_predict")
-
-    s = sub.add_parser("export", help="export a trained model to ONNX or TorchScript and check it")
-    s.add_argument("target", metavar="RUN_DIR")
-    s.add_argument("--format", choices=["onnx", "torchscript"], default="onnx")
-    s.add_argument(
-        "--reparameterize", action="store_true", help="fuse re-parameterisable blocks first"
-    )
-    s.add_argument("--output", default=None)
-    s.set_defaults(handler="cnnzoo.export:cmd_export")
+    for name in COMMANDS:
+        command = importlib.import_module(f"cnnzoo.commands.{name}")
+        s = sub.add_parser(name, help=command.HELP, description=command.HELP)
+        command.add_arguments(s)
+        s.set_defaults(run=command.run)
     return p
 
 
@@ -125,10 +59,9 @@ def _one_line_warnings(command: str):
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    module, func = args.handler.split(":")
     try:
         with _one_line_warnings(args.command):
-            return int(getattr(importlib.import_module(module), func)(args) or 0)
+            return int(args.run(args) or 0)
     except CnnzooError as e:
         print(f"cnnzoo {args.command}: error: {e}", file=sys.stderr)
         return e.exit_code

@@ -77,6 +77,8 @@ RUNTIME_DEFAULTS: dict[str, Any] = dict(
     sync_bn=False,
     auto_scale_lr=dict(enable=False, base_batch_size=None),
     lookahead=None,
+    ema=None,
+    sync_every=1,
     loss=dict(type="cross_entropy", label_smoothing=0.0, aux_weight=0.3),
     clip_grad=None,
     param_scheduler=None,
@@ -105,6 +107,7 @@ OPTIONAL_SECTIONS: dict[str, dict[str, Any]] = dict(
     clip_grad=dict(max_norm=1.0),
     param_scheduler=dict(),
     lookahead=dict(k=5, alpha=0.5),
+    ema=dict(decay=0.9998, every=1, warmup=False),
 )
 
 # Built-in datasets: number of classes, native channels and native (H, W).
@@ -116,6 +119,8 @@ DATASETS: dict[str, tuple[int | None, int | None, tuple[int, int] | None]] = dic
     cifar100=(100, 3, (32, 32)),
     imagefolder=(None, None, None),
 )
+# train_cfg keys besides max_epochs: gradient accumulation (optimizer steps every N batches)
+TRAIN_CFG_OPTIONAL = ("accumulate",)
 # Data keys that the data side reads but configs need not set (not filled in by default).
 DATA_OPTIONAL = ("skip_bad", "train_subset")
 SPLIT_OPTIONAL = ("drop_last", "tta_translate")
@@ -611,6 +616,8 @@ def _may_add(cfg: dict[str, Any], parent: list[str], key: str) -> bool:
         return key in _pipeline_op_keys(op.get("type"))
     if parent == ["data"]:
         return key in DATA_OPTIONAL
+    if parent == ["train_cfg"]:
+        return key in TRAIN_CFG_OPTIONAL
     if len(parent) == 2 and parent[0] == "data" and parent[1] in ("train", "val", "test"):
         return key in SPLIT_OPTIONAL
     return False
@@ -826,6 +833,24 @@ def _check_runtime(cfg: Mapping[str, Any]) -> None:
             _is_number(full["alpha"]) and 0 < full["alpha"] <= 1,
             f"lookahead.alpha must be in (0, 1], got {full['alpha']!r}",
         )
+    ema = cfg["ema"]
+    if ema is not None:
+        ema = _section(cfg, "ema")
+        _check_keys("ema", ema, OPTIONAL_SECTIONS["ema"])
+        full = {**OPTIONAL_SECTIONS["ema"], **ema}
+        _require(
+            _is_number(full["decay"]) and 0 < full["decay"] < 1,
+            f"ema.decay must be in (0, 1), e.g. 0.9998; got {full['decay']!r}",
+        )
+        _check_int("ema.every", full["every"], 1, MAX_STEPS)
+        _require(isinstance(full["warmup"], bool), "ema.warmup must be True or False")
+    _check_int("sync_every", cfg["sync_every"], 1, MAX_STEPS)
+    _require(
+        cfg["nan_policy"] != "skip" or cfg["sync_every"] == 1,
+        f"nan_policy='skip' needs the loss checked before every step (sync_every=1); with "
+        f"sync_every={cfg['sync_every']} a non-finite loss reaches the weights before it is seen. "
+        "Use nan_policy='stop' or sync_every=1",
+    )
     clip = cfg["clip_grad"]
     if clip is not None:
         clip = _section(cfg, "clip_grad")
@@ -1017,9 +1042,10 @@ def _check_optim(cfg: Mapping[str, Any]) -> None:
     )
 
     train_cfg = _section(cfg, "train_cfg")
-    _check_keys("train_cfg", train_cfg, ("max_epochs",))
+    _check_keys("train_cfg", train_cfg, ("max_epochs", *TRAIN_CFG_OPTIONAL))
     epochs = train_cfg.get("max_epochs")
     _check_int("train_cfg.max_epochs", epochs, 1, MAX_EPOCHS)
+    _check_int("train_cfg.accumulate", train_cfg.get("accumulate", 1), 1, MAX_STEPS)
 
     sched = cfg["param_scheduler"]
     if sched is None:

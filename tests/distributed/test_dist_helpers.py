@@ -14,7 +14,9 @@ import pytest
 import torch
 import torch.nn as nn
 
+import cnnzoo.commands.train as train_command
 from cnnzoo import distributed
+from cnnzoo.engine import optim
 from cnnzoo.errors import ConfigError, TrainingError
 
 
@@ -61,20 +63,18 @@ def _cfg(batch_size=16, **auto):
 
 
 def test_batch_size_is_per_process_and_lr_scales_only_when_asked():
-    assert distributed.global_batch_size(_cfg(16), 8) == 128  # "8xb16"
-    assert distributed.lr_scale(_cfg(16), 8) == 1.0  # disabled: the lr as written
-    assert distributed.lr_scale(_cfg(16, base_batch_size=64), 8) == 2.0  # 128 / 64
-    assert distributed.lr_scale(_cfg(16, base_batch_size=None), 4) == 4.0  # tuned for one process
-    assert (
-        distributed.lr_scale({"data": {"train": {"batch_size": 8}}}, 2) == 1.0
-    )  # no auto_scale_lr key
+    assert optim.global_batch_size(_cfg(16), 8) == 128  # "8xb16"
+    assert optim.lr_scale(_cfg(16), 8) == 1.0  # disabled: the lr as written
+    assert optim.lr_scale(_cfg(16, base_batch_size=64), 8) == 2.0  # 128 / 64
+    assert optim.lr_scale(_cfg(16, base_batch_size=None), 4) == 4.0  # tuned for one process
+    assert optim.lr_scale({"data": {"train": {"batch_size": 8}}}, 2) == 1.0  # no auto_scale_lr key
     cfg = _cfg(16, base_batch_size=64)
-    scaled = distributed.scaled_lr_sections(cfg, 2.0)
+    scaled = optim.scaled_lr_sections(cfg, 2.0)
     assert scaled["optimizer"] == dict(type="SGD", lr=0.2, momentum=0.9)
     assert scaled["param_scheduler"] == dict(type="OneCycleLR", max_lr=0.8, pct_start=0.3)
     assert cfg["optimizer"]["lr"] == 0.1  # the config stays as written
     assert (
-        distributed.scaled_lr_sections(dict(optimizer=dict(lr=1.0), param_scheduler=None), 3.0)[
+        optim.scaled_lr_sections(dict(optimizer=dict(lr=1.0), param_scheduler=None), 3.0)[
             "param_scheduler"
         ]
         is None
@@ -91,7 +91,7 @@ def test_batch_size_is_per_process_and_lr_scales_only_when_asked():
 )
 def test_bad_auto_scale_lr_is_a_config_error(auto, message):
     with pytest.raises(ConfigError, match=message):
-        distributed.lr_scale(dict(data=dict(train=dict(batch_size=8)), auto_scale_lr=auto), 2)
+        optim.lr_scale(dict(data=dict(train=dict(batch_size=8)), auto_scale_lr=auto), 2)
 
 
 def _args(**kw):
@@ -102,7 +102,7 @@ def _args(**kw):
 
 
 def test_torchrun_command_forwards_the_train_arguments():
-    cmd = distributed.torchrun_command(
+    cmd = train_command.torchrun_command(
         _args(cfg_options=["seed=1", "sync_bn=True"], resume="auto", work_dir="w", quiet=True), 4
     )
     assert cmd[:5] == [
@@ -115,7 +115,7 @@ def test_torchrun_command_forwards_the_train_arguments():
     assert cmd[5:] == ["-m", "cnnzoo", "train", "configs/x.py", "--cfg-options", "seed=1", "sync_bn=True",
                        "--resume", "--work-dir", "w", "--quiet"]  # fmt: skip
     assert "--gpus" not in cmd
-    assert distributed.torchrun_command(_args(config=None, resume="runs/a/1"), 2)[-3:] == [
+    assert train_command.torchrun_command(_args(config=None, resume="runs/a/1"), 2)[-3:] == [
         "train",
         "--resume",
         "runs/a/1",
@@ -125,13 +125,13 @@ def test_torchrun_command_forwards_the_train_arguments():
 def test_launch_without_enough_gpus_is_one_clear_error(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ConfigError, match="no GPU is visible; for N CPU processes run: torchrun"):
-        distributed.launch(_args(gpus=2))
+        train_command.launch(_args(gpus=2))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     with pytest.raises(
         ConfigError, match="--gpus 3 asks for 3 GPUs but 1 are visible; use --gpus 1"
     ):
-        distributed.launch(_args(gpus=3))
+        train_command.launch(_args(gpus=3))
 
 
 def test_launch_passes_a_preemption_notice_on_to_torchrun(tmp_path, monkeypatch):
@@ -147,7 +147,9 @@ def test_launch_passes_a_preemption_notice_on_to_torchrun(tmp_path, monkeypatch)
     )
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
-    monkeypatch.setattr(distributed, "torchrun_command", lambda a, n: [sys.executable, "-c", child])
+    monkeypatch.setattr(
+        train_command, "torchrun_command", lambda a, n: [sys.executable, "-c", child]
+    )
 
     def notify():
         while not (tmp_path / "ready").exists():
@@ -155,7 +157,7 @@ def test_launch_passes_a_preemption_notice_on_to_torchrun(tmp_path, monkeypatch)
         os.kill(os.getpid(), signal.SIGTERM)
 
     threading.Thread(target=notify, daemon=True).start()
-    assert distributed.launch(_args(gpus=2)) == 143
+    assert train_command.launch(_args(gpus=2)) == 143
     assert saved.exists()
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 from PIL import Image
 
-import cnnzoo.engine.commands as commands
+import cnnzoo.commands.test as commands
 from cnnzoo.cli import main
 
 

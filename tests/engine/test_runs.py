@@ -65,7 +65,7 @@ def test_the_printed_resume_command_reproduces_the_run(
 
     real = trainer.train
     monkeypatch.setattr(
-        "cnnzoo.engine.commands.train", lambda cfg, **kw: real(cfg, hooks=[stop], **kw)
+        "cnnzoo.commands.train.train", lambda cfg, **kw: real(cfg, callbacks=[stop], **kw)
     )
     capsys.readouterr()
     make_cfg()
@@ -83,7 +83,7 @@ def test_the_printed_resume_command_reproduces_the_run(
         != 0
     )
     hint = capsys.readouterr().err.split("resume with: ")[1].splitlines()[0]
-    monkeypatch.setattr("cnnzoo.engine.commands.train", real)
+    monkeypatch.setattr("cnnzoo.commands.train.train", real)
     command = shlex.split(hint)
     assert command[:2] == ["cnnzoo", "train"] and "optimizer.lr" not in hint
     assert main(command[1:] + ["--quiet"]) == 0

@@ -13,7 +13,7 @@ import pytest
 import torch
 from faultkit import cnnzoo, only_run, write_tiny_config
 
-import cnnzoo.engine.commands as commands
+import cnnzoo.commands.train as commands
 import cnnzoo.engine.trainer as trainer
 from cnnzoo.cli import main
 
@@ -66,7 +66,7 @@ def cli(tmp_path, monkeypatch):
         if event == "step":
             raise _FirstStep
 
-    monkeypatch.setattr(commands, "train", functools.partial(trainer.train, hooks=[first_step]))
+    monkeypatch.setattr(commands, "train", functools.partial(trainer.train, callbacks=[first_step]))
 
     def run(argv: list[str]) -> tuple[str, str]:
         err = io.StringIO()

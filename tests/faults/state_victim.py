@@ -21,9 +21,9 @@ import sys
 
 import torch
 
-import cnnzoo.engine.commands as commands
+import cnnzoo.commands.export as export_commands
+import cnnzoo.commands.train as commands
 import cnnzoo.engine.trainer as trainer
-import cnnzoo.export.commands as export_commands
 from cnnzoo.cli import main
 
 
@@ -48,7 +48,7 @@ def act_after_step(epoch: int, step: int, actions: list[str]) -> None:
                 os.kill(os.getpid(), getattr(signal, action))
 
     trainer.build_model = build_model
-    commands.train = functools.partial(trainer.train, hooks=[hook])
+    commands.train = functools.partial(trainer.train, callbacks=[hook])
 
 
 def nan_validation_at(epoch: int) -> None:

@@ -357,7 +357,7 @@ def test_a_full_disk_while_writing_the_test_report_keeps_the_old_one(
 
         return atomic_write(path, failing, **kwargs)
 
-    import cnnzoo.engine.commands as commands
+    import cnnzoo.commands.test as commands
 
     monkeypatch.setattr(commands, "atomic_write", full)
     outcome, err = cli(["test", str(run)])

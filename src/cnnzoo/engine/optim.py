@@ -5,6 +5,13 @@ Every schedule but ReduceLROnPlateau steps once per batch, so that epoch-based s
 epochs) change the rate exactly at epoch boundaries and warm-up/cosine move smoothly.
 StepLR, MultiStepLR and CosineAnnealingLR are a pure function of the step count (a
 ``LambdaLR``), so a resumed run continues on the same curve.
+
+Batch size semantics (mmpretrain's ``8xb16`` naming): ``data.train.batch_size`` is the batch
+of ONE process; the global batch is ``batch_size x world_size``. The learning rate is the
+config's as written unless ``auto_scale_lr = dict(enable=True, base_batch_size=B)`` asks for
+the linear scaling rule (Goyal et al. 2017, "Accurate, Large Minibatch SGD"): every learning
+rate of the config (``optimizer.lr``, ``param_scheduler.max_lr``/``min_lr``) is multiplied by
+``global batch / B`` (B = None: the config's own batch, so the factor is the process count).
 """
 
 from __future__ import annotations
@@ -218,3 +225,58 @@ class Schedule:
             for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
                 group["lr"] = lr
             self.sched._last_lr = list(lrs)
+
+
+# ---- batch size and learning-rate scaling (auto_scale_lr) ---------------------------------
+
+LR_KEYS = {"optimizer": ("lr",), "param_scheduler": ("max_lr", "min_lr")}
+
+
+def global_batch_size(cfg: Mapping, world_size: int) -> int:
+    """``data.train.batch_size`` (per process) x ``world_size``."""
+    return int(cfg["data"]["train"]["batch_size"]) * int(world_size)
+
+
+def lr_scale(cfg: Mapping, world_size: int) -> float:
+    """The factor of the linear scaling rule, ``global batch / auto_scale_lr.base_batch_size``,
+    when ``auto_scale_lr.enable`` is True (``base_batch_size=None``: the config's own batch,
+    i.e. the learning rate was tuned for one process); else 1."""
+    auto = cfg.get("auto_scale_lr") or {}
+    if not isinstance(auto, Mapping) or set(auto) - {"enable", "base_batch_size"}:
+        raise ConfigError(
+            f"auto_scale_lr must be dict(enable=True|False, base_batch_size=N), got {auto!r}"
+        )
+    enable = auto.get("enable", False)
+    if not isinstance(enable, bool):
+        raise ConfigError(f"auto_scale_lr.enable must be True or False, got {enable!r}")
+    if not enable:
+        return 1.0
+    base = auto.get("base_batch_size")
+    if base is None:  # the learning rate was tuned for one process
+        return float(world_size)
+    if isinstance(base, bool) or not isinstance(base, int) or base < 1:
+        raise ConfigError(
+            f"auto_scale_lr.base_batch_size must be a positive integer (the batch the lr was tuned for), got {base!r}"
+        )
+    return global_batch_size(cfg, world_size) / base
+
+
+def scaled_lr_sections(cfg: Mapping, factor: float) -> dict[str, dict | None]:
+    """Copies of ``optimizer`` and ``param_scheduler`` with every learning rate in them
+    (``lr``, ``max_lr``, ``min_lr``) multiplied by ``factor``; the config itself is left as
+    written, so the saved config stays the one the user gave."""
+    out: dict[str, dict | None] = {}
+    for section, keys in LR_KEYS.items():
+        part = cfg.get(section)
+        if part is None:
+            out[section] = None
+            continue
+        part = dict(part)
+        for key in keys:
+            value = part.get(key)
+            if isinstance(value, list | tuple):
+                part[key] = [v * factor for v in value]
+            elif isinstance(value, int | float) and not isinstance(value, bool):
+                part[key] = value * factor
+        out[section] = part
+    return out

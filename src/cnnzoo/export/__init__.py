@@ -1,7 +1,6 @@
 """Deployment: BatchNorm folding, ONNX / TorchScript export checked against PyTorch, and
 loading an exported file back for ``predict``."""
 
-from cnnzoo.export.commands import cmd_export
 from cnnzoo.export.core import (
     FORMATS,
     ExportedModel,
@@ -18,7 +17,6 @@ __all__ = [
     "FORMATS",
     "ExportReport",
     "ExportedModel",
-    "cmd_export",
     "conv_bn_pairs",
     "export_model",
     "fold_batchnorm",

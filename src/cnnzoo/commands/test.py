@@ -1,50 +1,43 @@
-"""``cnnzoo train``, ``cnnzoo test`` and ``cnnzoo predict``."""
+"""``cnnzoo test RUN|CHECKPOINT``: evaluate a trained model on its test split (or ``--data``)."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
 from pathlib import Path
 
 import torch
 
-from cnnzoo import distributed
 from cnnzoo.config import load_config
-from cnnzoo.data import build_data, prepare_images
+from cnnzoo.data import build_data
 from cnnzoo.engine.checkpoint import load_trained
 from cnnzoo.engine.losses import build_loss
-from cnnzoo.engine.runs import run_config, run_dir_of
-from cnnzoo.engine.trainer import autocast_dtype, evaluate, resolve_device, train
-from cnnzoo.errors import ConfigError, DataError, TrainingError
-from cnnzoo.export import is_exported, load_exported
+from cnnzoo.engine.runs import run_dir_of
+from cnnzoo.engine.trainer import autocast_dtype, evaluate, resolve_device
+from cnnzoo.errors import DataError, TrainingError
 from cnnzoo.fileio import atomic_write
 
-
-def cmd_train(args: argparse.Namespace) -> int:
-    """Train from a config (none: the offline quick start; with ``--resume RUN``: the run's
-    own config, ``--cfg-options`` applied on top); ``--gpus N`` (N > 1) re-launches the same
-    command under ``torch.distributed.run`` with N processes."""
-    if args.gpus is not None and args.gpus > 1 and "LOCAL_RANK" not in os.environ:
-        return distributed.launch(args)
-    if args.gpus is not None and args.gpus < 1:
-        raise ConfigError(f"--gpus must be at least 1, got {args.gpus}")
-    if args.config is None and args.resume not in (None, "auto"):
-        cfg = run_config(args.resume, args.cfg_options)
-    else:
-        cfg = load_config(args.config, args.cfg_options)
-    if args.work_dir:
-        cfg.work_dir = args.work_dir
-    try:
-        train(cfg, resume=args.resume, quiet=args.quiet)
-    finally:
-        distributed.cleanup()  # leave the process group torchrun's processes joined
-    return 0
+HELP = "evaluate a run directory or checkpoint on its test split"
 
 
-def cmd_test(args: argparse.Namespace) -> int:
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "target", metavar="RUN_DIR|CHECKPOINT", help="a run directory or a .pt checkpoint"
+    )
+    p.add_argument("--data", default=None, help="data root to evaluate on (default: the run's)")
+    p.add_argument(
+        "--cfg-options",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override keys of the run's config (e.g. data.test.batch_size=64)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
     """Evaluate a run directory or checkpoint on its test split as the end of training did
     (the same AMP dtype, memory format and TTA), or on the test split under ``--data``; print
     the metrics and write test_report.json/.md beside the run (``test_report-<data folder>``
@@ -110,44 +103,5 @@ def _markdown(report: dict, class_names: list[str]) -> str:
         f"| {k} | {report[k]:.4f} |" for k in ("loss", "top1", "top5", "mae", "rmse") if k in report
     ]
     lines += ["", "| class | top-1 (%) |", "|---|---|"]
-    lines += [f"| {name} | {100 * acc:.2f} |" for name, acc in report["per_class_top1"].items()]
+    lines += [f"| {name} | {acc:.2f} |" for name, acc in report["per_class_top1"].items()]
     return "\n".join(lines) + "\n"
-
-
-def cmd_predict(args: argparse.Namespace) -> int:
-    """Print the top-k classes (names and probabilities) of each image file."""
-    if args.topk < 1:
-        raise ConfigError(f"--topk must be at least 1, got {args.topk}")
-    target = Path(args.target)
-    if target.is_file() and target.suffix not in (".pt", ".pth", ".onnx"):
-        raise ConfigError(
-            f"{target}: predict takes a run directory, a .pt checkpoint or an exported .onnx/.pt file"
-        )
-    if target.suffix == ".onnx" or is_exported(target):  # written by `cnnzoo export`
-        model, meta = load_exported(target)
-    else:
-        model, meta = load_trained(target)
-    images = prepare_images(
-        args.images,
-        in_chans=meta["in_chans"],
-        image_size=meta["image_size"],
-        mean=meta["mean"],
-        std=meta["std"],
-    )
-    names = meta["class_names"]
-    with torch.inference_mode():
-        output = model(images).float()
-    for path, out in zip(args.images, output, strict=True):
-        print(path)
-        if out.numel() == 1:  # a regression model: the predicted value and the nearest class
-            value = out.item()
-            nearest = min(max(round(value), 0), len(names) - 1)
-            print(f"  value {value:.3f} -> {names[nearest]}")
-            continue
-        probs = out.softmax(0)
-        top = probs.topk(min(args.topk, probs.numel()))
-        for rank, (p, i) in enumerate(
-            zip(top.values.tolist(), top.indices.tolist(), strict=True), 1
-        ):
-            print(f"  {rank}. {names[i]:<20s} {p:.4f}")
-    return 0

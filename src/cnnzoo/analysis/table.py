@@ -1,8 +1,8 @@
-"""The ``cnnzoo models``, ``summary`` and ``compare`` subcommands."""
+"""The model table's cells: input sizes parsed, counts in K/M/G, short paper names, and each
+model's params and MACs at its default input (cached on disk)."""
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -11,12 +11,10 @@ from pathlib import Path
 
 import torch
 
-from cnnzoo.analysis.compare import compare, compare_devices, format_table, plot_compare
-from cnnzoo.analysis.flops import count_flops, separable_report
-from cnnzoo.analysis.summary import layer_summary
-from cnnzoo.errors import ConfigError, unknown
+from cnnzoo.analysis.flops import count_flops
+from cnnzoo.errors import ConfigError
 from cnnzoo.fileio import atomic_write
-from cnnzoo.models import create_model, get_model_entry, list_families, list_models
+from cnnzoo.models import create_model, get_model_entry
 from cnnzoo.models._registry import ModelEntry
 
 _SIZE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*[xX]\s*(\d+)\s*$")
@@ -92,73 +90,3 @@ def cached_model_costs(names: list[str]) -> dict[str, tuple[int, int]]:
         except OSError:
             pass  # a read-only home only costs the speed-up
     return {n: tuple(costs[n]) for n in names}
-
-
-def cmd_models(args: argparse.Namespace) -> int:
-    if args.family is not None and args.family not in list_families():
-        raise unknown("family", args.family, list_families())
-    names = list_models(args.pattern, family=args.family)
-    if not names:
-        raise ConfigError(
-            f"no registered model matches {args.pattern!r}; try 'cnnzoo models' to list all"
-        )
-    header = ("model", "family", "params", "MACs", "input", "paper")
-    body = []
-    for name, (params, macs) in cached_model_costs(names).items():
-        entry = get_model_entry(name)
-        size = "x".join(str(s) for s in entry.cfg.input_size)
-        body.append(
-            (name, entry.family, human(params), human(macs), size, short_paper(entry.cfg.paper))
-        )
-    widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(header)]
-    right = {2, 3}
-
-    def fmt(cells: tuple[str, ...]) -> str:
-        return "  ".join(
-            c.rjust(w) if i in right else c.ljust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ).rstrip()
-
-    print(fmt(header))
-    print(fmt(tuple("-" * w for w in widths)))
-    for b in body:
-        print(fmt(b))
-    print(
-        f"{len(body)} model(s); params and MACs at each model's default input and classes (1 MAC = 2 FLOPs)"
-    )
-    return 0
-
-
-def cmd_summary(args: argparse.Namespace) -> int:
-    entry = get_model_entry(args.name)
-    input_size = parse_input_size(args.input) if args.input else entry.cfg.input_size
-    if args.num_classes is not None and args.num_classes < 1:
-        raise ConfigError(f"--num-classes must be a positive integer, got {args.num_classes}")
-    model = create_model(args.name, num_classes=args.num_classes, in_chans=input_size[0])
-    print(layer_summary(model, input_size, depth=args.depth))
-    counts = count_flops(model, input_size)
-    print(
-        f"MACs: {counts['macs']:,} ({counts['macs'] / 1e9:.3f} G)   FLOPs: {counts['flops']:,} (1 MAC = 2 FLOPs)"
-    )
-    return 0
-
-
-def cmd_compare(args: argparse.Namespace) -> int:
-    input_size = parse_input_size(args.input)
-    if args.batch_size < 1:
-        raise ConfigError(f"--batch-size must be a positive integer, got {args.batch_size}")
-    for name in args.names:
-        get_model_entry(name)
-    rows = compare(
-        args.names, input_size, args.num_classes, args.batch_size, compare_devices(args.device)
-    )
-    print(
-        f"input {args.input}, {args.num_classes} classes, inference mode; latency at batch 1 (median), throughput at batch {args.batch_size}"
-    )
-    print(format_table(rows, "markdown", batch_size=args.batch_size))
-    print()
-    print(separable_report())
-    if args.chart:
-        path = plot_compare(rows, args.chart, title=f"input {args.input}")
-        print(f"\nchart written to {path}")
-    return 0

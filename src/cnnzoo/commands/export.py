@@ -11,7 +11,19 @@ from torch import Tensor
 from cnnzoo.errors import CnnzooError
 from cnnzoo.export.core import FORMATS, export_model
 
+HELP = "export a trained model to ONNX or TorchScript and check it"
 CHECK_IMAGES = 32  # test images the export is checked on
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("target", metavar="RUN_DIR", help="a run directory or a .pt checkpoint")
+    p.add_argument("--format", choices=["onnx", "torchscript"], default="onnx", help="file format")
+    p.add_argument(
+        "--reparameterize", action="store_true", help="fuse re-parameterisable blocks first"
+    )
+    p.add_argument(
+        "--output", default=None, help="file or folder to write (default: RUN_DIR/export/)"
+    )
 
 
 def _test_images(meta: dict) -> tuple[Tensor | None, str]:
@@ -42,7 +54,7 @@ def _test_images(meta: dict) -> tuple[Tensor | None, str]:
     return images.float().cpu(), f"{len(images)} {bundle.dataset} test images"
 
 
-def cmd_export(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Export a trained run, check it against PyTorch, and say where it went."""
     from cnnzoo.engine import load_trained
     from cnnzoo.engine.runs import run_dir_of
