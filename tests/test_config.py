@@ -199,6 +199,10 @@ def test_malformed_options():
         ("data.train.batch_size=0", "batch_size must be an integer in \\[1, "),
         ("data.val.batch_size=x", "batch_size must be an integer in \\[1, "),
         ("data.val_split=1.0", "val_split"),
+        ("data.train_subset=0", "train_subset must be None, a fraction in \\(0, 1\\]"),
+        ("data.train_subset=1.5", "train_subset must be"),
+        ("data.train_subset=-100", "train_subset must be"),
+        ("data.train_subset=half", "train_subset must be"),
         ("workflow=[(test,1)]", "workflow"),
         ("amp.dtype=float8", "amp.dtype"),
         ("model.num_classes=3", "has 10 classes"),
@@ -210,6 +214,12 @@ def test_malformed_options():
 def test_bad_values_are_config_errors(option, pattern):
     with pytest.raises(ConfigError, match=pattern):
         load_config(None, [option])
+
+
+def test_train_subset_is_an_accepted_data_key():
+    assert load_config(None, ["data.train_subset=0.25"]).data.train_subset == 0.25
+    assert load_config(None, ["data.train_subset=500"]).data.train_subset == 500
+    assert "train_subset" not in load_config(None).data  # not set: not in the resolved config
 
 
 @pytest.mark.parametrize(

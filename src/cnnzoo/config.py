@@ -122,7 +122,7 @@ DATASETS: dict[str, tuple[int | None, int | None, tuple[int, int] | None]] = dic
 # train_cfg keys besides max_epochs: gradient accumulation (optimizer steps every N batches)
 TRAIN_CFG_OPTIONAL = ("accumulate",)
 # Data keys that the data side reads but configs need not set (not filled in by default).
-DATA_OPTIONAL = ("skip_bad",)
+DATA_OPTIONAL = ("skip_bad", "train_subset")
 SPLIT_OPTIONAL = ("drop_last", "tta_translate")
 SCHEDULER_REQUIRED: dict[str, tuple[str, ...]] = dict(
     StepLR=("step_size",), MultiStepLR=("milestones",)
@@ -970,6 +970,14 @@ def _check_data(cfg: Mapping[str, Any]) -> None:
         _is_number(vs) and 0 <= vs < 1, f"data.val_split must be a fraction in [0, 1), got {vs!r}"
     )
     _check_int("data.split_seed", data["split_seed"], 0, MAX_SEED)
+    subset = data.get("train_subset")
+    _require(
+        subset is None
+        or (_is_int(subset) and subset >= 1)
+        or (isinstance(subset, float) and 0 < subset <= 1),
+        f"data.train_subset must be None, a fraction in (0, 1] (e.g. 0.1) or a number of "
+        f"training images (e.g. 5000); got {subset!r}",
+    )
     _require(isinstance(data["download"], bool), "data.download must be True or False")
     _check_choice("data.loader", data["loader"], ("auto", "device", "dataloader"))
     _check_int("data.num_workers", data["num_workers"], 0, MAX_WORKERS)
