@@ -395,6 +395,8 @@ def test_a_base_may_name_a_shipped_config(tmp_path):
     (tmp_path / "climb.py").write_text('_base_ = ["cnnzoo::../pyproject.toml"]\n')
     with pytest.raises(ConfigError, match="names no shipped config"):
         load_config(tmp_path / "climb.py")
-    (tmp_path / "other.yaml").write_text('_base_: ["mmpretrain::resnet/resnet18_8xb16_cifar10.py"]\n')
+    (tmp_path / "other.yaml").write_text(
+        '_base_: ["mmpretrain::resnet/resnet18_8xb16_cifar10.py"]\n'
+    )
     with pytest.raises(ConfigError, match="names a package config"):
         load_config(tmp_path / "other.yaml")
