@@ -67,7 +67,14 @@ from cnnzoo.engine.metrics import Meter
 from cnnzoo.engine.optim import Schedule, build_optimizer, clip_gradients
 from cnnzoo.engine.report import write_reports
 from cnnzoo.engine.runs import new_run_dir, record_config, resume_dir, run_lock
-from cnnzoo.errors import CheckpointError, ConfigError, DataError, Interrupted, TrainingError
+from cnnzoo.errors import (
+    CheckpointError,
+    CnnzooError,
+    ConfigError,
+    DataError,
+    Interrupted,
+    TrainingError,
+)
 from cnnzoo.fileio import atomic_write
 from cnnzoo.models import create_model, load_weights
 
@@ -715,6 +722,8 @@ def build_model(cfg_model: Mapping, data: Any, *, regression: bool) -> tuple[nn.
     try:
         model = create_model(name, pretrained=pretrained, pretrained_strict=strict, **kwargs)
         return model, name, kwargs
+    except CnnzooError:  # weights that cannot be had or do not fit: already one clear line
+        raise
     except (TypeError, ValueError, KeyError) as e:  # an architecture argument the model rejects
         args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items() if k not in wanted)
         raise ConfigError(
