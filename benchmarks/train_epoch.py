@@ -94,7 +94,7 @@ def cnnzoo_epoch(case: str, args: argparse.Namespace, work_dir: str) -> tuple[fl
     times: list[float] = []
     start = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
-        train(cfg, quiet=True, hooks=[lambda event, info: times.append(info.get("time", 0.0))
+        train(cfg, quiet=True, callbacks=[lambda event, info: times.append(info.get("time", 0.0))
                                       if event == "epoch" else None])  # fmt: skip
     return times[-1], time.perf_counter() - start
 

@@ -17,3 +17,14 @@ sync_bn = False  # DDP on GPUs: BatchNorm statistics over the global batch (Sync
 auto_scale_lr = dict(enable=False, base_batch_size=None)
 lookahead = None  # or dict(k=5, alpha=0.5): Lookahead weight averaging (airbench's EMA)
 # clip_grad lives in each schedules/ base: None, or dict(max_norm=1.0, norm_type=2.0) to bound the gradient norm
+# Model EMA (Polyak averaging; torchvision's references: every=32, decay=0.99998): validated and
+# tested beside the raw weights as val_ema/... and test_ema/...; warmup=True ramps the decay up
+# as (1 + t) / (10 + t) over the first updates (timm's ModelEmaV2 warm-up).
+ema = None  # or dict(decay=0.9998, every=1, warmup=False)
+# The loop syncs with the device every N optimizer steps: it checks that the loss is finite and,
+# under DDP, whether a stop signal reached any rank. nan_policy='skip' needs 1.
+sync_every = 1
+# Weights to start from, as model.pretrained takes them (a checkpoint file, 'torchvision',
+# 'timm' or 'hf-hub:OWNER/NAME'), adapted to the model; model.pretrained_strict applies.
+# `cnnzoo train --resume` continues a run instead.
+load_from = None

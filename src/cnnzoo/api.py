@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,26 +22,8 @@ from mmengine.config import Config
 from cnnzoo.config import load_config
 from cnnzoo.data import DataBundle
 from cnnzoo.engine import trainer
+from cnnzoo.engine.callbacks import Callback
 from cnnzoo.engine.checkpoint import load_trained
-
-
-class Callback:
-    """Plug into the loop: override what you need. ``on_train_batch_end`` gets the epoch, the
-    step in it, the global step, the loss (a tensor: reading it syncs with the device) and the
-    model (its ``.grad`` are those the optimizer just used); ``on_train_epoch_end`` gets the
-    epoch's row of metrics (as in ``metrics.csv``)."""
-
-    def on_train_batch_end(self, info: dict[str, Any]) -> None:
-        pass
-
-    def on_train_epoch_end(self, row: dict[str, Any]) -> None:
-        pass
-
-    def __call__(self, event: str, info: dict[str, Any]) -> None:
-        if event == "step":
-            self.on_train_batch_end(info)
-        elif event == "epoch":
-            self.on_train_epoch_end(info)
 
 
 @dataclass(frozen=True)
@@ -58,7 +40,7 @@ class TrainResult:
 def train(
     cfg: Config | str | os.PathLike | Mapping[str, Any] | None = None,
     *,
-    callbacks: Sequence[Callback] = (),
+    callbacks: Sequence[Callback | Callable[[str, dict], None]] = (),
     data: DataBundle | None = None,
     resume: str | os.PathLike | None = None,
     quiet: bool = True,
@@ -68,7 +50,7 @@ def train(
     describes (see :class:`~cnnzoo.data.DataBundle`); ``resume`` as ``cnnzoo train --resume``."""
     if not isinstance(cfg, Config):
         cfg = load_config(cfg)
-    run_dir = trainer.train(cfg, resume=resume, quiet=quiet, hooks=list(callbacks), data=data)
+    run_dir = trainer.train(cfg, resume=resume, quiet=quiet, callbacks=callbacks, data=data)
     summary = json.loads((run_dir / "summary.json").read_text())
     metrics = {k: v for k, v in summary.items() if k.startswith(("test/", "val/"))}
     return TrainResult(run_dir, metrics, Path(summary["checkpoint"]), summary)

@@ -24,6 +24,7 @@ COMMANDS = (
     "train",
     "test",
     "predict",
+    "explain",
     "export",
     "runs",
     "study",

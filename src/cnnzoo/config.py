@@ -77,9 +77,12 @@ RUNTIME_DEFAULTS: dict[str, Any] = dict(
     sync_bn=False,
     auto_scale_lr=dict(enable=False, base_batch_size=None),
     lookahead=None,
+    ema=None,
+    sync_every=1,
     loss=dict(type="cross_entropy", label_smoothing=0.0, aux_weight=0.3),
     clip_grad=None,
     param_scheduler=None,
+    load_from=None,
 )
 DATA_DEFAULTS: dict[str, Any] = dict(
     root=None,
@@ -105,6 +108,7 @@ OPTIONAL_SECTIONS: dict[str, dict[str, Any]] = dict(
     clip_grad=dict(max_norm=1.0),
     param_scheduler=dict(),
     lookahead=dict(k=5, alpha=0.5),
+    ema=dict(decay=0.9998, every=1, warmup=False),
 )
 
 # Built-in datasets: number of classes, native channels and native (H, W).
@@ -116,8 +120,10 @@ DATASETS: dict[str, tuple[int | None, int | None, tuple[int, int] | None]] = dic
     cifar100=(100, 3, (32, 32)),
     imagefolder=(None, None, None),
 )
+# train_cfg keys besides max_epochs: gradient accumulation (optimizer steps every N batches)
+TRAIN_CFG_OPTIONAL = ("accumulate",)
 # Data keys that the data side reads but configs need not set (not filled in by default).
-DATA_OPTIONAL = ("skip_bad", "folder")
+DATA_OPTIONAL = ("skip_bad", "train_subset", "folder")
 SPLIT_OPTIONAL = ("drop_last", "tta_translate")
 SCHEDULER_REQUIRED: dict[str, tuple[str, ...]] = dict(
     StepLR=("step_size",), MultiStepLR=("milestones",)
@@ -151,7 +157,7 @@ SCHEDULER_RANGES: dict[str, tuple | type] = dict(
     factor=(0.0, 1.0, OPEN, OPEN),
     patience=(int, 0, MAX_EPOCHS),
 )
-MODEL_EXTRA_KEYS = ("type", "num_classes", "in_chans", "pretrained")
+MODEL_EXTRA_KEYS = ("type", "num_classes", "in_chans", "pretrained", "pretrained_strict")
 
 
 @functools.cache
@@ -193,6 +199,42 @@ def configs_dir() -> Path:
         "cannot find cnnzoo's configs folder (looked in cnnzoo/_configs and ../../configs); "
         "reinstall cnnzoo or pass the path of a config file"
     )
+
+
+SHIPPED = "cnnzoo::"  # a _base_ that names a shipped config: cnnzoo::resnet18_b128_1x_cifar10.py
+
+
+def shipped_config(name: str) -> Path:
+    """The shipped config (or ``_base_/...`` part) that a ``cnnzoo::NAME`` base names."""
+    rel = name.removeprefix(SHIPPED)
+    root = configs_dir()
+    target = (root / rel).resolve()
+    if not target.is_relative_to(root.resolve()) or not target.is_file():
+        hint = closest(Path(rel).stem, [Path(c).stem for c in list_configs()])
+        raise ConfigError(
+            f"_base_ {name!r} names no shipped config"
+            + (f"; similar names: {', '.join(hint)}" if hint else "; see `cnnzoo configs`")
+        )
+    return target
+
+
+@contextlib.contextmanager
+def _shipped_bases():
+    """Let ``_base_`` name a shipped config as ``cnnzoo::NAME`` (mmengine's ``package::path``
+    form). mmengine would look for the package's ``.mim`` metafiles and tag the base with a
+    scope; cnnzoo's own configs are read like a base beside the config instead."""
+    original = Config.__dict__["_get_cfg_path"]
+
+    def get_cfg_path(cfg_path: str, filename: str):
+        if cfg_path.startswith(SHIPPED):
+            return str(shipped_config(cfg_path)), None
+        return original.__func__(cfg_path, filename)
+
+    Config._get_cfg_path = staticmethod(get_cfg_path)
+    try:
+        yield
+    finally:
+        Config._get_cfg_path = original
 
 
 def list_configs() -> list[str]:
@@ -467,7 +509,7 @@ def _read(file: Path) -> dict[str, Any]:
         allow = os.environ.get("CNNZOO_ALLOW_EXTERNAL_BASE", "") not in ("", "0")
         check_data_config_tree(file, allow_external_base=allow)
     try:
-        with _safe_yaml():
+        with _safe_yaml(), _shipped_bases():
             # never import modules a config names: a .py config imports what it needs itself
             cfg = Config.fromfile(str(file), import_custom_modules=False)
     except CnnzooError:
@@ -611,6 +653,8 @@ def _may_add(cfg: dict[str, Any], parent: list[str], key: str) -> bool:
         return key in _pipeline_op_keys(op.get("type"))
     if parent == ["data"]:
         return key in DATA_OPTIONAL
+    if parent == ["train_cfg"]:
+        return key in TRAIN_CFG_OPTIONAL
     if len(parent) == 2 and parent[0] == "data" and parent[1] in ("train", "val", "test"):
         return key in SPLIT_OPTIONAL
     return False
@@ -826,6 +870,24 @@ def _check_runtime(cfg: Mapping[str, Any]) -> None:
             _is_number(full["alpha"]) and 0 < full["alpha"] <= 1,
             f"lookahead.alpha must be in (0, 1], got {full['alpha']!r}",
         )
+    ema = cfg["ema"]
+    if ema is not None:
+        ema = _section(cfg, "ema")
+        _check_keys("ema", ema, OPTIONAL_SECTIONS["ema"])
+        full = {**OPTIONAL_SECTIONS["ema"], **ema}
+        _require(
+            _is_number(full["decay"]) and 0 < full["decay"] < 1,
+            f"ema.decay must be in (0, 1), e.g. 0.9998; got {full['decay']!r}",
+        )
+        _check_int("ema.every", full["every"], 1, MAX_STEPS)
+        _require(isinstance(full["warmup"], bool), "ema.warmup must be True or False")
+    _check_int("sync_every", cfg["sync_every"], 1, MAX_STEPS)
+    _require(
+        cfg["nan_policy"] != "skip" or cfg["sync_every"] == 1,
+        f"nan_policy='skip' needs the loss checked before every step (sync_every=1); with "
+        f"sync_every={cfg['sync_every']} a non-finite loss reaches the weights before it is seen. "
+        "Use nan_policy='stop' or sync_every=1",
+    )
     clip = cfg["clip_grad"]
     if clip is not None:
         clip = _section(cfg, "clip_grad")
@@ -849,22 +911,46 @@ def _check_model(cfg: Mapping[str, Any]) -> None:
     for key in ("num_classes", "in_chans"):
         _require(key in model, f"model.{key} is missing")
         _check_int(f"model.{key}", model[key], 1, MAX_CLASSES)
-    pretrained = model.get("pretrained")
-    if pretrained not in (None, False, True, "torchvision", "timm"):
-        _require(
-            isinstance(pretrained, str) and pretrained != "",
-            "model.pretrained must be None, 'torchvision', 'timm' or the path of a checkpoint "
-            f"file; got {pretrained!r}",
-        )
-        path = Path(pretrained).expanduser()
-        _require(path.is_file(), f"model.pretrained={pretrained!r}: no such checkpoint file")
-        with open(path, "rb") as f:
-            head = f.read(4)
-        _require(
-            head[:2] == b"PK" or head[:1] == b"\x80",  # a torch.save zip, or a legacy pickle
-            f"model.pretrained={pretrained!r} is not a PyTorch checkpoint (torch.save file); "
-            "give a .pt/.pth state_dict, or 'torchvision'/'timm' for the published weights",
-        )
+    _check_weights_source("model.pretrained", model.get("pretrained"))
+    _check_weights_source("load_from", cfg.get("load_from"))
+    _require(
+        not (model.get("pretrained") and cfg.get("load_from")),
+        "model.pretrained and load_from both name weights to start from; set one of them",
+    )
+    strict = model.get("pretrained_strict", True)
+    _require(
+        isinstance(strict, bool),
+        f"model.pretrained_strict must be True (refuse weights that do not fit) or False (load "
+        f"what fits, report the rest); got {strict!r}",
+    )
+
+
+def _check_weights_source(key: str, source: Any) -> None:
+    """``model.pretrained`` / ``load_from``: None, a library, a Hub name or a checkpoint file."""
+    from cnnzoo.models import parse_hub_name
+
+    if source in (None, False, True, "torchvision", "timm"):
+        return
+    _require(
+        isinstance(source, str) and source != "",
+        f"{key} must be None, 'torchvision', 'timm', 'hf-hub:OWNER/NAME' or the path of a "
+        f"checkpoint file; got {source!r}",
+    )
+    if source.startswith("hf-hub:"):
+        try:
+            parse_hub_name(source)
+        except ConfigError as e:
+            raise ConfigError(f"{key}: {e}") from None
+        return
+    path = Path(source).expanduser()
+    _require(path.is_file(), f"{key}={source!r}: no such checkpoint file")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    _require(
+        head[:2] == b"PK" or head[:1] == b"\x80" or path.suffix == ".safetensors",
+        f"{key}={source!r} is not a PyTorch checkpoint (torch.save file); give a .pt/.pth "
+        "state_dict or a .safetensors file, or 'torchvision'/'timm' for the published weights",
+    )
 
 
 def _check_data(cfg: Mapping[str, Any]) -> None:
@@ -924,6 +1010,14 @@ def _check_data(cfg: Mapping[str, Any]) -> None:
         _is_number(vs) and 0 <= vs < 1, f"data.val_split must be a fraction in [0, 1), got {vs!r}"
     )
     _check_int("data.split_seed", data["split_seed"], 0, MAX_SEED)
+    subset = data.get("train_subset")
+    _require(
+        subset is None
+        or (_is_int(subset) and subset >= 1)
+        or (isinstance(subset, float) and 0 < subset <= 1),
+        f"data.train_subset must be None, a fraction in (0, 1] (e.g. 0.1) or a number of "
+        f"training images (e.g. 5000); got {subset!r}",
+    )
     _require(isinstance(data["download"], bool), "data.download must be True or False")
     _check_choice("data.loader", data["loader"], ("auto", "device", "dataloader"))
     _check_int("data.num_workers", data["num_workers"], 0, MAX_WORKERS)
@@ -1029,9 +1123,10 @@ def _check_optim(cfg: Mapping[str, Any]) -> None:
     )
 
     train_cfg = _section(cfg, "train_cfg")
-    _check_keys("train_cfg", train_cfg, ("max_epochs",))
+    _check_keys("train_cfg", train_cfg, ("max_epochs", *TRAIN_CFG_OPTIONAL))
     epochs = train_cfg.get("max_epochs")
     _check_int("train_cfg.max_epochs", epochs, 1, MAX_EPOCHS)
+    _check_int("train_cfg.accumulate", train_cfg.get("accumulate", 1), 1, MAX_STEPS)
 
     sched = cfg["param_scheduler"]
     if sched is None:

@@ -11,6 +11,12 @@ the confusion matrix) and the sums are all-reduced. Only rank 0 logs, draws prog
 and writes checkpoints, which hold the unwrapped model, so a run resumes on any number of
 processes.
 
+Several machines: ``torchrun --nnodes M --nproc-per-node N --rdzv-backend c10d
+--rdzv-endpoint HOST:PORT -m cnnzoo train CONFIG`` on each. The global ``RANK`` chooses the
+shard of the data and the one process that writes (so one run directory, named by rank 0
+and broadcast); ``LOCAL_RANK`` only chooses the GPU of its machine. The work directory must
+be on a filesystem every machine shares: resuming reads the checkpoint on every process.
+
 ``data.train.batch_size`` is the batch of ONE process (mmpretrain's ``8xb16``); the linear
 learning-rate scaling rule lives with the optimizers (:func:`cnnzoo.engine.optim.lr_scale`).
 """
@@ -19,7 +25,9 @@ from __future__ import annotations
 
 import datetime
 import os
+import socket
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -164,6 +172,25 @@ def broadcast_object(obj: Any, src: int = 0) -> Any:
     box = [obj]
     dist.broadcast_object_list(box, src=src)
     return box[0]
+
+
+def file_on_every_rank(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a file, as every process sees it: on several nodes the run
+    directory (a checkpoint to resume from) must be on a filesystem they all share, else a
+    node would start afresh while the others resume. Raises :class:`TrainingError` naming
+    the processes that do not see what the others see."""
+    here = Path(path).is_file()
+    if not _active():
+        return here
+    seen: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(seen, (here, socket.gethostname()))
+    if all(found == here for found, _ in seen):
+        return here
+    missing = ", ".join(f"rank {r} on {host}" for r, (found, host) in enumerate(seen) if not found)
+    raise TrainingError(
+        f"{path} is not visible to {missing}: with several nodes, --work-dir must be on a "
+        "filesystem every node shares (NFS, Lustre, ...)"
+    )
 
 
 @torch.no_grad()

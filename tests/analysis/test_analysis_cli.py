@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from cnnzoo.analysis import table
+from cnnzoo.analysis import Summary, table
 from cnnzoo.analysis.table import human, parse_input_size, short_paper
 from cnnzoo.cli import main
 from cnnzoo.errors import ConfigError
@@ -70,7 +70,15 @@ def test_summary_command(capsys):
         main(["summary", "lenet5", "--input", "1x28x28", "--num-classes", "4", "--depth", "1"]) == 0
     )
     out = capsys.readouterr().out
-    assert "fc (Linear)" in out and "[1, 4]" in out and "MACs: 416,016" in out
+    assert "fc (Linear)" in out and "[1, 4]" in out and "Total mult-adds: 416K (416,016;" in out
+
+
+def test_summary_command_json(capsys):
+    assert main(["summary", "lenet5", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["model_name"] == "lenet5" and data["total_macs"] == 416_520
+    assert [r["name"] for r in data["rows"]][:3] == ["c1", "act", "s2"]
+    assert Summary.from_dict(data).to_dict() == data
 
 
 @pytest.mark.parametrize(
@@ -91,19 +99,20 @@ def test_user_errors_are_one_line(argv, message, capsys):
 
 def test_compare_command(tmp_path, capsys):
     chart = tmp_path / "c.png"
-    argv = [
-        "compare",
-        "lenet5",
-        "--input",
-        "1x32x32",
-        "--num-classes",
-        "10",
-        "--batch-size",
-        "2",
-        "--device",
-        "cpu",
-    ]
-    assert main([*argv, "--chart", str(chart)]) == 0
+    argv = ["compare", "lenet5", "--batch-size", "2", "--device", "cpu", "--chart", str(chart)]
+    assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "| lenet5 | lenet | 0.06 |" in out and "1/256 + 1/9 = 0.1150" in out
+    assert out.startswith("each model's own input, its own classes")
+    assert "| lenet5 | lenet | 1x32x32 | 10 | 61.7K |" in out
+    assert "depthwise" not in out.lower(), "no MobileNet explanation without a depthwise model"
     assert chart.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_compare_command_explains_depthwise_convolutions_where_they_are(capsys):
+    argv = ["compare", "lenet5", "mobilenetv1_025", "--input", "1x32x32", "--device", "cpu",
+            "--batch-size", "1", "--chart", ""]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("input 1x32x32, its own classes")
+    assert "| lenet5 | lenet | 1x32x32 | 10 |" in out and "| 1x32x32 | 1000 |" in out
+    assert "1/256 + 1/9 = 0.1150" in out  # MobileNet's depthwise separable saving

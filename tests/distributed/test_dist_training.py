@@ -22,6 +22,7 @@ from cnnzoo import distributed
 from cnnzoo.config import load_config
 from cnnzoo.engine import load_checkpoint, train
 from cnnzoo.engine.metrics import Meter
+from cnnzoo.errors import TrainingError
 
 ONE_STEP = """
 model = dict(type='lenet5', num_classes=10, in_chans=1, act='relu')
@@ -77,6 +78,11 @@ def _worker(rank: int, port: int, config: str, work_dir: str, cache: str) -> Non
             distributed.any_rank(False),
         )
         out["object"] = distributed.broadcast_object(f"from rank {rank}")
+        out["shared_file"] = distributed.file_on_every_rank(config)
+        try:  # a disk of one node only: rank 1 looks where rank 0's file is not
+            distributed.file_on_every_rank(os.path.join(work_dir, f"seen-by-{rank}"))
+        except TrainingError as e:
+            out["unshared_file"] = str(e)
         torch.manual_seed(100 + rank)  # different weights on each rank until rank 0's are broadcast
         model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3))
         distributed.broadcast_module(model)
@@ -112,6 +118,7 @@ def one_step(tmp_path_factory, free_port, make_mnist):
     config = tmp / "onestep.py"
     config.write_text(ONE_STEP.format(root=str(tmp / "data")))
     (tmp / "two").mkdir()
+    (tmp / "two" / "seen-by-0").touch()
     cache = str(tmp / "cache")
     mp.spawn(_worker, args=(free_port(), str(config), str(tmp / "two"), cache), nprocs=2, join=True)
     ranks = [torch.load(tmp / "two" / f"rank{r}.pt", weights_only=False) for r in range(2)]
@@ -143,6 +150,12 @@ def test_collectives_sum_exactly_and_wrap_the_model(one_step):
         assert (
             r["any_true"] and not r["any_false"] and r["object"] == "from rank 0" and r["unwrapped"]
         )
+        assert r["shared_file"] is True
+        assert (
+            "seen-by-" in r["unshared_file"]
+            and "is not visible to rank 1 on " in r["unshared_file"]
+        )
+        assert "rank 0" not in r["unshared_file"]
         for key, value in ranks[0]["weights"].items():
             assert torch.equal(value, r["weights"][key]), key
 
@@ -230,7 +243,7 @@ def test_mid_epoch_checkpoint_resumes_with_another_global_batch(tmp_path, make_m
             os.kill(os.getpid(), signal.SIGINT)
 
     with pytest.raises(KeyboardInterrupt):
-        train(load_config(config, options), quiet=True, hooks=[ctrl_c_at_step_2])
+        train(load_config(config, options), quiet=True, callbacks=[ctrl_c_at_step_2])
     (run_dir,) = (tmp_path / "w" / "onestep").iterdir()
     assert (
         load_checkpoint(run_dir / "checkpoints" / "last.pt")["partial"]["step"] == 2

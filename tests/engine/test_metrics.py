@@ -26,7 +26,7 @@ def test_classification_metrics_and_confusion():
     assert m.confusion[2].tolist() == [0, 1, 1, 0, 0]
     assert m.confusion[4].tolist() == [1, 0, 0, 0, 2]
     per = m.per_class()
-    assert per[0] == 1.0 and per[2] == 0.5 and per[4] == pytest.approx(2 / 3)
+    assert per[0] == 100.0 and per[2] == 50.0 and per[4] == pytest.approx(100 * 2 / 3)
     assert per[1] != per[1]  # no samples: NaN
 
 

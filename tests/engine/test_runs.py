@@ -65,7 +65,7 @@ def test_the_printed_resume_command_reproduces_the_run(
 
     real = trainer.train
     monkeypatch.setattr(
-        "cnnzoo.commands.train.train", lambda cfg, **kw: real(cfg, hooks=[stop], **kw)
+        "cnnzoo.commands.train.train", lambda cfg, **kw: real(cfg, callbacks=[stop], **kw)
     )
     capsys.readouterr()
     make_cfg()

@@ -8,6 +8,7 @@ import torch
 
 import cnnzoo.engine.trainer as trainer
 from cnnzoo.engine import load_checkpoint, load_trained, train
+from cnnzoo.engine.callbacks import Callback, Interruption, improved
 from cnnzoo.errors import CheckpointError, ConfigError, Interrupted, TrainingError
 
 
@@ -145,7 +146,7 @@ def test_keyboard_interrupt_mid_epoch_then_resume_is_bit_identical(fake_data, ma
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train(make_cfg(**opts), quiet=True, hooks=[ctrl_c])
+        train(make_cfg(**opts), quiet=True, callbacks=[ctrl_c])
     err = capsys.readouterr().err
     assert "checkpoint of epoch 2 is kept" in err and "--resume" in err
     resumed = train(make_cfg(**opts), resume="auto", quiet=True)  # the latest run of this config
@@ -185,7 +186,7 @@ def test_resume_of_a_run_stopped_before_its_first_checkpoint_starts_over(
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train(make_cfg(deterministic=True), quiet=True, hooks=[ctrl_c])
+        train(make_cfg(deterministic=True), quiet=True, callbacks=[ctrl_c])
     assert "no epoch was completed" in capsys.readouterr().err
     again = train(make_cfg(deterministic=True), resume="auto", quiet=True)
     assert "starts over" in capsys.readouterr().out
@@ -254,7 +255,7 @@ def test_nan_skip_reports_an_epoch_that_skipped_every_step_and_never_makes_it_be
             assert not list((tmp_path / "runs").glob("*/*/checkpoints/best.pt"))
 
     monkeypatch.setattr(trainer, "build_data", poisoned)
-    run_dir = train(make_cfg(nan_policy="skip"), quiet=True, hooks=[no_best_yet])
+    run_dir = train(make_cfg(nan_policy="skip"), quiet=True, callbacks=[no_best_yet])
     assert "warning: epoch 1: every step had a non-finite loss and was skipped" in (
         capsys.readouterr().out
     )
@@ -269,21 +270,20 @@ def test_nan_skip_reports_an_epoch_that_skipped_every_step_and_never_makes_it_be
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
 def test_a_non_finite_metric_never_improves(value):
     for mode in ("min", "max"):
-        best = dict(monitor="val/top1", mode=mode, value=None, epoch=0)
-        assert not trainer._track(best, {"val/top1": value}, 1, min_delta=0.0)
-        assert trainer._track(best, {"val/top1": 50.0}, 2, min_delta=0.0)
-        assert not trainer._track(best, {"val/top1": value}, 3, min_delta=0.0)
-        assert best == dict(monitor="val/top1", mode=mode, value=50.0, epoch=2)
+        assert not improved(value, None, mode, 0.0)
+        assert improved(50.0, None, mode, 0.0) and improved(50.0, value, mode, 0.0)
+        assert not improved(value, 50.0, mode, 0.0)
 
 
 @pytest.mark.parametrize("first", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
 def test_a_stop_signal_is_deferred_and_a_second_one_stops_at_once(first, capsys):
-    with trainer._deferred_signals() as flag:
+    interruption = Interruption(every=1)
+    with interruption.catching():
         os.kill(os.getpid(), first)
-        assert flag["signum"] == first  # the loop stops after its step
+        assert interruption.signum == first  # the loop stops after its step
         os.kill(os.getpid(), signal.SIGTERM)  # a repeated preemption notice changes nothing
         os.kill(os.getpid(), signal.SIGHUP)
-        assert flag["signum"] == first
+        assert interruption.signum == first
         with pytest.raises(Interrupted) as stopped:
             os.kill(os.getpid(), signal.SIGINT)
     assert stopped.value.exit_code == 130 and str(stopped.value) == "interrupted"
@@ -297,10 +297,30 @@ def test_a_stop_signal_is_deferred_and_a_second_one_stops_at_once(first, capsys)
 def test_bf16_autocast_channels_last_and_clipping_train(fake_data, make_cfg):
     opts = {"amp.enabled": True, "channels_last": True, "clip_grad.max_norm": 0.5, "loss.label_smoothing": 0.1,
             "optimizer.decay_norm_and_bias": False, "train_cfg.max_epochs": 2}  # fmt: skip
-    history = load_checkpoint(train(make_cfg(**opts), quiet=True) / "checkpoints" / "last.pt")[
-        "history"
-    ]
-    assert len(history) == 2 and all(torch.isfinite(torch.tensor(r["train/loss"])) for r in history)
+    seen = ConvInputs()
+    run_dir = train(make_cfg(**opts), quiet=True, callbacks=[seen])
+    history = load_checkpoint(run_dir / "checkpoints" / "last.pt")["history"]
+    assert history[1]["train/loss"] < history[0]["train/loss"]  # it learns
+    assert seen.dtypes == {torch.bfloat16} and seen.channels_last == {True}  # while training
+    assert seen.calls == 2 * 3  # batches of both epochs (validation runs in inference mode)
+
+
+class ConvInputs(Callback):
+    """What the first convolution computes in while training: its output dtype, and whether
+    its input is channels-last."""
+
+    def __init__(self) -> None:
+        self.dtypes, self.channels_last, self.calls = set(), set(), 0
+
+    def on_fit_start(self, run):
+        conv = next(m for m in run.model.modules() if isinstance(m, torch.nn.Conv2d))
+        conv.register_forward_hook(self.record)
+
+    def record(self, module, inputs, output):
+        if module.training:
+            self.calls += 1
+            self.dtypes.add(output.dtype)
+            self.channels_last.add(inputs[0].is_contiguous(memory_format=torch.channels_last))
 
 
 def test_without_validation_or_test_split(fake_data, make_cfg, monkeypatch, capsys):

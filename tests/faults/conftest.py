@@ -66,7 +66,7 @@ def cli(tmp_path, monkeypatch):
         if event == "step":
             raise _FirstStep
 
-    monkeypatch.setattr(commands, "train", functools.partial(trainer.train, hooks=[first_step]))
+    monkeypatch.setattr(commands, "train", functools.partial(trainer.train, callbacks=[first_step]))
 
     def run(argv: list[str]) -> tuple[str, str]:
         err = io.StringIO()

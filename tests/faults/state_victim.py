@@ -48,7 +48,7 @@ def act_after_step(epoch: int, step: int, actions: list[str]) -> None:
                 os.kill(os.getpid(), getattr(signal, action))
 
     trainer.build_model = build_model
-    commands.train = functools.partial(trainer.train, hooks=[hook])
+    commands.train = functools.partial(trainer.train, callbacks=[hook])
 
 
 def nan_validation_at(epoch: int) -> None:

@@ -14,7 +14,7 @@ from PIL import Image
 from cnnzoo.cli import main
 from cnnzoo.config import dump_config, load_config
 from cnnzoo.engine import save_checkpoint
-from cnnzoo.engine.trainer import write_metrics_csv
+from cnnzoo.engine.callbacks import write_metrics_csv
 
 
 def tree(root: Path, skip: Path | None = None) -> dict[str, int]:

@@ -5,7 +5,10 @@ in the environment variable ``CNNZOO_TEST_FAULT``. No fault: the plain CLI. The 
 kind (``E`` an epoch, ``S`` a step within it, both counted from 1):
 
 - ``step:E:S``: SIGKILL right after optimizer step S of epoch E.
-- ``sigint:E:S``: SIGINT (Ctrl-C) right after optimizer step S of epoch E.
+- ``sigint:E:S``, ``sigterm:E:S``: SIGINT (Ctrl-C) or SIGTERM right after optimizer step S of
+  epoch E.
+- ``node:E:S``: right after optimizer step S of epoch E, SIGKILL the parent process (under
+  torchrun: this node's launcher) and then this one, as when a whole node goes down.
 - ``write:E:NAME``: SIGKILL halfway through writing checkpoint NAME (``last.pt`` or
   ``best.pt``) of epoch E: half of the bytes are in the temporary file, flushed.
 - ``saved:E:NAME``: SIGKILL right after checkpoint NAME of epoch E is in place.
@@ -51,7 +54,16 @@ def signal_after_step(epoch: int, step: int, signum: int) -> None:
                 die()
             os.kill(os.getpid(), signum)
 
-    commands.train = functools.partial(trainer.train, hooks=[hook])
+    commands.train = functools.partial(trainer.train, callbacks=[hook])
+
+
+def node_down_after_step(epoch: int, step: int) -> None:
+    def hook(event: str, info: dict) -> None:
+        if event == "step" and info["epoch"] == epoch and info["step"] == step:
+            os.kill(os.getppid(), signal.SIGKILL)
+            die()
+
+    commands.train = functools.partial(trainer.train, callbacks=[hook])
 
 
 def kill_while_writing(epoch: int, name: str) -> None:
@@ -104,7 +116,7 @@ def kill_during_eval(desc: str, epoch: int | None) -> None:
         return real(model, first_then_die(), *args, **kwargs)
 
     trainer.evaluate = evaluate
-    commands.train = functools.partial(trainer.train, hooks=[hook])
+    commands.train = functools.partial(trainer.train, callbacks=[hook])
 
 
 def nan_loss_at(epoch: int, step: int) -> None:
@@ -125,9 +137,11 @@ def disk_full_from(epoch: int) -> None:
 
 def install(spec: str) -> None:
     kind, *args = spec.split(":")
-    if kind in ("step", "sigint"):
-        signum = signal.SIGKILL if kind == "step" else signal.SIGINT
+    if kind in ("step", "sigint", "sigterm"):
+        signum = {"step": signal.SIGKILL, "sigint": signal.SIGINT, "sigterm": signal.SIGTERM}[kind]
         signal_after_step(int(args[0]), int(args[1]), signum)
+    elif kind == "node":
+        node_down_after_step(int(args[0]), int(args[1]))
     elif kind == "write":
         kill_while_writing(int(args[0]), args[1])
     elif kind == "saved":

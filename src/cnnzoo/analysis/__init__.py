@@ -1,8 +1,10 @@
 """Looking inside models: per-layer summaries, FLOPs/MACs, speed, side-by-side comparison."""
 
-from cnnzoo.analysis.compare import compare, format_table, plot_compare
+from cnnzoo.analysis.compare import compare, compare_chart, format_table, plot_compare
 from cnnzoo.analysis.flops import (
     count_flops,
+    format_count,
+    has_depthwise_conv,
     separable_cost_ratio,
     separable_report,
     separable_vs_standard,
@@ -14,8 +16,11 @@ __all__ = [
     "LayerRow",
     "Summary",
     "compare",
+    "compare_chart",
     "count_flops",
+    "format_count",
     "format_table",
+    "has_depthwise_conv",
     "layer_summary",
     "measure_speed",
     "plot_compare",

@@ -50,6 +50,25 @@ def count_flops(model: nn.Module, input_size: Sequence[int], batch_size: int = 1
     return dict(flops=flops, macs=flops // 2, by_operator=by_op)
 
 
+def format_count(n: float) -> str:
+    """A count in K/M/G with 3 significant digits or more: ``1_814_073_344`` -> ``'1.81G'``,
+    ``416_520`` -> ``'417K'``, ``11_689`` -> ``'11.7K'``, ``840`` -> ``'840'``."""
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(n) >= scale * 0.9995:
+            v = n / scale
+            return f"{v:.3g}{unit}" if abs(v) < 999.5 else f"{v:.0f}{unit}"
+    return f"{n:.0f}" if float(n).is_integer() else f"{n:.3g}"
+
+
+def has_depthwise_conv(model: nn.Module) -> bool:
+    """Whether ``model`` has a depthwise convolution (one filter per input channel, as in
+    MobileNet's depthwise separable blocks), i.e. whether :func:`separable_report` applies."""
+    return any(
+        isinstance(m, nn.Conv2d) and m.in_channels > 1 and m.groups == m.in_channels
+        for m in model.modules()
+    )
+
+
 def separable_cost_ratio(kernel_size: int, out_channels: int) -> float:
     """Cost of a depthwise separable convolution relative to a standard one (MobileNet,
     Howard et al. 2017, eq. 5): ``(k^2 M + M N) / (k^2 M N) = 1/N + 1/k^2`` for ``M`` input

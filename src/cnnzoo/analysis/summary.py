@@ -1,22 +1,30 @@
-"""Per-layer summary of any model: how the shapes change and where the parameters are.
+"""Per-layer summary of any model: how the shapes change, where the parameters are and
+where the multiply-adds are spent.
 
-As d2l's ``layer_summary`` or torchsummary, but for any ``nn.Module`` (not only
-``nn.Sequential``): forward hooks on every submodule record, for each call, the output
-shape(s), the module's dotted name, its nesting depth and its parameters. Work done by
-functional calls inside a ``forward`` (``F.relu(x)``, ``x + y``, ``torch.flatten``) is not a
-module and so has no row of its own, and a module that is never called in eval mode
-(GoogLeNet's auxiliary heads) has no row, though its parameters are in the totals.
+As d2l's ``layer_summary`` or torchinfo, but for any ``nn.Module`` (not only
+``nn.Sequential``): forward hooks on every submodule record, for each call in execution
+order, the output shape(s), the module's dotted name, its nesting depth, its parameters and
+its multiply-adds (PyTorch's own counter, as :func:`~cnnzoo.analysis.flops.count_flops`).
+Work done by functional calls inside a ``forward`` (``F.relu(x)``, ``q @ k``) has no row of
+its own: its multiply-adds count towards the module whose ``forward`` makes them. A module
+that is never called in eval mode (GoogLeNet's auxiliary heads) has no row, though its
+parameters are in the totals; nor has a module that does nothing in eval mode (Identity,
+Dropout, DropPath: no parameters, and its input comes back untouched).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
 import torch
 import torch.nn as nn
 from torch import Tensor
+from torch.utils.flop_counter import FlopCounterMode
 
+from cnnzoo.analysis.flops import format_count
 from cnnzoo.errors import ConfigError
 
 MB = 1024**2
@@ -26,7 +34,9 @@ MB = 1024**2
 class LayerRow:
     """One call of one module. ``params`` are the module's own parameters (children excluded);
     ``total_params`` include its children. A module called more than once (a shared
-    activation) has one row per call; only its first call counts its parameters."""
+    activation) has one row per call; only its first call counts its parameters.
+    ``total_macs`` are the multiply-adds of this call, its children's included; ``macs``
+    those of its own ``forward`` (the children's excluded)."""
 
     name: str
     type: str
@@ -37,6 +47,8 @@ class LayerRow:
     total_params: int = 0
     is_leaf: bool = True
     first_call: bool = True
+    macs: int = 0
+    total_macs: int = 0
 
 
 @dataclass
@@ -52,6 +64,7 @@ class Summary:
     activation_mb: float
     params_mb: float
     depth: int | None = None
+    total_macs: int = 0
 
     @property
     def non_trainable_params(self) -> int:
@@ -76,20 +89,63 @@ class Summary:
             return row.params or None
         return row.total_params
 
+    def shown_macs(self, row: LayerRow) -> int | None:
+        """The multiply-adds printed for ``row``, on :meth:`shown_params`' rule: the call's
+        own when its children are shown, else its total; ``None`` (``--``) for none. Every
+        call counts (a shared module works each time), so the column adds up to
+        :attr:`total_macs` less :attr:`root_macs`."""
+        children_shown = not row.is_leaf and (self.depth is None or row.depth < self.depth)
+        n = row.macs if children_shown else row.total_macs
+        return n or None
+
+    @property
+    def root_macs(self) -> int:
+        """Multiply-adds of the model's own ``forward``, outside every submodule."""
+        return self.total_macs - sum(r.total_macs for r in self.rows if r.depth == 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (lists, numbers, strings), as JSON holds it; :meth:`from_dict` reads
+        it back."""
+        return json.loads(json.dumps(asdict(self)))  # tuples become lists
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Summary:
+        """The summary :meth:`to_dict` gave (shapes back to tuples)."""
+        row_keys = {f.name for f in fields(LayerRow)}
+        rows = [LayerRow(**{k: v for k, v in r.items() if k in row_keys}) for r in data["rows"]]
+        for r in rows:
+            r.output_shapes = [tuple(s) for s in r.output_shapes]
+        keys = {f.name for f in fields(cls)} - {"rows", "input_size"}
+        return cls(
+            rows=rows,
+            input_size=tuple(data["input_size"]),
+            **{k: v for k, v in data.items() if k in keys},
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1)
+
     def __str__(self) -> str:
-        header = ("Layer (type)", "Output shape", "Param #")
+        header = ("Layer (type)", "Output shape", "Param #", "Mult-Adds")
         body = []
         for r in self.visible_rows():
             label = "  " * (r.depth - 1) + f"{r.name} ({r.type})"
             shapes = ", ".join(_shape_str(s) for s in r.output_shapes) or "--"
-            n = self.shown_params(r)
-            body.append((label, shapes, "--" if n is None else f"{n:,}"))
+            n, m = self.shown_params(r), self.shown_macs(r)
+            body.append(
+                (
+                    label,
+                    shapes,
+                    "--" if n is None else f"{n:,}",
+                    "--" if m is None else format_count(m),
+                )
+            )
         widths = [
             max(len(h), *(len(b[i]) for b in body)) if body else len(h)
             for i, h in enumerate(header)
         ]
-        line = f"{{:<{widths[0]}}}  {{:<{widths[1]}}}  {{:>{widths[2]}}}"
-        rule_len = sum(widths) + 4
+        line = f"{{:<{widths[0]}}}  {{:<{widths[1]}}}  {{:>{widths[2]}}}  {{:>{widths[3]}}}"
+        rule_len = sum(widths) + 6
         in_shape = "x".join(str(s) for s in self.input_size)
         out = [
             f"{self.model_name}, input {in_shape} (batch 1)",
@@ -103,6 +159,13 @@ class Summary:
             f"Total params: {self.total_params:,}",
             f"Trainable params: {self.trainable_params:,}",
             f"Non-trainable params: {self.non_trainable_params:,}",
+            f"Total mult-adds: {format_count(self.total_macs)} ({self.total_macs:,}; 1 MAC = 2 FLOPs)",
+        ]
+        if self.root_macs:
+            out.append(
+                f"  of which in {self.model_name}'s own forward: {format_count(self.root_macs)}"
+            )
+        out += [
             "-" * rule_len,
             f"Input size (MB): {self.input_mb:.2f}",
             f"Forward activations, leaf modules, batch 1 (MB): {self.activation_mb:.2f}",
@@ -129,34 +192,49 @@ def layer_summary(
 
     rows: list[LayerRow] = []
     seen: set[int] = set()
-    handles = []
+    stack: list[tuple[LayerRow, Any, int]] = []  # the calls under way: row, input, its version
+    counter = FlopCounterMode(display=False)
 
     def pre_hook(name: str, module: nn.Module):
-        def hook(_module: nn.Module, _args: tuple) -> None:
+        def hook(_module: nn.Module, args: tuple) -> None:
             first = id(module) not in seen
             seen.add(id(module))
-            rows.append(
-                LayerRow(
-                    name=name,
-                    type=type(module).__name__,
-                    depth=name.count(".") + 1,
-                    params=sum(p.numel() for p in module.parameters(recurse=False)) if first else 0,
-                    total_params=sum(p.numel() for p in module.parameters()) if first else 0,
-                    is_leaf=next(module.children(), None) is None,
-                    first_call=first,
-                )
+            row = LayerRow(
+                name=name,
+                type=type(module).__name__,
+                depth=name.count(".") + 1,
+                params=sum(p.numel() for p in module.parameters(recurse=False)) if first else 0,
+                total_params=sum(p.numel() for p in module.parameters()) if first else 0,
+                is_leaf=next(module.children(), None) is None,
+                first_call=first,
+                total_macs=counter.get_total_flops(),  # the count so far, until the call ends
             )
-            stack.append(rows[-1])
+            rows.append(row)
+            x = args[0] if len(args) == 1 and isinstance(args[0], Tensor) else None
+            stack.append((row, x, x._version if x is not None else -1))
 
         return hook
 
-    def post_hook(_module: nn.Module, _args: tuple, output: object) -> None:
-        row = stack.pop()
+    def post_hook(module: nn.Module, _args: tuple, output: object) -> None:
+        row, x, version = stack.pop()
+        if (
+            row.is_leaf
+            and x is not None
+            and output is x
+            and x._version == version
+            and next(module.parameters(), None) is None
+        ):  # Identity, Dropout and DropPath in eval mode: nothing happened
+            del rows[max(i for i, r in enumerate(rows) if r is row)]
+            return
         tensors = list(_tensors(output))
         row.output_shapes = [tuple(t.shape) for t in tensors]
         row.output_bytes = sum(t.numel() * t.element_size() for t in tensors)
+        row.total_macs = (counter.get_total_flops() - row.total_macs) // 2
+        row.macs += row.total_macs  # less the children's, subtracted as they ended
+        if stack:
+            stack[-1][0].macs -= row.total_macs
 
-    stack: list[LayerRow] = []
+    handles = []
     for name, module in model.named_modules():
         if module is model:
             continue
@@ -169,8 +247,8 @@ def layer_summary(
     x = torch.zeros(1, *input_size, device=device, dtype=dtype)
     was_training = model.training
     model.eval()
-    try:
-        with torch.inference_mode():
+    try:  # no_grad rather than inference_mode: tensors keep the version counts read above
+        with torch.no_grad(), counter:
             model(x)
     finally:
         model.train(was_training)
@@ -188,6 +266,7 @@ def layer_summary(
         activation_mb=sum(r.output_bytes for r in rows if r.is_leaf) / MB,
         params_mb=sum(p.numel() * p.element_size() for p in params) / MB,
         depth=depth,
+        total_macs=counter.get_total_flops() // 2,
     )
 
 

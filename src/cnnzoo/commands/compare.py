@@ -15,8 +15,15 @@ HELP = "params, MACs, latency and throughput of several models side by side"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("names", nargs="+", help="registered model names (see `cnnzoo models`)")
-    p.add_argument("--input", default="3x224x224", help="CxHxW input size")
-    p.add_argument("--num-classes", type=int, default=1000, help="classes of every model's head")
+    p.add_argument(
+        "--input", default=None, help="CxHxW input size of every model (default: each model's own)"
+    )
+    p.add_argument(
+        "--num-classes",
+        type=int,
+        default=None,
+        help="classes of every model's head (default: each model's own)",
+    )
     p.add_argument(
         "--batch-size", type=int, default=8, help="batch size of the throughput measurement"
     )
@@ -27,7 +34,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    input_size = parse_input_size(args.input)
+    input_size = parse_input_size(args.input) if args.input else None
+    if args.num_classes is not None and args.num_classes < 1:
+        raise ConfigError(f"--num-classes must be a positive integer, got {args.num_classes}")
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be a positive integer, got {args.batch_size}")
     for name in args.names:
@@ -35,13 +44,15 @@ def run(args: argparse.Namespace) -> int:
     rows = compare(
         args.names, input_size, args.num_classes, args.batch_size, compare_devices(args.device)
     )
-    print(
-        f"input {args.input}, {args.num_classes} classes, inference mode; latency at batch 1 (median), throughput at batch {args.batch_size}"
-    )
+    inputs = f"input {args.input}" if args.input else "each model's own input"
+    classes = f"{args.num_classes} classes" if args.num_classes else "its own classes"
+    print(f"{inputs}, {classes}, inference mode; latency at batch 1 (median), "
+          f"throughput at batch {args.batch_size}")  # fmt: skip
     print(format_table(rows, "markdown", batch_size=args.batch_size))
-    print()
-    print(separable_report())
+    if any(r["depthwise"] for r in rows):  # the saving those models are built on
+        print()
+        print(separable_report())
     if args.chart:
-        path = plot_compare(rows, args.chart, title=f"input {args.input}")
+        path = plot_compare(rows, args.chart, title=f"{inputs}, {classes}")
         print(f"\nchart written to {path}")
     return 0

@@ -1,16 +1,16 @@
-"""``cnnzoo summary NAME``: per-layer output shapes and parameters of one model, and its MACs."""
+"""``cnnzoo summary NAME``: per-layer output shapes, parameters and mult-adds of one model,
+as a table or as JSON."""
 
 from __future__ import annotations
 
 import argparse
 
-from cnnzoo.analysis.flops import count_flops
 from cnnzoo.analysis.summary import layer_summary
 from cnnzoo.analysis.table import parse_input_size
 from cnnzoo.errors import ConfigError
 from cnnzoo.models import create_model, get_model_entry
 
-HELP = "per-layer output shapes and parameters of one model"
+HELP = "per-layer output shapes, parameters and mult-adds of one model"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -20,6 +20,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--num-classes", type=int, default=None, help="classes of the head (default: the model's)"
     )
     p.add_argument("--depth", type=int, default=None, help="only modules up to this nesting depth")
+    p.add_argument(
+        "--format",
+        choices=("table", "json"),
+        default="table",
+        help="a table (default) or JSON: every row with its shapes, parameters and mult-adds",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,9 +34,6 @@ def run(args: argparse.Namespace) -> int:
     if args.num_classes is not None and args.num_classes < 1:
         raise ConfigError(f"--num-classes must be a positive integer, got {args.num_classes}")
     model = create_model(args.name, num_classes=args.num_classes, in_chans=input_size[0])
-    print(layer_summary(model, input_size, depth=args.depth))
-    counts = count_flops(model, input_size)
-    print(
-        f"MACs: {counts['macs']:,} ({counts['macs'] / 1e9:.3f} G)   FLOPs: {counts['flops']:,} (1 MAC = 2 FLOPs)"
-    )
+    summary = layer_summary(model, input_size, depth=args.depth)
+    print(summary.to_json() if args.format == "json" else summary)
     return 0

@@ -103,5 +103,5 @@ def _markdown(report: dict, class_names: list[str]) -> str:
         f"| {k} | {report[k]:.4f} |" for k in ("loss", "top1", "top5", "mae", "rmse") if k in report
     ]
     lines += ["", "| class | top-1 (%) |", "|---|---|"]
-    lines += [f"| {name} | {100 * acc:.2f} |" for name, acc in report["per_class_top1"].items()]
+    lines += [f"| {name} | {acc:.2f} |" for name, acc in report["per_class_top1"].items()]
     return "\n".join(lines) + "\n"

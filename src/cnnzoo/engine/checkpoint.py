@@ -182,7 +182,7 @@ def _partial(x: Any) -> bool:
         and x["step"] >= 0
         and isinstance(x.get("meter_sums"), torch.Tensor)
         and isinstance(x.get("meter_confusion"), torch.Tensor)
-        and _is_int(x.get("nan_streak"))
+        and _is_int(x.get("nan_streak", 0))
     )
 
 
@@ -216,7 +216,27 @@ SCHEMA: dict[str, tuple[Callable[[Any], bool], str]] = {
         _data_meta,
         "dict(dataset, class_names, num_classes, in_chans, image_size, mean, std)",
     ),
-    "partial": (_partial, "None or dict(step, meter_sums, meter_confusion, nan_streak)"),
+    "partial": (_partial, "None or dict(step, meter_sums, meter_confusion)"),
+    "nan_guard": (
+        lambda x: _is_str_dict(x) and all(map(_non_negative_int, x.values())),
+        "dict(streak, seen)",
+    ),
+    "lookahead": (
+        lambda x: (
+            _is_str_dict(x)
+            and _non_negative_int(x.get("steps"))
+            and _is_list_of(x.get("slow"), lambda t: isinstance(t, torch.Tensor))
+        ),
+        "dict(steps, slow=[tensors])",
+    ),
+    "ema": (
+        lambda x: (
+            _is_str_dict(x)
+            and _non_negative_int(x.get("updates"))
+            and _is_tensor_dict(x.get("weights"))
+        ),
+        "dict(updates, weights=state_dict)",
+    ),
     "early_stopping": (
         lambda x: x is None or (_is_str_dict(x) and isinstance(x.get("bad_epochs", 0), int)),
         "None or a dict",

@@ -15,8 +15,8 @@ class Lookahead:
     floating-point state, BatchNorm statistics included; so does this class.
 
     :meth:`sync` does one such update at once; the trainer calls it at every epoch end, so
-    the weights that are validated and checkpointed are the slow ones and a resumed run needs
-    no extra state.
+    the weights that are validated and checkpointed are the slow ones
+    (:class:`~cnnzoo.engine.callbacks.LookaheadAveraging` also saves the slow copy mid-epoch).
     """
 
     def __init__(self, model: nn.Module, k: int = 5, alpha: float = 0.5) -> None:

@@ -58,9 +58,10 @@ class Meter:
             dist.all_reduce(self.confusion)
 
     def per_class(self) -> list[float]:
-        """Accuracy of each true class (NaN for a class without samples)."""
+        """Accuracy of each true class in % like :meth:`compute` (NaN for a class without
+        samples)."""
         cm = self.confusion.double()
-        return (cm.diagonal() / cm.sum(1)).tolist()
+        return (100.0 * cm.diagonal() / cm.sum(1)).tolist()
 
     def compute(self, prefix: str = "") -> dict[str, float]:
         """``{prefix + 'loss': ..., 'top1': ..., 'top5'|'mae'|'rmse': ...}`` (accuracies in %)."""

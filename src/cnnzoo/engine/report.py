@@ -253,8 +253,8 @@ def _json_safe(value: Any) -> Any:
     return str(value)
 
 
-def _pct(fraction: float) -> str:
-    return f"{100 * fraction:.1f}%"
+def _pct(percent: float) -> str:
+    return f"{percent:.1f}%"
 
 
 def _fmt(value: Any, key: str = "") -> str:

@@ -76,7 +76,7 @@ class Study:
 
 BUDGETS: dict[str, Budget] = {
     "smoke": Budget(1, 4, 2, 4, "a check that every network trains: 40 images, 1 epoch"),
-    "cpu": Budget(1, 50, 10, 50, "a few CPU minutes per network: 500 images, 1 epoch"),
+    "cpu": Budget(2, 200, 20, 100, "about a minute per network on a CPU: 2,000 images, 2 epochs"),
     "gpu": Budget(
         30, None, 500, None, "one GPU: 45,000 training and all 10,000 test images, 30 epochs"
     ),
@@ -344,4 +344,3 @@ def write_study_report(out: Path, rows: list[dict[str, Any]], *, study: Study, b
     )
     written.update({k: v for k, v in charts.items() if v is not None})
     return written
-

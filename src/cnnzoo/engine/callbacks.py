@@ -1,0 +1,483 @@
+"""Everything around the training loop, one plain class per job (Lightning's ``Callback``
+without the framework): the loop in :mod:`cnnzoo.engine.trainer` calls each callback at fixed
+points, and a callback with a ``state_key`` keeps its state in every checkpoint under that
+key, so a resumed run continues exactly (mid-epoch too).
+
+The built-in callbacks, in the order the trainer runs them:
+
+* :class:`NonFiniteGuard` - NaN/Inf losses (``nan_policy``, checked every ``sync_every`` steps)
+  and non-finite epochs, which are never saved;
+* :class:`LookaheadAveraging` and :class:`ModelEMA` - weight averaging;
+* :class:`BestCheckpoint` - the best epoch by ``checkpoint.monitor``, ``best.pt`` and ``last.pt``;
+* :class:`EarlyStopping`;
+* :class:`MetricsCSV`, :class:`TensorBoardLog`, :class:`ConsoleLog` - ``metrics.csv``, ``tb/``,
+  the console and ``train.log``;
+* the user's callbacks;
+* :class:`Interruption` - Ctrl-C, SIGTERM and SIGHUP finish the step, save and stop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import csv
+import math
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn as nn
+
+from cnnzoo import distributed
+from cnnzoo.engine.lookahead import Lookahead
+from cnnzoo.errors import ConfigError, Interrupted, TrainingError
+from cnnzoo.fileio import atomic_write
+
+if TYPE_CHECKING:
+    from cnnzoo.engine.trainer import Run
+
+MAX_NAN_SKIPS = 10
+
+
+class SkipStep(Exception):
+    """Raised by ``on_before_backward`` to drop this batch: no backward, no optimizer step."""
+
+
+class Callback:
+    """Plug into the loop: override what you need. ``info`` of a batch holds ``epoch``,
+    ``step`` (the batch in the epoch), ``global_step`` (optimizer steps so far), ``loss`` (a
+    tensor; reading it syncs with the device), ``model`` (its ``.grad`` are those the
+    optimizer just used) and ``run`` (the :class:`~cnnzoo.engine.trainer.Run`). ``row`` is the
+    epoch's row of metrics (as in ``metrics.csv``). Set ``state_key`` (a name of your own) and
+    implement ``state_dict``/``load_state_dict`` to keep state in the checkpoints."""
+
+    state_key: str | None = None
+
+    def on_fit_start(self, run: Run) -> None:
+        """The run is built (and restored when resuming); no step was taken yet."""
+
+    def on_before_backward(self, info: dict[str, Any]) -> None:
+        """The loss of a batch is known; raise :class:`SkipStep` to drop the batch."""
+
+    def on_train_batch_end(self, info: dict[str, Any]) -> None:
+        """An optimizer step was taken."""
+
+    def on_steps_end(self, run: Run) -> None:
+        """The epoch's batches are done; nothing is validated yet."""
+
+    def on_validation_end(self, run: Run, row: dict[str, Any]) -> None:
+        """The epoch's metrics are in ``row`` (validated when due); nothing is saved yet."""
+
+    def on_train_epoch_end(self, row: dict[str, Any]) -> None:
+        """The epoch is over and saved."""
+
+    def on_test_end(self, run: Run, summary: dict[str, Any]) -> None:
+        """The final test is scored; ``summary`` becomes ``summary.json``."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        pass
+
+
+class FunctionCallback(Callback):
+    """A plain function ``fn(event, info)`` as a callback: ``'step'`` after every optimizer
+    step (``info`` as in :meth:`Callback.on_train_batch_end`), ``'epoch'`` after every epoch
+    (the row of metrics)."""
+
+    def __init__(self, fn: Callable[[str, dict], None]) -> None:
+        self.fn = fn
+
+    def on_train_batch_end(self, info):
+        self.fn("step", info)
+
+    def on_train_epoch_end(self, row):
+        self.fn("epoch", row)
+
+
+def as_callback(obj: Callback | Callable[[str, dict], None]) -> Callback:
+    if isinstance(obj, Callback):
+        return obj
+    if callable(obj):
+        return FunctionCallback(obj)
+    raise ConfigError(f"a callback must be a cnnzoo.Callback or a function, got {obj!r}")
+
+
+# ---- guards --------------------------------------------------------------------------------
+
+
+class NonFiniteGuard(Callback):
+    """NaN and Inf never reach a checkpoint. Every ``every`` batches it reads the loss (one
+    host-device sync): non-finite on any rank -> ``nan_policy='stop'`` ends the run naming
+    the epoch and step; ``'skip'`` drops the batch and halves the learning rate, and stops after
+    :data:`MAX_NAN_SKIPS` in a row. An epoch whose weights or losses end non-finite is not
+    saved (the last good checkpoint stays)."""
+
+    state_key = "nan_guard"
+
+    def __init__(self, policy: str, every: int) -> None:
+        self.policy, self.every, self.streak, self.seen = policy, every, 0, 0
+
+    def on_before_backward(self, info):
+        self.seen += 1
+        if self.seen % self.every:
+            return
+        run, loss = info["run"], info["loss"]
+        if not distributed.any_rank(not torch.isfinite(loss).item(), run.device):
+            self.streak = 0
+            return
+        self.streak += 1
+        where = f"epoch {info['epoch']}, step {info['step']}/{len(run.data.train)}"
+        if self.policy == "stop" or self.streak >= MAX_NAN_SKIPS:
+            what = f"loss is {loss.item()} at {where}"
+            if self.streak >= MAX_NAN_SKIPS:
+                what = f"{self.streak} steps in a row had a non-finite loss (last: {where})"
+            raise TrainingError(
+                f"{what}; training stopped and {_last_good(run)}. Lower optimizer.lr, set "
+                "clip_grad.max_norm, or use nan_policy='skip'"
+            )
+        run.schedule.scale_lr(0.5)
+        run.say(f"warning: loss is {loss.item()} at {where}; step skipped, learning rate halved "
+                f"to {run.schedule.lr:.3g}")  # fmt: skip
+        raise SkipStep
+
+    def on_validation_end(self, run, row):
+        if not run.epoch_trained:  # nan_policy='skip' skipped every step: no training metrics
+            row.update((k, math.nan) for k in list(row) if k.startswith("train/"))
+            run.say(f"warning: epoch {row['epoch']}: every step had a non-finite loss and was "
+                    "skipped; the weights did not change")  # fmt: skip
+        bad = [name for name, t in run.model.state_dict().items()
+               if t.is_floating_point() and not torch.isfinite(t).all()]  # fmt: skip
+        bad += [f"{k} {v}" for k, v in row.items() if k.endswith("loss") and not math.isfinite(v)
+                and (run.epoch_trained or not k.startswith("train/"))]  # fmt: skip
+        if distributed.any_rank(bool(bad), run.device):
+            shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+            raise TrainingError(
+                f"epoch {row['epoch']} ended with non-finite values ({shown}), so it was not "
+                f"saved; training stopped and {_last_good(run)}. Lower optimizer.lr or set "
+                "clip_grad.max_norm, then resume"
+            )
+
+    def state_dict(self):
+        return dict(streak=self.streak, seen=self.seen)
+
+    def load_state_dict(self, state):
+        self.streak, self.seen = int(state["streak"]), int(state["seen"])
+
+
+def _last_good(run: Run) -> str:
+    if not run.epoch:
+        return "no epoch was completed"
+    return f"the last good checkpoint is {run.ckpt_dir / 'last.pt'} (epoch {run.epoch})"
+
+
+STOP_SIGNALS = tuple(
+    getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)
+)
+
+
+class Interruption(Callback):
+    """Ctrl-C, SIGTERM and SIGHUP (what SLURM and Kubernetes send before preemption) finish
+    the current step, save a resumable mid-epoch checkpoint, print the command that resumes
+    and stop (exit 130/143/129 from the CLI). A second Ctrl-C stops at once; a repeated
+    SIGTERM or SIGHUP changes nothing (schedulers and torchrun may deliver one notice twice).
+    Under DDP the ranks agree every ``every`` steps (an all-reduce), so all stop together."""
+
+    def __init__(self, every: int) -> None:
+        self.every, self.signum = every, 0
+
+    @contextlib.contextmanager
+    def catching(self) -> Iterator[None]:
+        """Defer the stop signals to the end of the step while the loop runs."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum, frame):
+            if self.signum:
+                if signum == signal.SIGINT:
+                    raise Interrupted(signum)
+                return
+            self.signum = signum
+            name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+            print(f"\n{name}: stopping after this step (Ctrl-C to stop at once)", file=sys.stderr)
+
+        previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for s, before in previous.items():
+                signal.signal(s, before)
+
+    def _stop_now(self, run: Run, global_step: int) -> bool:
+        if run.world_size == 1:  # a Python flag: free to read every step
+            return bool(self.signum)
+        return global_step % self.every == 0 and distributed.any_rank(bool(self.signum), run.device)
+
+    def on_train_batch_end(self, info):
+        run = info["run"]
+        if self._stop_now(run, info["global_step"]):
+            run.save_partial(info["step"], info["meter"])
+            raise Interrupted(self.signum or signal.SIGINT)
+
+    def on_fit_start(self, run):
+        self.run = run
+
+    def on_train_epoch_end(self, row):
+        if distributed.any_rank(bool(self.signum), self.run.device):  # every rank stops here
+            raise Interrupted(self.signum or signal.SIGINT)
+
+
+# ---- weight averaging ----------------------------------------------------------------------
+
+
+class LookaheadAveraging(Callback):
+    """Lookahead (Zhang et al. 2019), as airbench uses it: every ``k`` steps the slow weights
+    move ``alpha`` of the way to the fast ones. At each epoch end the weights are synced, so
+    validation and checkpoints see the slow weights; mid-epoch the slow copy is saved too."""
+
+    state_key = "lookahead"
+
+    def __init__(self, model: nn.Module, k: int = 5, alpha: float = 0.5) -> None:
+        self.lookahead = Lookahead(model, k=k, alpha=alpha)
+
+    def on_train_batch_end(self, info):
+        self.lookahead.step()
+
+    def on_steps_end(self, run):
+        self.lookahead.sync()
+
+    def state_dict(self):
+        return dict(steps=self.lookahead.steps, slow=[t.clone() for t in self.lookahead.slow])
+
+    def load_state_dict(self, state):
+        self.lookahead.steps = int(state["steps"])
+        for slow, saved in zip(self.lookahead.slow, state["slow"], strict=True):
+            slow.copy_(saved)
+
+
+class ModelEMA(Callback):
+    """An exponential moving average of the weights (Polyak averaging; torchvision's
+    references and timm's ``ModelEmaV2``): every ``every`` optimizer steps
+    ``ema = decay * ema + (1 - decay) * weights`` over every floating-point parameter and
+    buffer (BatchNorm statistics included). ``warmup`` ramps the decay as
+    ``min(decay, (1 + n) / (10 + n))`` over the first updates. The averaged weights are
+    validated (``val_ema/...``) and tested (``test_ema/...``) beside the trained ones."""
+
+    state_key = "ema"
+
+    def __init__(self, model: nn.Module, decay: float, every: int = 1, warmup: bool = False):
+        self.model = copy.deepcopy(model).eval().requires_grad_(False)
+        self.source = model
+        self.decay, self.every, self.warmup, self.updates = float(decay), every, warmup, 0
+
+    @torch.no_grad()
+    def update(self) -> None:
+        self.updates += 1
+        decay = self.decay
+        if self.warmup:
+            decay = min(decay, (1 + self.updates) / (10 + self.updates))
+        for ema, now in zip(
+            self.model.state_dict().values(), self.source.state_dict().values(), strict=True
+        ):
+            if ema.is_floating_point():
+                ema.lerp_(now, 1.0 - decay)
+            else:
+                ema.copy_(now)
+
+    def on_train_batch_end(self, info):
+        if info["global_step"] % self.every == 0:
+            self.update()
+
+    def on_validation_end(self, run, row):
+        if any(k.startswith("val/") for k in row):
+            row.update(run.evaluate(self.model, "val").compute("val_ema/"))
+
+    def on_test_end(self, run, summary):
+        split = "test" if run.data.test is not None else "val"
+        summary.update(run.evaluate(self.model, split).compute(f"{split}_ema/"))
+
+    def state_dict(self):
+        return dict(updates=self.updates, weights=self.model.state_dict())
+
+    def load_state_dict(self, state):
+        self.updates = int(state["updates"])
+        self.model.load_state_dict(state["weights"])
+
+
+# ---- the best epoch, early stopping --------------------------------------------------------
+
+
+def improved(value: float, best: float | None, mode: str, min_delta: float) -> bool:
+    if not math.isfinite(value):
+        return False
+    if best is None or not math.isfinite(best):
+        return True
+    return value < best - min_delta if mode == "min" else value > best + min_delta
+
+
+class BestCheckpoint(Callback):
+    """Tracks the best epoch by ``checkpoint.monitor`` and saves it as ``best.pt`` (first, so
+    a crash between the two files redoes this epoch) and every epoch as ``last.pt``."""
+
+    state_key = "best"
+
+    def __init__(self, monitor: str = "val/top1", mode: str = "max") -> None:
+        self.best = dict(monitor=monitor, mode=mode, value=None, epoch=0)
+
+    def on_validation_end(self, run, row):
+        monitor = self.best["monitor"]
+        if any(k.startswith("val/") for k in row) and monitor not in row:
+            raise ConfigError(
+                f"checkpoint.monitor={monitor!r} is not a metric of this run; choose one of: "
+                + ", ".join(k for k in row if "/" in k)
+            )
+        value = row.get(monitor)
+        run.improved = (
+            run.epoch_trained
+            and value is not None
+            and improved(value, self.best["value"], self.best["mode"], 0.0)
+        )
+        if run.improved:
+            self.best.update(value=float(value), epoch=int(row["epoch"]))
+
+    def on_train_epoch_end(self, row):
+        run = self.run
+        if run.main:
+            if run.improved:
+                run.save("best.pt")
+            run.save("last.pt")
+
+    def on_fit_start(self, run):
+        self.run = run
+
+    def state_dict(self):
+        return dict(self.best)
+
+    def load_state_dict(self, state):
+        self.best = dict(state)
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` validations."""
+
+    state_key = "early_stopping"
+
+    def __init__(self, monitor: str = "val/loss", mode: str = "min", patience: int = 5,
+                 min_delta: float = 0.0) -> None:  # fmt: skip
+        self.monitor, self.mode, self.patience = monitor, mode, int(patience)
+        self.min_delta = float(min_delta)
+        self.state = dict(value=None, bad_epochs=0, stopped=False)
+
+    def on_fit_start(self, run):
+        run.stop_after_epoch = self.state["stopped"]
+        self.run = run
+
+    def on_validation_end(self, run, row):
+        if self.monitor not in row:
+            return
+        if improved(row[self.monitor], self.state["value"], self.mode, self.min_delta):
+            self.state.update(value=float(row[self.monitor]), bad_epochs=0)
+        else:
+            self.state["bad_epochs"] += 1
+            self.state["stopped"] = self.state["bad_epochs"] >= self.patience
+        run.stop_after_epoch = run.stop_after_epoch or self.state["stopped"]
+
+    def on_train_epoch_end(self, row):
+        if self.state["stopped"]:
+            self.run.say(f"early stopping: {self.monitor} has not improved for {self.patience} "
+                         "validations")  # fmt: skip
+
+    def state_dict(self):
+        return dict(self.state)
+
+    def load_state_dict(self, state):
+        self.state = {**dict(value=None, bad_epochs=0, stopped=False), **state}
+
+
+# ---- logging -------------------------------------------------------------------------------
+
+
+def write_metrics_csv(path: Path, history: list[dict]) -> None:
+    """One row per epoch; rewritten whole each epoch, so a resumed run's file stays consistent."""
+    fields: list[str] = []
+    for row in history:
+        fields += [k for k in row if k not in fields]
+
+    def write(f) -> None:
+        w = csv.DictWriter(f, fieldnames=fields, restval="")
+        w.writeheader()
+        w.writerows(history)
+
+    atomic_write(path, write, binary=False, newline="")
+
+
+class MetricsCSV(Callback):
+    """``metrics.csv``: the history, one row per epoch (rewritten whole, atomically)."""
+
+    def on_fit_start(self, run):
+        self.run = run
+        if run.resumed:  # a kill may have come between last.pt and metrics.csv
+            run.guard_io(lambda: write_metrics_csv(run.run_dir / "metrics.csv", run.history))
+
+    def on_train_epoch_end(self, row):
+        run = self.run
+        run.guard_io(lambda: write_metrics_csv(run.run_dir / "metrics.csv", run.history))
+
+
+class TensorBoardLog(Callback):
+    """``tb/``: the loss every ``log.interval`` steps, every epoch's metrics, the test's."""
+
+    def __init__(self, run_dir: Path, interval: int, purge_step: int) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(run_dir / "tb", purge_step=purge_step)
+        self.interval = interval
+
+    def on_train_batch_end(self, info):
+        if info["global_step"] % self.interval == 0:
+            self.writer.add_scalar("train/loss_step", info["loss"].item(), info["global_step"])
+
+    def on_train_epoch_end(self, row):
+        for key, value in row.items():
+            if key != "epoch":
+                self.writer.add_scalar(key, value, row["epoch"])
+        self.writer.flush()
+
+    def on_test_end(self, run, summary):
+        for key, value in summary.items():
+            if key.startswith(("test", "val")) and "/" in key and isinstance(value, float):
+                self.writer.add_scalar(key, value, run.epoch)
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class ConsoleLog(Callback):
+    """One line per epoch on the console (and in ``train.log``); the progress bar shows the
+    loss and learning rate every ``log.interval`` steps."""
+
+    def __init__(self, interval: int) -> None:
+        self.interval = interval
+
+    def on_fit_start(self, run):
+        self.run = run
+
+    def on_train_batch_end(self, info):
+        if info["step"] % self.interval == 0 and self.run.show_bars:
+            self.run.bar.set_postfix(
+                loss=f"{info['loss'].item():.4f}", lr=f"{self.run.schedule.lr:.3g}"
+            )
+
+    def on_train_epoch_end(self, row):
+        run = self.run
+        parts = [f"epoch {row['epoch']}/{run.max_epochs}", f"lr {row['lr']:.3g}"]
+        parts += [f"{k} {v:.4f}" if k.endswith("loss") else f"{k} {v:.2f}"
+                  for k, v in row.items() if "/" in k]  # fmt: skip
+        run.say("  ".join(parts) + f"  {row['time']:.1f}s" + ("  *best" if run.improved else ""))
