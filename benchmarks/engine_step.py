@@ -85,7 +85,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--steps", type=int, default=60)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1, help="torch threads per run (1: steadiest)")
     p.add_argument("--output", default=None, help="write the Markdown table here")
     args = p.parse_args()
     roots = dict(mnist=args.mnist_root, cifar=args.cifar_root)
@@ -97,8 +97,11 @@ def main() -> None:
         try:
             rows = []
             for case in args.cases:
-                base = {"data.root": roots[CASES[case][1]], "work_dir": str(tmp / "runs"),
-                        "log.tensorboard": False, "device": "cpu"}  # fmt: skip
+                base = {"data.root": roots[CASES[case][1]], "data.download": False,
+                        "work_dir": str(tmp / "runs"), "log.tensorboard": False, "device": "cpu"}  # fmt: skip
+                if CASES[case][1] == "cifar":  # the JPEG copy, read as an ImageFolder
+                    base.update({"data.type": "imagefolder", "data.in_chans": 3,
+                                 "data.loader": "device"})  # fmt: skip
                 variants = {
                     "before": (before / "src", base),
                     "after": (REPO / "src", base),
