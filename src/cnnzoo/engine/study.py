@@ -76,7 +76,9 @@ class Study:
 
 BUDGETS: dict[str, Budget] = {
     "smoke": Budget(1, 4, 2, 4, "a check that every network trains: 40 images, 1 epoch"),
-    "cpu": Budget(2, 200, 20, 100, "about a minute per network on a CPU: 2,000 images, 2 epochs"),
+    "cpu": Budget(
+        2, 200, 20, 100, "a CPU, 0.2-4 min per network on one thread: 2,000 images, 2 epochs"
+    ),
     "gpu": Budget(
         30, None, 500, None, "one GPU: 45,000 training and all 10,000 test images, 30 epochs"
     ),
