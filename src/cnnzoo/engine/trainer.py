@@ -38,7 +38,7 @@ from cnnzoo import distributed
 from cnnzoo.analysis.flops import count_flops
 from cnnzoo.config import config_data, config_hash
 from cnnzoo.data import DataBundle, build_data
-from cnnzoo.data.datasets import data_root
+from cnnzoo.data.datasets import dataset_root
 from cnnzoo.engine import optim
 from cnnzoo.engine.callbacks import (
     STOP_SIGNALS,
@@ -315,7 +315,8 @@ def setup(cfg: Config, *, resume, quiet: bool, data: DataBundle | None, held: co
         data = build_data(cfg.data, device=ctx.device, seed=int(cfg.get("seed", 0)),
                           rank=ctx.rank, world_size=ctx.world_size)  # fmt: skip
         if cfg.data.get("root") is None and cfg.data.get("type") != "digits":
-            cfg.data.root = str(data_root(None))  # kept as resolved: test/export find it later
+            # kept as resolved (from CNNZOO_DATA too): test and export find the data later
+            cfg.data.root = str(dataset_root(cfg.data.type, None, cfg.data.get("folder")))
     if data.test is None and data.val is None:
         raise DataError(f"the {data.dataset} data has no test split and data.val_split=0: nothing "
                         "to score; set data.val_split > 0")  # fmt: skip
