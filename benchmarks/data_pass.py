@@ -1,7 +1,7 @@
 """One pass over MNIST's 60,000 training images at batch 64, no model: cnnzoo's device loader
 against torchvision's ``datasets.MNIST`` + ToTensor + Normalize + DataLoader.
 
-    python benchmarks/data_pass.py --root /work/shared/data [--device cpu|cuda] [--workers 2]
+    python benchmarks/data_pass.py --root DIR [--device cpu|cuda] [--workers 2]
 
 Prints the median of ``--repeats`` passes for each (the one-off loading is timed apart).
 """
@@ -9,6 +9,7 @@ Prints the median of ``--repeats`` passes for each (the one-off loading is timed
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -34,7 +35,11 @@ def timed_pass(batches, device: torch.device) -> tuple[float, int]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--root", default="/work/shared/data")
+    p.add_argument(
+        "--root",
+        default=os.path.expanduser(os.environ.get("CNNZOO_DATA") or "~/.cache/cnnzoo/data"),
+        help="holds MNIST/raw/ (default: $CNNZOO_DATA)",
+    )
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--workers", type=int, default=2, help="torchvision DataLoader workers")

@@ -6,9 +6,9 @@ test accuracy of each run and their mean, min and max.
 The recipe is fixed: a speedrun config trains a set number of epochs on the whole training
 set and tests the last epoch, so the test set never stops or selects anything.
 
-    python benchmarks/speedrun.py configs/speedrun/mnist_99.py --data /work/shared/data \\
+    python benchmarks/speedrun.py configs/speedrun/mnist_99.py --data DIR \\
         [--seeds 5] [--target 99.0] [--output benchmarks/results/speedrun_mnist.md]
-    python benchmarks/speedrun.py configs/speedrun/cifar10_94.py --data /tmp/cifar/cifar10-jpeg \\
+    python benchmarks/speedrun.py configs/speedrun/cifar10_94.py --data DIR \\
         --seeds 1 --budget 600
 """
 

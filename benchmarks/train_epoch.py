@@ -16,8 +16,8 @@ the pairs of ``torchvision time / cnnzoo time`` (> 1: cnnzoo is faster).
 zero_grad(set_to_none)), each as the median time of ``--steps`` training steps against the
 plain step, interleaved the same way.
 
-    python benchmarks/train_epoch.py --mnist-root /work/shared/data \\
-        --cifar-root /tmp/cifar/cifar10-jpeg [--cases lenet5_mnist resnet14_cifar10] \\
+    python benchmarks/train_epoch.py --mnist-root DIR \\
+        --cifar-root DIR/cifar10-jpeg [--cases lenet5_mnist resnet14_cifar10] \\
         [--repeats 3] [--tv-workers 2] [--output benchmarks/results/train_epoch.md]
         [--cfg-options amp.enabled=True]   # overrides for the cnnzoo side only
     python benchmarks/train_epoch.py --options [--steps 100] [--repeats 3] ...
@@ -262,8 +262,13 @@ def main() -> None:
         choices=list(CASES),
         help=f"default: {' '.join(EPOCH_CASES)}; with --options all",
     )
-    p.add_argument("--mnist-root", default="/work/shared/data")
-    p.add_argument("--cifar-root", default="/tmp/cifar/cifar10-jpeg")
+    data = os.path.expanduser(os.environ.get("CNNZOO_DATA") or "~/.cache/cnnzoo/data")
+    p.add_argument("--mnist-root", default=data, help="holds MNIST/raw/ (default: $CNNZOO_DATA)")
+    p.add_argument(
+        "--cifar-root",
+        default=os.path.join(data, "cifar10-jpeg"),
+        help="the CIFAR-10 JPEG ImageFolder (default: $CNNZOO_DATA/cifar10-jpeg)",
+    )
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--tv-workers", type=int, default=2, help="torchvision DataLoader workers")
     p.add_argument(

@@ -202,6 +202,10 @@ def test_malformed_options():
         ("data.train.batch_size=0", "batch_size must be an integer in \\[1, "),
         ("data.val.batch_size=x", "batch_size must be an integer in \\[1, "),
         ("data.val_split=1.0", "val_split"),
+        ("data.train_subset=0", "train_subset must be None, a fraction in \\(0, 1\\]"),
+        ("data.train_subset=1.5", "train_subset must be"),
+        ("data.train_subset=-100", "train_subset must be"),
+        ("data.train_subset=half", "train_subset must be"),
         ("workflow=[(test,1)]", "workflow"),
         ("amp.dtype=float8", "amp.dtype"),
         ("model.num_classes=3", "has 10 classes"),
@@ -213,6 +217,12 @@ def test_malformed_options():
 def test_bad_values_are_config_errors(option, pattern):
     with pytest.raises(ConfigError, match=pattern):
         load_config(None, [option])
+
+
+def test_train_subset_is_an_accepted_data_key():
+    assert load_config(None, ["data.train_subset=0.25"]).data.train_subset == 0.25
+    assert load_config(None, ["data.train_subset=500"]).data.train_subset == 500
+    assert "train_subset" not in load_config(None).data  # not set: not in the resolved config
 
 
 @pytest.mark.parametrize(
@@ -365,3 +375,31 @@ def test_parse_cfg_options_keeps_order():
         ("a.c", ["x", "y"]),
         ("d", [1, (2, 3)]),
     ]
+
+
+def test_a_base_may_name_a_shipped_config(tmp_path):
+    """``cnnzoo::NAME`` (mmengine's package::path form) names a shipped config, from .py and
+    YAML configs alike; another package's configs stay refused in YAML."""
+    (tmp_path / "mine.py").write_text(
+        '_base_ = ["cnnzoo::resnet14_adam-plateau_b64_es5_cifar10.py"]\noptimizer = dict(lr=0.002)\n'
+    )
+    cfg = load_config(tmp_path / "mine.py")
+    assert (cfg.model.type, cfg.optimizer.type, cfg.optimizer.lr) == ("resnet14", "Adam", 0.002)
+    parts = ["models/lenet5", "datasets/digits", "schedules/20e", "default_runtime"]
+    (tmp_path / "mine.yaml").write_text(
+        "_base_: [" + ", ".join(f'"cnnzoo::_base_/{p}.py"' for p in parts) + "]\n"
+        "train_cfg: {max_epochs: 2}\n"
+    )
+    cfg = load_config(tmp_path / "mine.yaml")
+    assert (cfg.model.type, cfg.data.type, cfg.train_cfg.max_epochs) == ("lenet5", "digits", 2)
+    (tmp_path / "missing.py").write_text('_base_ = ["cnnzoo::resnet14_adam.py"]\n')
+    with pytest.raises(ConfigError, match="names no shipped config; similar names: resnet14_adam"):
+        load_config(tmp_path / "missing.py")
+    (tmp_path / "climb.py").write_text('_base_ = ["cnnzoo::../pyproject.toml"]\n')
+    with pytest.raises(ConfigError, match="names no shipped config"):
+        load_config(tmp_path / "climb.py")
+    (tmp_path / "other.yaml").write_text(
+        '_base_: ["mmpretrain::resnet/resnet18_8xb16_cifar10.py"]\n'
+    )
+    with pytest.raises(ConfigError, match="names a package config"):
+        load_config(tmp_path / "other.yaml")

@@ -239,3 +239,63 @@ def test_every_key_the_readme_and_default_runtime_name_is_accepted():
     taken |= {("clip_grad", k) for k in CLIP_GRAD_KEYS} | {(s, "type") for s in sections}
     assert named, "the README names no keys of these sections"
     assert named <= taken, f"documented but refused: {sorted(named - taken)}"
+
+
+# Each runtime key (default_runtime.py, the optional sections, train_cfg) and the test that
+# changes it and sees the run change. The key must appear in that test's source.
+E, C, T = "tests/engine/test_trainer.py", "tests/engine/test_callbacks.py", "tests/test_config.py"
+D, R = "tests/distributed/test_dist_helpers.py", "tests/distributed/test_dist_training.py"
+RUNTIME_PROOFS = {
+    "seed": (C, "test_workflow_log_interval_and_seed_change_the_run"),
+    "workflow": (C, "test_workflow_log_interval_and_seed_change_the_run"),
+    "log.interval": (C, "test_workflow_log_interval_and_seed_change_the_run"),
+    "log.tensorboard": (C, "test_compile_trains"),
+    "deterministic": ("tests/engine/test_runs.py", "test_train_leaves_torchs_global_settings_as_it_found_them"),
+    "device": (C, "test_the_device_key_chooses_the_device"),
+    "work_dir": ("tests/faults/test_paths.py", "test_work_dir_with_a_tilde_means_the_home_folder"),
+    "checkpoint.monitor": (C, "test_early_stopping_and_the_best_epoch_follow_their_monitor_and_mode"),
+    "checkpoint.mode": (C, "test_early_stopping_and_the_best_epoch_follow_their_monitor_and_mode"),
+    "early_stopping.monitor": (C, "test_early_stopping_and_the_best_epoch_follow_their_monitor_and_mode"),
+    "early_stopping.mode": (C, "test_early_stopping_and_the_best_epoch_follow_their_monitor_and_mode"),
+    "early_stopping.min_delta": (C, "test_early_stopping_and_the_best_epoch_follow_their_monitor_and_mode"),
+    "early_stopping.patience": (E, "test_early_stopping_stops_and_is_restored"),
+    "amp.enabled": (E, "test_bf16_autocast_channels_last_and_clipping_train"),
+    "amp.dtype": (C, "test_amp_dtype_chooses_the_autocast_type_on_a_gpu"),
+    "channels_last": (E, "test_bf16_autocast_channels_last_and_clipping_train"),
+    "compile": (C, "test_compile_trains"),
+    "nan_policy": (E, "test_nan_skip_halves_lr_and_continues_then_stops_after_ten"),
+    "sync_every": (C, "test_sync_every_checks_the_loss_every_n_steps"),
+    "sync_bn": (D, "test_sync_bn_needs_cuda_and_keeps_checkpoint_names"),
+    "auto_scale_lr.enable": (R, "test_auto_scale_lr_scales_the_run_but_not_its_saved_config"),
+    "auto_scale_lr.base_batch_size": (D, "test_batch_size_is_per_process_and_lr_scales_only_when_asked"),
+    "lookahead.k": (C, "test_averaging_keeps_its_state_in_a_mid_epoch_checkpoint"),
+    "lookahead.alpha": ("tests/engine/test_lookahead.py", "test_lookahead_moves_slow_weights_alpha_of_the_way_every_k_steps"),
+    "ema.decay": (C, "test_ema_is_validated_tested_saved_and_resumed_exactly"),
+    "ema.every": (C, "test_ema_is_validated_tested_saved_and_resumed_exactly"),
+    "ema.warmup": (C, "test_model_ema_averages_parameters_and_buffers_every_n_steps"),
+    "train_cfg.max_epochs": (E, "test_resume_after_epoch_k_is_bit_identical"),
+    "train_cfg.accumulate": (C, "test_gradient_accumulation_equals_the_larger_batch"),
+    "load_from": ("tests/engine/test_pretrained_keys.py", "test_weights_to_start_from_load_what_fits_when_not_strict"),
+}  # fmt: skip
+
+
+def _runtime_keys() -> set[str]:
+    typed = ("loss", "clip_grad", "param_scheduler")  # proved through their builders above
+    flat = {k: v for k, v in RUNTIME_DEFAULTS.items() if k not in typed}
+    keys = {k for k in _dotted_keys(flat) if not k.startswith("workflow.")}
+    keys -= {"amp", "auto_scale_lr", "checkpoint", "log"}  # sections: their keys are listed
+    for section in ("early_stopping", "lookahead", "ema"):
+        keys.discard(section)
+        keys |= {f"{section}.{k}" for k in OPTIONAL_SECTIONS[section]}
+    return keys | {"train_cfg.max_epochs", "train_cfg.accumulate"}
+
+
+def test_every_runtime_key_has_a_test_that_changes_it():
+    assert _runtime_keys() == set(RUNTIME_PROOFS)  # no key without a proof, no stale proof
+    for key, (path, name) in RUNTIME_PROOFS.items():
+        source = (ROOT / path).read_text()
+        at = source.index(f"def {name}(")
+        start = source.rfind("\n\n\n", 0, at)  # its decorators (parameters) too
+        body = source[start : source.find("\ndef ", at + 1)]
+        leaf = key.split(".")[-1]
+        assert key in body or (leaf in body and key.split(".")[0] in body), (key, name)

@@ -24,3 +24,7 @@ ema = None  # or dict(decay=0.9998, every=1, warmup=False)
 # The loop syncs with the device every N optimizer steps: it checks that the loss is finite and,
 # under DDP, whether a stop signal reached any rank. nan_policy='skip' needs 1.
 sync_every = 1
+# Weights to start from, as model.pretrained takes them (a checkpoint file, 'torchvision',
+# 'timm' or 'hf-hub:OWNER/NAME'), adapted to the model; model.pretrained_strict applies.
+# `cnnzoo train --resume` continues a run instead.
+load_from = None

@@ -1,4 +1,4 @@
-# Speedrun, CIFAR-10 (the JPEG ImageFolder copy: CNNZOO_DATA=<dir with train/ and test/>):
+# Speedrun, CIFAR-10 (the JPEG ImageFolder copy, read from $CNNZOO_DATA/cifar10-jpeg/{train,test}/):
 # airbench94's network and training tricks (Jordan 2024) in cnnzoo's general engine, cut to
 # what a 2-core CPU trains in 10 minutes. The name keeps airbench94's target; on a CPU this
 # recipe does not reach 94% (see benchmarks/results/speedrun_cifar10.md for what it reaches).
@@ -17,6 +17,7 @@ _base_ = [
 ]
 data = dict(
     type="imagefolder",
+    folder="cifar10-jpeg",  # $CNNZOO_DATA/cifar10-jpeg/, as `tar xzf cifar10-jpeg.tar.gz` makes it
     download=False,
     val_split=0.0,
     in_chans=3,

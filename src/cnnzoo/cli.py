@@ -16,7 +16,20 @@ import warnings
 from cnnzoo import __version__
 from cnnzoo.errors import CnnzooError, Interrupted
 
-COMMANDS = ("models", "summary", "compare", "train", "test", "predict", "export", "shards")
+COMMANDS = (
+    "models",
+    "summary",
+    "compare",
+    "configs",
+    "train",
+    "test",
+    "predict",
+    "explain",
+    "export",
+    "runs",
+    "study",
+    "shards",
+)
 
 
 def _parser() -> argparse.ArgumentParser:

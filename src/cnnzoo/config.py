@@ -82,6 +82,7 @@ RUNTIME_DEFAULTS: dict[str, Any] = dict(
     loss=dict(type="cross_entropy", label_smoothing=0.0, aux_weight=0.3),
     clip_grad=None,
     param_scheduler=None,
+    load_from=None,
 )
 DATA_DEFAULTS: dict[str, Any] = dict(
     root=None,
@@ -123,7 +124,7 @@ DATASETS: dict[str, tuple[int | None, int | None, tuple[int, int] | None]] = dic
 # train_cfg keys besides max_epochs: gradient accumulation (optimizer steps every N batches)
 TRAIN_CFG_OPTIONAL = ("accumulate",)
 # Data keys that the data side reads but configs need not set (not filled in by default).
-DATA_OPTIONAL = ("skip_bad", "format", "resize")
+DATA_OPTIONAL = ("skip_bad", "train_subset", "folder", "format", "resize")
 SPLIT_OPTIONAL = ("drop_last", "tta_translate")
 SCHEDULER_REQUIRED: dict[str, tuple[str, ...]] = dict(
     StepLR=("step_size",), MultiStepLR=("milestones",)
@@ -159,7 +160,7 @@ SCHEDULER_RANGES: dict[str, tuple | type] = dict(
     factor=(0.0, 1.0, OPEN, OPEN),
     patience=(int, 0, MAX_EPOCHS),
 )
-MODEL_EXTRA_KEYS = ("type", "num_classes", "in_chans", "pretrained")
+MODEL_EXTRA_KEYS = ("type", "num_classes", "in_chans", "pretrained", "pretrained_strict")
 
 
 @functools.cache
@@ -201,6 +202,42 @@ def configs_dir() -> Path:
         "cannot find cnnzoo's configs folder (looked in cnnzoo/_configs and ../../configs); "
         "reinstall cnnzoo or pass the path of a config file"
     )
+
+
+SHIPPED = "cnnzoo::"  # a _base_ that names a shipped config: cnnzoo::resnet18_b128_1x_cifar10.py
+
+
+def shipped_config(name: str) -> Path:
+    """The shipped config (or ``_base_/...`` part) that a ``cnnzoo::NAME`` base names."""
+    rel = name.removeprefix(SHIPPED)
+    root = configs_dir()
+    target = (root / rel).resolve()
+    if not target.is_relative_to(root.resolve()) or not target.is_file():
+        hint = closest(Path(rel).stem, [Path(c).stem for c in list_configs()])
+        raise ConfigError(
+            f"_base_ {name!r} names no shipped config"
+            + (f"; similar names: {', '.join(hint)}" if hint else "; see `cnnzoo configs`")
+        )
+    return target
+
+
+@contextlib.contextmanager
+def _shipped_bases():
+    """Let ``_base_`` name a shipped config as ``cnnzoo::NAME`` (mmengine's ``package::path``
+    form). mmengine would look for the package's ``.mim`` metafiles and tag the base with a
+    scope; cnnzoo's own configs are read like a base beside the config instead."""
+    original = Config.__dict__["_get_cfg_path"]
+
+    def get_cfg_path(cfg_path: str, filename: str):
+        if cfg_path.startswith(SHIPPED):
+            return str(shipped_config(cfg_path)), None
+        return original.__func__(cfg_path, filename)
+
+    Config._get_cfg_path = staticmethod(get_cfg_path)
+    try:
+        yield
+    finally:
+        Config._get_cfg_path = original
 
 
 def list_configs() -> list[str]:
@@ -475,7 +512,7 @@ def _read(file: Path) -> dict[str, Any]:
         allow = os.environ.get("CNNZOO_ALLOW_EXTERNAL_BASE", "") not in ("", "0")
         check_data_config_tree(file, allow_external_base=allow)
     try:
-        with _safe_yaml():
+        with _safe_yaml(), _shipped_bases():
             # never import modules a config names: a .py config imports what it needs itself
             cfg = Config.fromfile(str(file), import_custom_modules=False)
     except CnnzooError:
@@ -877,22 +914,46 @@ def _check_model(cfg: Mapping[str, Any]) -> None:
     for key in ("num_classes", "in_chans"):
         _require(key in model, f"model.{key} is missing")
         _check_int(f"model.{key}", model[key], 1, MAX_CLASSES)
-    pretrained = model.get("pretrained")
-    if pretrained not in (None, False, True, "torchvision", "timm"):
-        _require(
-            isinstance(pretrained, str) and pretrained != "",
-            "model.pretrained must be None, 'torchvision', 'timm' or the path of a checkpoint "
-            f"file; got {pretrained!r}",
-        )
-        path = Path(pretrained).expanduser()
-        _require(path.is_file(), f"model.pretrained={pretrained!r}: no such checkpoint file")
-        with open(path, "rb") as f:
-            head = f.read(4)
-        _require(
-            head[:2] == b"PK" or head[:1] == b"\x80",  # a torch.save zip, or a legacy pickle
-            f"model.pretrained={pretrained!r} is not a PyTorch checkpoint (torch.save file); "
-            "give a .pt/.pth state_dict, or 'torchvision'/'timm' for the published weights",
-        )
+    _check_weights_source("model.pretrained", model.get("pretrained"))
+    _check_weights_source("load_from", cfg.get("load_from"))
+    _require(
+        not (model.get("pretrained") and cfg.get("load_from")),
+        "model.pretrained and load_from both name weights to start from; set one of them",
+    )
+    strict = model.get("pretrained_strict", True)
+    _require(
+        isinstance(strict, bool),
+        f"model.pretrained_strict must be True (refuse weights that do not fit) or False (load "
+        f"what fits, report the rest); got {strict!r}",
+    )
+
+
+def _check_weights_source(key: str, source: Any) -> None:
+    """``model.pretrained`` / ``load_from``: None, a library, a Hub name or a checkpoint file."""
+    from cnnzoo.models import parse_hub_name
+
+    if source in (None, False, True, "torchvision", "timm"):
+        return
+    _require(
+        isinstance(source, str) and source != "",
+        f"{key} must be None, 'torchvision', 'timm', 'hf-hub:OWNER/NAME' or the path of a "
+        f"checkpoint file; got {source!r}",
+    )
+    if source.startswith("hf-hub:"):
+        try:
+            parse_hub_name(source)
+        except ConfigError as e:
+            raise ConfigError(f"{key}: {e}") from None
+        return
+    path = Path(source).expanduser()
+    _require(path.is_file(), f"{key}={source!r}: no such checkpoint file")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    _require(
+        head[:2] == b"PK" or head[:1] == b"\x80" or path.suffix == ".safetensors",
+        f"{key}={source!r} is not a PyTorch checkpoint (torch.save file); give a .pt/.pth "
+        "state_dict or a .safetensors file, or 'torchvision'/'timm' for the published weights",
+    )
 
 
 def _check_data(cfg: Mapping[str, Any]) -> None:
@@ -913,6 +974,21 @@ def _check_data(cfg: Mapping[str, Any]) -> None:
     _require(
         root is None or (isinstance(root, str) and root != ""),
         f"data.root must be None (the default data folder) or a folder path, got {root!r}",
+    )
+    folder = data.get("folder")
+    _require(
+        folder is None
+        or (
+            isinstance(folder, str)
+            and folder not in ("", ".", "..")
+            and not set("/\\") & set(folder)
+        ),
+        f"data.folder must be None or the name of one subfolder of $CNNZOO_DATA, got {folder!r}",
+    )
+    _require(
+        folder is None or data["type"] == "imagefolder",
+        f"data.folder names an ImageFolder's subfolder of $CNNZOO_DATA; data.type={data['type']} "
+        "is read from its own torchvision folder there: remove data.folder",
     )
     _require(isinstance(data["test"]["tta_flip"], bool), "data.test.tta_flip must be True or False")
     shift = data["test"].get("tta_translate", 0)
@@ -937,6 +1013,14 @@ def _check_data(cfg: Mapping[str, Any]) -> None:
         _is_number(vs) and 0 <= vs < 1, f"data.val_split must be a fraction in [0, 1), got {vs!r}"
     )
     _check_int("data.split_seed", data["split_seed"], 0, MAX_SEED)
+    subset = data.get("train_subset")
+    _require(
+        subset is None
+        or (_is_int(subset) and subset >= 1)
+        or (isinstance(subset, float) and 0 < subset <= 1),
+        f"data.train_subset must be None, a fraction in (0, 1] (e.g. 0.1) or a number of "
+        f"training images (e.g. 5000); got {subset!r}",
+    )
     _require(isinstance(data["download"], bool), "data.download must be True or False")
     _check_choice("data.loader", data["loader"], ("auto", "device", "dataloader", "stream"))
     _check_choice("data.format", data.get("format", "folder"), ("folder", "shards"))
@@ -988,6 +1072,11 @@ def _check_data(cfg: Mapping[str, Any]) -> None:
         )
     hw = (size, size) if _is_int(size) else tuple(size) if size is not None else native_size
     min_hw = get_model_entry(model["type"]).cfg.min_input_size
+    fixed = model.get("img_size")  # a model built for one input size (MLP-Mixer) takes that one
+    if _is_int(fixed):
+        min_hw = (fixed, fixed)
+    elif isinstance(fixed, list | tuple) and len(fixed) == 2 and all(map(_is_int, fixed)):
+        min_hw = tuple(fixed)
     if hw is not None and (hw[0] < min_hw[0] or hw[1] < min_hw[1]):
         raise ConfigError(
             f"{model['type']} needs inputs of at least {min_hw[0]}x{min_hw[1]} but {data['type']} images are "

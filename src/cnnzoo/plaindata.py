@@ -10,7 +10,7 @@ nothing else. This module is the one gate such configs pass through:
 - :func:`check_data_config_tree` reads a YAML/JSON config and every ``_base_`` it names
   before mmengine does, and refuses ``custom_imports`` (mmengine would import the module,
   running its code), ``.py`` bases (they would be executed), ``package::`` bases (they import
-  the package), bases outside the config's folder tree (unless allowed) and ``_base_`` cycles;
+  the package; ``cnnzoo::NAME``, a config shipped in cnnzoo itself, is allowed), bases outside the config's folder tree (unless allowed) and ``_base_`` cycles;
 - :func:`literal_config` reads the ``.py`` text that older cnnzoo versions stored in
   checkpoints and run directories with a literal-only parser: assignments of literals and
   ``dict(...)`` calls; anything else is refused, never executed.
@@ -140,6 +140,8 @@ def _bases(data: Mapping[str, Any], path: Path) -> Iterator[str]:
     if not isinstance(bases, list) or not all(isinstance(b, str) and b for b in bases):
         raise ConfigError(f"{path}: _base_ must be a file name or a list of file names")
     for base in bases:
+        if base.startswith("cnnzoo::"):
+            continue  # a shipped config: part of the installed package, checked with it
         if "::" in base:
             raise ConfigError(
                 f"{path}: _base_ {base!r} names a package config; a YAML/JSON config may only "

@@ -1,17 +1,28 @@
+import itertools
+
 import pytest
 import torch
+import torchvision.transforms.v2 as T
+import torchvision.transforms.v2.functional as TF
 
+import cnnzoo.data.functional as fn
 from cnnzoo.data.augment import (
     AugContext,
+    AutoAugment,
+    ColorJitter,
     CutMix,
     Cutout,
     Mixup,
     PCAColor,
+    RandAugment,
     RandomCrop,
+    RandomErasing,
     RandomHorizontalFlip,
     RandomResizedCrop,
     RandomTranslate,
+    TrivialAugmentWide,
     build_pipeline,
+    check_pipeline,
 )
 from cnnzoo.errors import ConfigError, UnknownNameError
 
@@ -160,3 +171,181 @@ def test_pipeline_config_errors():
     assert build_pipeline(
         [dict(type="RandomCrop", size=24), dict(type="Resize", size=(20, 30))], CTX
     ).out_size((32, 32)) == (20, 30)
+
+
+def photos(b=12, c=3, h=10, w=9, seed=0):
+    """Random images on the 256 levels of uint8, the same image ``b`` times."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, 256, (1, c, h, w), generator=g, dtype=torch.uint8).float() / 255
+    return x.expand(b, c, h, w).clone(), torch.zeros(b, dtype=torch.long)
+
+
+NEW_OPS = [
+    ColorJitter(0.4, 0.4, 0.4, 0.1),
+    RandomErasing(p=0.7),
+    RandAugment(),
+    TrivialAugmentWide(),
+    AutoAugment("imagenet"),
+    AutoAugment("cifar10"),
+    AutoAugment("svhn"),
+]
+
+
+@pytest.mark.parametrize("op", NEW_OPS, ids=repr)
+def test_new_ops_are_per_sample_and_replay_from_the_generator(op):
+    x, y = photos(b=24)
+    a, _ = op(x, y, gen(1))
+    b, _ = op(x, y, gen(1))
+    c, _ = op(x, y, gen(2))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert len({tuple(o.flatten().tolist()) for o in a}) > 6  # one image, many outcomes
+    assert torch.equal(x, photos(b=24)[0])  # the input is left alone
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "reference"),
+    [
+        ("brightness", 0.6, TF.adjust_brightness),
+        ("contrast", 1.7, TF.adjust_contrast),
+        ("saturation", 0.2, TF.adjust_saturation),
+        ("hue", -0.3, TF.adjust_hue),
+    ],
+)
+def test_color_jitter_at_a_fixed_factor_is_torchvisions(key, value, reference):
+    x, y = photos(b=3)
+    out, _ = ColorJitter(**{key: (value, value)})(x, y, gen())
+    assert torch.allclose(out, reference(x, value), atol=2e-6)
+    assert not torch.allclose(out, x, atol=1e-3)
+
+
+def test_color_jitter_order_is_drawn_per_image():
+    x, y = photos(b=32)
+    out, _ = ColorJitter(brightness=(1.6, 1.6), contrast=(0.3, 0.3))(x, y, gen())
+    first_b = TF.adjust_contrast(TF.adjust_brightness(x[0], 1.6), 0.3)
+    first_c = TF.adjust_brightness(TF.adjust_contrast(x[0], 0.3), 1.6)
+    assert not torch.allclose(first_b, first_c, atol=1e-3)
+    which = [torch.allclose(o, first_b, atol=2e-6) for o in out]
+    assert all(w or torch.allclose(o, first_c, atol=2e-6) for w, o in zip(which, out, strict=True))
+    assert 0 < sum(which) < 32
+
+
+def test_random_erasing_fills_one_box_per_image():
+    x = torch.ones(40, 3, 16, 20)
+    op = RandomErasing(p=0.5, scale=(0.05, 0.2), value=(0.1, 0.2, 0.3))
+    out, _ = op(x, torch.zeros(40, dtype=torch.long), gen())
+    erased = out[:, 0] != 1
+    assert 5 < erased.flatten(1).any(1).sum() < 35  # about half the images
+    for o, mask in zip(out, erased, strict=True):
+        if mask.any():
+            rows, cols = mask.any(1).nonzero()[:, 0], mask.any(0).nonzero()[:, 0]
+            box = mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+            assert box.all() and box.numel() == mask.sum()  # one solid box
+            assert 0.03 * 320 <= box.numel() <= 0.25 * 320  # scale, give or take rounding
+            assert torch.equal(
+                o[:, mask], torch.tensor([[0.1], [0.2], [0.3]]).expand(3, box.numel())
+            )
+    assert torch.equal(RandomErasing(p=0.0)(x, None, gen())[0], x)
+    with pytest.raises(ConfigError, match="needs 1 or 3 numbers"):
+        RandomErasing(value=(0.1, 0.2))(x, None, gen())
+
+
+def _outcomes(tv_op, x, names_and_magnitudes):
+    """torchvision's result of applying each (op, magnitude) sequence to the batch ``x``."""
+    outs = []
+    for steps in names_and_magnitudes:
+        o = x
+        for name, m in steps:
+            o = tv_op._apply_image_or_video_transform(
+                o, name, m, interpolation=tv_op.interpolation, fill=tv_op._fill
+            )
+        outs.append(o)
+    return torch.stack(outs, 1)  # (B, candidates, C, H, W)
+
+
+def _each_is_one_of(out, candidates):
+    """How many distinct candidates the outputs matched (each output must match one)."""
+    close = (out[:, None] - candidates).abs().flatten(2).amax(2) < 2e-6
+    assert close.any(1).all(), "an output is none of torchvision's outcomes"
+    return int(close.any(0).sum())
+
+
+def _signed(name, magnitudes, level):
+    if magnitudes is None:
+        return [0.0]
+    m = float(magnitudes[level])
+    return [m, -m] if name in fn.SIGNED else [m]
+
+
+def test_rand_augment_gives_each_image_one_of_torchvisions_ops():
+    # bin 3 of 7 (shear 0.15, rotation 15 degrees) puts no sampling point on an exact
+    # half-pixel, where nearest-neighbour rounding may go either way on either side
+    x, y = photos(b=64, h=9, w=10)
+    op = RandAugment(num_ops=1, magnitude=3, num_magnitude_bins=7)
+    out, _ = op(x, y, gen())
+    space = fn.op_space(False, 7, (9, 10))
+    steps = [[(n, m)] for n, mags in space.items() for m in _signed(n, mags, 3)]
+    tv_op = T.RandAugment(num_ops=1, magnitude=3, num_magnitude_bins=7)
+    assert _each_is_one_of(out, _outcomes(tv_op, x, steps)) > 12
+
+
+def test_trivial_augment_gives_each_image_one_of_torchvisions_ops():
+    x, y = photos(b=64, h=9, w=10)
+    out, _ = TrivialAugmentWide(num_magnitude_bins=4)(x, y, gen())
+    space = fn.op_space(True, 4, (9, 10))
+    steps = [
+        [(n, m)] for n, mags in space.items() for level in range(4) for m in _signed(n, mags, level)
+    ]
+    tv_op = T.TrivialAugmentWide(num_magnitude_bins=4)
+    assert _each_is_one_of(out, _outcomes(tv_op, x, steps)) > 15
+
+
+def test_auto_augment_applies_torchvisions_sub_policies():
+    x, y = photos(b=48, h=9, w=10)
+    out, _ = AutoAugment("cifar10")(x, y, gen())
+    space = {**fn.op_space(False, 10, (9, 10)), "Invert": None}
+    steps = set()
+    for sub in fn.POLICIES["cifar10"]:
+        for keep in itertools.product((False, True), repeat=2):
+            options = [
+                [(n, m) for m in _signed(n, space[n], level or 0)]
+                for (n, _, level), k in zip(sub, keep, strict=True)
+                if k
+            ]
+            steps.update(itertools.product(*options))
+    tv_op = T.AutoAugment(T.AutoAugmentPolicy.CIFAR10)
+    assert _each_is_one_of(out, _outcomes(tv_op, x, sorted(steps))) > 10
+
+
+@pytest.mark.parametrize(
+    ("op", "message"),
+    [
+        (
+            dict(type="ColorJitter", hue=0.6),
+            r"pipeline.0.hue \(ColorJitter\) must be in \[0.0, 0.5\]",
+        ),
+        (dict(type="ColorJitter", brightness=-0.1), "pipeline.0.brightness"),
+        (dict(type="ColorJitter", contrast=(1.5, 0.5)), "pipeline.0.contrast .* min <= max"),
+        (dict(type="ColorJitter", saturation=(1, 2, 3)), "pipeline.0.saturation"),
+        (dict(type="RandAugment", magnitude=31), r"pipeline.0.magnitude .* \[0, 30\]"),
+        (dict(type="RandAugment", num_ops=1.5), "pipeline.0.num_ops .* integer"),
+        (dict(type="TrivialAugmentWide", num_magnitude_bins=1), "num_magnitude_bins"),
+        (dict(type="AutoAugment", policy="cifar100"), "pipeline.0.policy .* 'imagenet'"),
+        (dict(type="RandomErasing", scale=(0.5, 0.1)), "pipeline.0.scale .* min <= max"),
+        (dict(type="RandomErasing", p=2), "pipeline.0.p "),
+        (dict(type="RandomErasing", value=[]), "pipeline.0.value"),
+        (dict(type="RandomErasing", value="random"), "pipeline.0.value"),
+    ],
+)
+def test_new_op_arguments_are_checked(op, message):
+    with pytest.raises(ConfigError, match=message):
+        check_pipeline([op])
+
+
+def test_color_jitter_off_and_torchvision_ranges():
+    assert ColorJitter(0, (1, 1), None, 0.0).__dict__ == dict(
+        brightness=None, contrast=None, saturation=None, hue=None
+    )
+    op = ColorJitter(brightness=1.5, hue=0.2)
+    assert op.brightness == (0.0, 2.5) and op.hue == (-0.2, 0.2)
+    x, y = photos(b=4)
+    assert torch.equal(ColorJitter()(x, y, gen())[0], x)

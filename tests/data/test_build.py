@@ -104,6 +104,8 @@ def test_epochs_are_deterministic_and_differ(tmp_path):
         dict(type="RandomCrop", size=32, padding=4),
         dict(type="RandomHorizontalFlip"),
         dict(type="Cutout", size=8),
+        dict(type="RandAugment", num_ops=1),
+        dict(type="RandomErasing"),
     ]
     c = cfg(tmp_path, train=dict(batch_size=4, pipeline=pipe))
     a = build_data(c, device=CPU, seed=3)
@@ -234,6 +236,39 @@ def test_prepare_images_matches_eval_batches(tmp_path):
         prepare_images(
             [tmp_path / "bad.jpg"], in_chans=3, image_size=8, mean=(0,) * 3, std=(1,) * 3
         )
+
+
+def test_train_subset_is_a_seeded_part_of_the_training_split(tmp_path):
+    make_cifar10(tmp_path)
+    fixed = dict(mean=(0.5,) * 3, std=(0.5,) * 3)
+
+    def images(b):
+        return {tuple(img.flatten().tolist()) for img in b.train.images}
+
+    full = build_data(cfg(tmp_path, **fixed), device=CPU, seed=0)
+    assert full.train.num_samples == len(images(full)) == 24
+    for subset, n in ((0.25, 6), (10, 10), (1.0, 24), (24, 24)):
+        b = build_data(cfg(tmp_path, train_subset=subset, **fixed), device=CPU, seed=0)
+        assert b.train.num_samples == n and len(b.train) == -(-n // 4)
+        assert len(collect(b.train)[1]) == n  # an epoch is n samples
+        assert len(images(b)) == n and images(b) <= images(full)
+        # the validation hold-out is the same with or without a subset
+        assert torch.equal(collect(full.val)[0], collect(b.val)[0])
+    # split_seed draws the subset (no hold-out here, so only the subset can differ)
+    drawn = [
+        images(
+            build_data(
+                cfg(tmp_path, val_split=0.0, train_subset=10, split_seed=s, **fixed),
+                device=CPU,
+                seed=s2,
+            )
+        )
+        for s, s2 in ((0, 0), (0, 5), (1, 0))
+    ]
+    assert drawn[0] == drawn[1] != drawn[2]
+    for bad in (0, -3, 25, 0.0, 1.5, "half", True):
+        with pytest.raises(ConfigError, match="data.train_subset must be .* from 1 to 24"):
+            build_data(cfg(tmp_path, train_subset=bad), device=CPU, seed=0)
 
 
 def test_config_errors(tmp_path):

@@ -147,3 +147,22 @@ def test_a_lost_node_resumes_on_two_nodes_bit_identically(
     assert [r.returncode for r in resumed] == [0, 0], report(resumed)
     assert "resuming" in "".join(r.stdout + r.stderr for r in resumed)
     assert_same_run(uninterrupted["two"], run)
+
+
+def test_a_signal_on_one_node_saves_mid_epoch_for_all_and_resumes_bit_identically(
+    uninterrupted, tmp_path, free_port, monkeypatch
+):
+    """A preemption notice reaching one node only: both ranks agree to stop after the same
+    step, rank 0 writes a mid-epoch checkpoint with the metrics of both, and the resumed run
+    ends with the bits of the run that never stopped."""
+    monkeypatch.setenv("CNNZOO_CACHE", str(tmp_path / "cache"))
+    args = ["train", str(uninterrupted["config"]), "--work-dir", str(tmp_path / "w"), "--quiet"]
+    stopped = two_nodes(args, tmp_path, free_port(), fault_on_second="sigterm:2:5")
+    assert all(r.returncode != 0 for r in stopped), report(stopped)
+    run = only_run(tmp_path / "w")
+    ckpt = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert (ckpt["epoch"], ckpt["partial"]["step"]) == (1, 5), report(stopped)
+    assert "saved a checkpoint after step 5 of epoch 2" in stopped[0].stderr, report(stopped)
+    resumed = two_nodes([*args, "--resume"], tmp_path, free_port())
+    assert [r.returncode for r in resumed] == [0, 0], report(resumed)
+    assert_same_run(uninterrupted["two"], run)

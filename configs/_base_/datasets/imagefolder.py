@@ -1,8 +1,10 @@
 # Your own images, ImageNet style: root/train/<class>/*.jpg and root/test/<class>/*.jpg
-# (set data.root). Random-resized 224 crops and flips (Szegedy et al. 2015), ImageNet mean/std.
+# (set data.root, or data.folder for $CNNZOO_DATA/<folder>/). Random-resized 224 crops and
+# flips (Szegedy et al. 2015), ImageNet mean/std.
 data = dict(
     type="imagefolder",
     root=None,  # set this: --cfg-options data.root=/path/to/images
+    folder=None,  # or this: the images' subfolder of $CNNZOO_DATA (None: 'imagefolder')
     download=False,
     val_split=0.1,
     split_seed=0,

@@ -63,17 +63,23 @@ def model_costs(entry: ModelEntry) -> tuple[int, int]:
     return params, count_flops(model, entry.cfg.input_size)["macs"]
 
 
-def cached_model_costs(names: list[str]) -> dict[str, tuple[int, int]]:
-    """:func:`model_costs` of ``names``, kept in ``$CNNZOO_CACHE/model_costs.json`` (default
-    ``~/.cache/cnnzoo``) under a fingerprint of the model and layer sources and the torch
-    version, so that a listing after the first takes no time and any code change recounts."""
-    root = Path(os.environ.get("CNNZOO_CACHE") or Path.home() / ".cache" / "cnnzoo")
-    path = root / "model_costs.json"
+def code_fingerprint() -> str:
+    """A hash of the model and layer sources and the torch version: counts cached under it
+    are recounted after any change to the code that builds the models."""
     pkg = Path(__file__).resolve().parent.parent
     digest = hashlib.sha1(torch.__version__.encode())
     for src in sorted([*pkg.glob("models/*.py"), *pkg.glob("layers/*.py")]):
         digest.update(src.name.encode() + src.read_bytes())
-    fingerprint = digest.hexdigest()
+    return digest.hexdigest()
+
+
+def cached_model_costs(names: list[str]) -> dict[str, tuple[int, int]]:
+    """:func:`model_costs` of ``names``, kept in ``$CNNZOO_CACHE/model_costs.json`` (default
+    ``~/.cache/cnnzoo``) under :func:`code_fingerprint`, so that a listing after the first
+    takes no time and any code change recounts."""
+    root = Path(os.environ.get("CNNZOO_CACHE") or Path.home() / ".cache" / "cnnzoo")
+    path = root / "model_costs.json"
+    fingerprint = code_fingerprint()
     try:
         cache = json.loads(path.read_text())
         costs = cache["costs"] if cache.get("fingerprint") == fingerprint else {}

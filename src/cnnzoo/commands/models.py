@@ -1,4 +1,5 @@
-"""``cnnzoo models [PATTERN]``: the registered models with params, MACs, family and paper."""
+"""``cnnzoo models [PATTERN]``: the registered models with params, MACs, family and paper;
+``--pretrained``: only those with published weights, and where the weights come from."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import argparse
 
 from cnnzoo.analysis.table import cached_model_costs, human, short_paper
 from cnnzoo.errors import ConfigError, unknown
-from cnnzoo.models import get_model_entry, list_families, list_models
+from cnnzoo.models import get_model_entry, list_families, list_models, published_weights
 
 HELP = "list registered models with params, MACs, family and paper"
 
@@ -16,24 +17,39 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "pattern", nargs="?", default="*", help="shell-style name pattern, e.g. 'resnet*'"
     )
     p.add_argument("--family", help="only the models of this family, e.g. resnet")
+    p.add_argument(
+        "--pretrained",
+        action="store_true",
+        help="only models with published weights, and their sources (torchvision, timm, "
+        "hf-hub) instead of the paper: each works as model.pretrained",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     if args.family is not None and args.family not in list_families():
         raise unknown("family", args.family, list_families())
     names = list_models(args.pattern, family=args.family)
+    sources = {n: published_weights(get_model_entry(n)) for n in names} if args.pretrained else {}
+    if args.pretrained:
+        names = [n for n in names if sources[n]]
     if not names:
         raise ConfigError(
-            f"no registered model matches {args.pattern!r}; try 'cnnzoo models' to list all"
+            f"no registered model{' with published weights' if args.pretrained else ''} "
+            f"matches {args.pattern!r}; try 'cnnzoo models' to list all"
         )
-    header = ("model", "family", "params", "MACs", "input", "paper")
+    header = ("model", "family", "params", "MACs", "input", "weights" if sources else "paper")
     body = []
     for name, (params, macs) in cached_model_costs(names).items():
         entry = get_model_entry(name)
         size = "x".join(str(s) for s in entry.cfg.input_size)
-        body.append(
-            (name, entry.family, human(params), human(macs), size, short_paper(entry.cfg.paper))
+        last = (
+            "  ".join(
+                v if v.startswith("hf-hub:") else f"{k}:{v}" for k, v in sources[name].items()
+            )
+            if sources
+            else short_paper(entry.cfg.paper)
         )
+        body.append((name, entry.family, human(params), human(macs), size, last))
     widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(header)]
     right = {2, 3}
 
@@ -50,4 +66,9 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"{len(body)} model(s); params and MACs at each model's default input and classes (1 MAC = 2 FLOPs)"
     )
+    if sources:
+        print(
+            "weights: model.pretrained='torchvision' | 'timm' | 'hf-hub:...' (online; the same "
+            "network's ImageNet weights, adapted to num_classes and in_chans)"
+        )
     return 0

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+import cnnzoo.data.functional as fn
 from cnnzoo.errors import ConfigError, unknown
 
 MAX_SIDE = 65536  # the largest image side, crop, padding or shift an op accepts
@@ -236,6 +237,202 @@ class Cutout(Op):
         return torch.where(mask, fill, x), y
 
 
+def _jitter(
+    op: Op, key: str, value: object, centre: float, bounds: tuple[float, float]
+) -> tuple[float, float] | None:
+    """torchvision's ColorJitter ranges: ``v >= 0`` means ``[centre - v, centre + v]`` (cut at
+    the lower bound), or an explicit ``(min, max)`` within ``bounds``; a range that is only
+    the centre (``0``, ``(1, 1)``) or ``None`` turns the adjustment off."""
+    if value is None:
+        return None
+    name = type(op).__name__
+    if isinstance(value, list | tuple):
+        if len(value) != 2:
+            raise OpArgumentError(
+                name, key, f"must be a number or a (min, max) pair, got {value!r}"
+            )
+        lo, hi = (float(_number(op, key, v, *bounds)) for v in value)
+        if lo > hi:
+            raise OpArgumentError(name, key, f"must have min <= max, got {value!r}")
+    else:
+        v = float(_number(op, key, value, 0.0, bounds[1] - centre))
+        lo, hi = max(centre - v, bounds[0]), centre + v
+    return None if lo == hi == centre else (lo, hi)
+
+
+class ColorJitter(Op):
+    """Photometric jitter (Howard 2013; torchvision's ColorJitter): per image, brightness,
+    contrast and saturation factors drawn from their ranges and a hue turn (in turns of the
+    colour wheel), applied in a random order of its own; each range is ``v`` for
+    ``[1 - v, 1 + v]`` (``[-v, v]`` for hue) or ``(min, max)``."""
+
+    def __init__(
+        self,
+        brightness: float | Sequence[float] | None = None,
+        contrast: float | Sequence[float] | None = None,
+        saturation: float | Sequence[float] | None = None,
+        hue: float | Sequence[float] | None = None,
+    ) -> None:
+        self.brightness = _jitter(self, "brightness", brightness, 1.0, (0.0, math.inf))
+        self.contrast = _jitter(self, "contrast", contrast, 1.0, (0.0, math.inf))
+        self.saturation = _jitter(self, "saturation", saturation, 1.0, (0.0, math.inf))
+        self.hue = _jitter(self, "hue", hue, 0.0, (-0.5, 0.5))
+
+    def __call__(self, x, y, g):
+        b = x.shape[0]
+        kernels = (fn.brightness, fn.contrast, fn.saturation, fn.hue)
+        ranges = (self.brightness, self.contrast, self.saturation, self.hue)
+        order = torch.rand(b, 4, generator=g).argsort(1)
+        factors = [None if r is None else _uniform(g, b, *r) for r in ranges]
+        out = x.clone()
+        for step in range(4):
+            for j, (kernel, f) in enumerate(zip(kernels, factors, strict=True)):
+                idx = (order[:, step] == j).nonzero()[:, 0]
+                if f is None or len(idx) == 0:
+                    continue
+                on = idx.to(x.device)
+                out.index_copy_(0, on, kernel(out.index_select(0, on), f[idx]))
+        return out, y
+
+
+class RandomErasing(Op):
+    """Random Erasing (Zhong et al. 2020): with probability ``p`` per image, fill one box
+    covering ``scale`` of the area with aspect ratio in ``ratio`` (log-uniform) with
+    ``value`` (one number or one per channel, on the [0, 1] scale before normalisation);
+    boxes follow torchvision's rule (10 tries, else the image is left as is)."""
+
+    def __init__(
+        self,
+        p: float = 0.5,
+        scale: Sequence[float] = (0.02, 0.33),
+        ratio: Sequence[float] = (0.3, 3.3),
+        value: float | Sequence[float] = 0.0,
+    ) -> None:
+        self.p = float(_number(self, "p", p, 0.0, 1.0))
+        self.scale = _interval(self, "scale", scale, 0.0, 1.0)
+        self.ratio = _interval(self, "ratio", ratio, 0.0, math.inf)
+        if isinstance(value, list | tuple):
+            if not value:
+                raise OpArgumentError("RandomErasing", "value", "must be one number per channel")
+            self.value = tuple(float(_number(self, "value", v, -math.inf)) for v in value)
+        else:
+            self.value = float(_number(self, "value", value, -math.inf))
+
+    def __call__(self, x, y, g):
+        b, c, H, W = x.shape
+        value = self.value if isinstance(self.value, tuple) else (self.value,)
+        if len(value) not in (1, c):
+            raise ConfigError(
+                f"RandomErasing value={self.value!r} needs 1 or {c} numbers for {c}-channel images"
+            )
+        erase = torch.rand(b, generator=g) < self.p
+        tries = 10
+        area = H * W * _uniform(g, b * tries, *self.scale).view(b, tries)
+        logr = _uniform(g, b * tries, math.log(self.ratio[0]), math.log(self.ratio[1]))
+        ar = torch.exp(logr).view(b, tries)
+        h, w = torch.sqrt(area * ar).round(), torch.sqrt(area / ar).round()
+        ok = (h < H) & (w < W)
+        first = ok.long().argmax(1, keepdim=True)
+        h, w = h.gather(1, first)[:, 0], w.gather(1, first)[:, 0]
+        top = (torch.rand(b, generator=g, dtype=torch.float64) * (H - h + 1)).floor()
+        left = (torch.rand(b, generator=g, dtype=torch.float64) * (W - w + 1)).floor()
+        erase &= ok.any(1)
+        box = torch.stack([top, top + h, left, left + w], 1).long().to(x.device)
+        rows = torch.arange(H, device=x.device)[None, :]
+        cols = torch.arange(W, device=x.device)[None, :]
+        in_r = (rows >= box[:, :1]) & (rows < box[:, 1:2]) & erase.to(x.device)[:, None]
+        in_c = (cols >= box[:, 2:3]) & (cols < box[:, 3:])
+        # the box as weights 0/1 (an outer product) and lerp: exact, and on CPU much faster
+        # than a boolean mask and torch.where
+        mask = in_r.to(x.dtype)[:, None, :, None] * in_c.to(x.dtype)[:, None, None, :]
+        fill = torch.tensor(value, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+        return torch.lerp(x, fill, mask), y
+
+
+def _signs(g: torch.Generator, b: int, names: Sequence[str], op: Tensor) -> Tensor:
+    """-1 or +1 per sample: a random sign for the signed ops, +1 for the others."""
+    signed = torch.tensor([n in fn.SIGNED for n in names])
+    flip = torch.rand(b, generator=g) < 0.5
+    return torch.where(signed[op.clamp(min=0)] & flip, -1.0, 1.0).double()
+
+
+def _table(space: dict[str, Tensor | None], bins: int) -> Tensor:
+    """(ops, bins) magnitudes; zeros for the ops without one."""
+    zeros = torch.zeros(bins, dtype=torch.float64)
+    return torch.stack([zeros if v is None else v for v in space.values()])
+
+
+class RandAugment(Op):
+    """RandAugment (Cubuk et al. 2020): per image, ``num_ops`` ops drawn uniformly from 14
+    (identity, shears, translations, rotation, brightness, colour, contrast, sharpness,
+    posterize, solarize, autocontrast, equalize), all at bin ``magnitude`` of
+    ``num_magnitude_bins``, the geometric and colour ones with a random sign."""
+
+    def __init__(self, num_ops: int = 2, magnitude: int = 9, num_magnitude_bins: int = 31) -> None:
+        bins = int(_number(self, "num_magnitude_bins", num_magnitude_bins, 2, 1024, integer=True))
+        self.num_ops = int(_number(self, "num_ops", num_ops, 0, 64, integer=True))
+        self.magnitude = int(_number(self, "magnitude", magnitude, 0, bins - 1, integer=True))
+        self.num_magnitude_bins = bins
+
+    def __call__(self, x, y, g):
+        b = x.shape[0]
+        space = fn.op_space(False, self.num_magnitude_bins, tuple(x.shape[-2:]))
+        names = list(space)
+        values = _table(space, self.num_magnitude_bins)[:, self.magnitude]
+        for _ in range(self.num_ops):
+            op = _randint(g, b, len(names))
+            x = fn.apply_ops(x, names, op, values[op] * _signs(g, b, names, op))
+        return x, y
+
+
+class TrivialAugmentWide(Op):
+    """TrivialAugment (Muller and Hutter 2021): per image one op of RandAugment's 14 at a
+    random bin of ``num_magnitude_bins``, over the wide ranges (shear 0.99, translate 32
+    pixels, rotation 135 degrees, colour 0.99, posterize down to 2 bits)."""
+
+    def __init__(self, num_magnitude_bins: int = 31) -> None:
+        self.num_magnitude_bins = int(
+            _number(self, "num_magnitude_bins", num_magnitude_bins, 2, 1024, integer=True)
+        )
+
+    def __call__(self, x, y, g):
+        b, bins = x.shape[0], self.num_magnitude_bins
+        space = fn.op_space(True, bins, tuple(x.shape[-2:]))
+        names = list(space)
+        op, level = _randint(g, b, len(names)), _randint(g, b, bins)
+        magnitude = _table(space, bins)[op, level] * _signs(g, b, names, op)
+        return fn.apply_ops(x, names, op, magnitude), y
+
+
+class AutoAugment(Op):
+    """AutoAugment (Cubuk et al. 2019): per image one of the 25 sub-policies learned on
+    ``policy`` ('imagenet', 'cifar10' or 'svhn'); each is two ops applied with their own
+    probability and magnitude (bins of 10, RandAugment's ranges plus Invert)."""
+
+    def __init__(self, policy: str = "imagenet") -> None:
+        if not isinstance(policy, str) or policy not in fn.POLICIES:
+            choices = ", ".join(map(repr, fn.POLICIES))
+            raise OpArgumentError("AutoAugment", "policy", f"must be {choices}; got {policy!r}")
+        self.policy = policy
+
+    def __call__(self, x, y, g):
+        b = x.shape[0]
+        space = {**fn.op_space(False, 10, tuple(x.shape[-2:])), "Invert": None}
+        names = list(space)
+        table = _table(space, 10)
+        subs = fn.POLICIES[self.policy]
+        ops = torch.tensor([[names.index(n) for n, _, _ in s] for s in subs])
+        probs = torch.tensor([[p for _, p, _ in s] for s in subs], dtype=torch.float64)
+        levels = torch.tensor([[m or 0 for _, _, m in s] for s in subs])
+        choice = _randint(g, b, len(subs))
+        for j in range(ops.shape[1]):
+            applied = torch.rand(b, generator=g, dtype=torch.float64) < probs[choice, j]
+            op = torch.where(applied, ops[choice, j], -1)
+            magnitude = table[op.clamp(min=0), levels[choice, j]] * _signs(g, b, names, op)
+            x = fn.apply_ops(x, names, op, magnitude)
+        return x, y
+
+
 class RandomResizedCrop(Op):
     """Inception-style crop (Szegedy et al. 2015): per sample a box covering ``scale`` of the
     area with aspect ratio in ``ratio`` (log-uniform), resized bilinearly to ``size``; boxes
@@ -388,6 +585,11 @@ OPS: dict[str, type[Op]] = {
         RandomHorizontalFlip,
         RandomTranslate,
         Cutout,
+        RandomErasing,
+        ColorJitter,
+        RandAugment,
+        TrivialAugmentWide,
+        AutoAugment,
         Resize,
         PCAColor,
         Mixup,

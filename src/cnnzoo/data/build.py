@@ -1,7 +1,8 @@
 """``build_data``: from the ``data`` section of a config to train/val/test batch iterables.
 
 Read the dataset (uint8, converted and resized once) -> hold out a seeded validation split
--> per-channel statistics of the train split (cached) -> the training pipeline -> one
+-> keep a seeded subset of the rest when ``train_subset`` asks (quick trials) -> per-channel
+statistics of the train split (cached) -> the training pipeline -> one
 :class:`~cnnzoo.data.device_loader.BatchIterable` per split, on the device path or the
 DataLoader path.
 """
@@ -23,10 +24,10 @@ from cnnzoo.data.datasets import (
     Source,
     Split,
     cache_dir,
-    data_root,
+    dataset_root,
     read_dataset,
 )
-from cnnzoo.data.device_loader import BatchIterable, DeviceBatches
+from cnnzoo.data.device_loader import BatchIterable, DeviceBatches, seeded_generator
 from cnnzoo.data.images import as_size, resize_uint8
 from cnnzoo.data.loader import ImageFileDataset, LoaderBatches, UInt8Dataset, unwrapped
 from cnnzoo.data.stats import ChannelStats, cached_channel_stats, channel_stats, chunks
@@ -82,6 +83,30 @@ def split_train_val(train: Split, val_split: float, split_seed: int) -> tuple[Sp
         raise ConfigError(f"data.val_split={val_split} leaves no training samples out of {n}")
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(int(split_seed)))
     return train.subset(perm[n_val:].sort().values), train.subset(perm[:n_val].sort().values)
+
+
+def train_subset(train: Split, subset: float | int | None, split_seed: int) -> Split:
+    """The part of ``train`` that quick trials train on: a fraction (a float in (0, 1]) or a
+    number of images (an int), drawn by a permutation seeded by ``split_seed``, in the
+    original order; ``None`` keeps all of it."""
+    if subset is None:
+        return train
+    n = len(train)
+    if isinstance(subset, bool) or not isinstance(subset, int | float):
+        k = 0
+    elif isinstance(subset, int):
+        k = subset
+    else:
+        k = max(1, round(subset * n)) if 0 < subset <= 1 else 0
+    if not 1 <= k <= n:
+        raise ConfigError(
+            f"data.train_subset must be a fraction in (0, 1] or a number of images from 1 to "
+            f"{n} (the training split after the validation hold-out); got {subset!r}"
+        )
+    if k == n:
+        return train
+    perm = torch.randperm(n, generator=seeded_generator("train_subset", split_seed))
+    return train.subset(perm[:k].sort().values)
 
 
 def _no_batch(part: str, n: int, batch_size: int, drop_last: bool, world_size: int) -> ConfigError:
@@ -152,7 +177,7 @@ def build_data(
     device = torch.device(device)
 
     folder = name in FOLDER_TYPES
-    root = data_root(cfg.get("root"))
+    root = dataset_root(name, cfg.get("root"), cfg.get("folder"))
     src = read_dataset(
         name,
         root,
@@ -185,6 +210,9 @@ def build_data(
         train, val = split_train_val(
             train, float(cfg.get("val_split", 0.0) or 0.0), int(cfg.get("split_seed", 0))
         )
+    # after the hold-out, so that a trial validates on the same images as the full run; the
+    # statistics below are the subset's (their cache key holds its size)
+    train = train_subset(train, cfg.get("train_subset"), int(cfg.get("split_seed", 0)))
     lazy = train.images is None
     chans = train.shape[0]
     stored = batch_resize or tuple(train.shape[1:])
@@ -281,4 +309,4 @@ def describe(bundle: DataBundle) -> str:
     return ", ".join(parts)
 
 
-__all__ = ["DataBundle", "build_data", "describe", "split_train_val"]
+__all__ = ["DataBundle", "build_data", "describe", "split_train_val", "train_subset"]

@@ -91,6 +91,40 @@ def data_root(root: str | os.PathLike | None) -> Path:
     return Path("~/.cache/cnnzoo/data").expanduser()
 
 
+DEFAULT_FOLDER = "imagefolder"
+
+
+def dataset_root(name: str, root: str | os.PathLike | None, folder: str | None = None) -> Path:
+    """Where dataset ``name`` is read from. An explicit ``root`` (``data.root``) is used as
+    given: the folder that holds torchvision's layout (``MNIST/raw/``, ...), or the ImageFolder
+    itself. Without one, every dataset lives in its own named subfolder of the data folder
+    (:func:`data_root`: ``$CNNZOO_DATA``, else ``~/.cache/cnnzoo/data``): torchvision's data
+    sets in theirs (``MNIST/``, ``cifar-10-batches-py/``, ...), an ImageFolder in ``folder``
+    (``data.folder``, default ``imagefolder``; ImageNet's ``imagenet``), so one data folder
+    serves them all."""
+    if root:
+        return data_root(root)
+    base = data_root(None)
+    if name not in FOLDER_TYPES:
+        return base
+    folder = folder or (DEFAULT_FOLDER if name == "imagefolder" else name)
+    if not isinstance(folder, str) or folder in (".", "..") or "/" in folder or "\\" in folder:
+        raise ConfigError(
+            f"data.folder must be the name of one subfolder of the data folder, got {folder!r}"
+        )
+    sub = base / folder
+    if not (sub / "train").is_dir() and (base / "train").is_dir():
+        where = (
+            f"CNNZOO_DATA={base}" if os.environ.get("CNNZOO_DATA") else f"the data folder {base}"
+        )
+        raise DataError(
+            f"{where} holds an ImageFolder itself (train/), but ImageFolder data sets are read "
+            f"from a named subfolder of it ({sub}/train/<class>/): move the tree there, or set "
+            f"CNNZOO_DATA={base.parent} and data.folder={base.name}, or data.root={base}"
+        )
+    return sub
+
+
 def cache_dir() -> Path:
     """Where cnnzoo caches decoded images and statistics: ``$CNNZOO_CACHE`` or ``~/.cache/cnnzoo``."""
     return Path(os.environ.get("CNNZOO_CACHE") or "~/.cache/cnnzoo").expanduser()
@@ -580,7 +614,8 @@ def list_imagefolder(root: Path) -> tuple[list[str], dict[str, tuple[list[Path],
     if not train_dir.is_dir():
         raise DataError(
             f"ImageFolder root {root} has no train/ folder; expected {root}/train/<class>/<images> "
-            f"(and optionally val/ and test/); set data.root=<folder> or CNNZOO_DATA"
+            f"(and optionally val/ and test/); set data.root=<folder>, or put it in "
+            f"$CNNZOO_DATA/<data.folder>"
         )
     class_names, train_paths, train_labels = _scan_folder(train_dir, None)
     splits = {"train": (train_paths, train_labels)}

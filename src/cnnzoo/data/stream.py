@@ -43,11 +43,11 @@ from cnnzoo.data.augment import (
     RandomResizedCrop,
     build_pipeline,
 )
-from cnnzoo.data.build import DataBundle, _no_batch, split_train_val
+from cnnzoo.data.build import DataBundle, _no_batch, split_train_val, train_subset
 from cnnzoo.data.datasets import (
     Split,
     check_imagenet_classes,
-    data_root,
+    dataset_root,
     list_imagefolder,
 )
 from cnnzoo.data.device_loader import BatchIterable, seeded_generator
@@ -267,7 +267,7 @@ def build_stream(
         )
     size, resize, in_chans, mean, std = _settings(cfg)
     device = torch.device(device)
-    root = data_root(cfg.get("root"))
+    root = dataset_root(name, cfg.get("root"), cfg.get("folder"))
     train_cfg = dict(cfg.get("train") or {})
     if any(
         isinstance(op, Mapping) and op.get("type") == "PCAColor"
@@ -287,6 +287,11 @@ def build_stream(
                 f"the training images, which shards cannot do: write them with "
                 f"`cnnzoo shards FOLDER OUT --val-split F`, or set data.val_split=0"
             )
+        if cfg.get("train_subset") is not None:
+            raise ConfigError(
+                "data.train_subset draws images out of the training split, which shards (read "
+                "front to back) cannot do: write shards of the subset, or drop data.train_subset"
+            )
     else:
         class_names, listing = list_imagefolder(root)
         parts = {
@@ -302,6 +307,10 @@ def build_stream(
             parts["train"] = train
             if val is not None:
                 parts["val"] = val
+        # after the hold-out, as on the other paths: a trial validates on the full run's images
+        parts["train"] = train_subset(
+            parts["train"], cfg.get("train_subset"), int(cfg.get("split_seed", 0))
+        )
     if name == "imagenet":
         check_imagenet_classes(class_names, root)
     eval_crop = CenterCrop(resize, size)

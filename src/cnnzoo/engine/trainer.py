@@ -38,7 +38,7 @@ from cnnzoo import distributed
 from cnnzoo.analysis.flops import count_flops
 from cnnzoo.config import config_data, config_hash
 from cnnzoo.data import DataBundle, build_data
-from cnnzoo.data.datasets import data_root
+from cnnzoo.data.datasets import dataset_root
 from cnnzoo.engine import optim
 from cnnzoo.engine.callbacks import (
     STOP_SIGNALS,
@@ -67,7 +67,14 @@ from cnnzoo.engine.metrics import Meter
 from cnnzoo.engine.optim import Schedule, build_optimizer, clip_gradients
 from cnnzoo.engine.report import write_reports
 from cnnzoo.engine.runs import new_run_dir, record_config, resume_dir, run_lock
-from cnnzoo.errors import CheckpointError, ConfigError, DataError, Interrupted, TrainingError
+from cnnzoo.errors import (
+    CheckpointError,
+    CnnzooError,
+    ConfigError,
+    DataError,
+    Interrupted,
+    TrainingError,
+)
 from cnnzoo.fileio import atomic_write
 from cnnzoo.models import create_model, load_weights
 
@@ -308,12 +315,16 @@ def setup(cfg: Config, *, resume, quiet: bool, data: DataBundle | None, held: co
         data = build_data(cfg.data, device=ctx.device, seed=int(cfg.get("seed", 0)),
                           rank=ctx.rank, world_size=ctx.world_size)  # fmt: skip
         if cfg.data.get("root") is None and cfg.data.get("type") != "digits":
-            cfg.data.root = str(data_root(None))  # kept as resolved: test/export find it later
+            # kept as resolved (from CNNZOO_DATA too): test and export find the data later
+            cfg.data.root = str(dataset_root(cfg.data.type, None, cfg.data.get("folder")))
     if data.test is None and data.val is None:
         raise DataError(f"the {data.dataset} data has no test split and data.val_split=0: nothing "
                         "to score; set data.val_split > 0")  # fmt: skip
     loss_fn = build_loss(cfg.get("loss") or {})
-    model, model_name, model_kwargs = build_model(cfg.model, data, regression=loss_fn.regression)
+    weights = {"pretrained": cfg.model.get("pretrained") or cfg.get("load_from")}  # mmengine's key
+    model, model_name, model_kwargs = build_model(
+        {**cfg.model, **weights}, data, regression=loss_fn.regression
+    )
     model.to(ctx.device)
     if cfg.get("channels_last", True):
         model.to(memory_format=torch.channels_last)
@@ -351,6 +362,9 @@ def setup(cfg: Config, *, resume, quiet: bool, data: DataBundle | None, held: co
         if resume:
             run.say(f"resuming {run_dir}: it stopped before its first checkpoint, so it starts over"
                     if found else "note: no run of this config to resume; starting a new one")  # fmt: skip
+        if ctx.is_main and hasattr(model, "pretrained_report"):  # what the starting weights did
+            run.say(str(model.pretrained_report))
+            run.guard_io(lambda: model.pretrained_report.save(run_dir / "pretrained.json"))
         if hasattr(model, "init_from_data"):
             data.train.set_epoch(0)
             model.init_from_data(next(iter(data.train))[0])
@@ -558,6 +572,7 @@ def final_test(run: Run) -> None:
         epochs=run.epoch, best_epoch=best_state["epoch"], monitor=best_state["monitor"],
         best_value=best_state["value"], checkpoint=str(best_path), device=str(run.device),
         processes=run.world_size, global_batch_size=run.global_batch,
+        train_samples=run.data.train.num_samples * run.world_size,
         train_time_s=sum(r.get("time", 0.0) for r in run.history), run_dir=str(run.run_dir), **metrics,
         per_class_top1=dict(zip(meta["class_names"], test.per_class(), strict=True)),
     )  # fmt: skip
@@ -690,6 +705,7 @@ def build_model(cfg_model: Mapping, data: Any, *, regression: bool) -> tuple[nn.
     kwargs = dict(cfg_model)
     name = kwargs.pop("type")
     pretrained = kwargs.pop("pretrained", None)
+    strict = kwargs.pop("pretrained_strict", True)
     wanted = dict(
         num_classes=1 if regression else int(data.num_classes), in_chans=int(data.in_chans)
     )
@@ -706,7 +722,10 @@ def build_model(cfg_model: Mapping, data: Any, *, regression: bool) -> tuple[nn.
                 f"model.{key}={kwargs[key]} but {why}; set model.{key}={want} or leave it out"
             )
     try:
-        return create_model(name, pretrained=pretrained, **kwargs), name, kwargs
+        model = create_model(name, pretrained=pretrained, pretrained_strict=strict, **kwargs)
+        return model, name, kwargs
+    except CnnzooError:  # weights that cannot be had or do not fit: already one clear line
+        raise
     except (TypeError, ValueError, KeyError) as e:  # an architecture argument the model rejects
         args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items() if k not in wanted)
         raise ConfigError(

@@ -22,7 +22,14 @@ from cnnzoo.models import (  # noqa: F401  (imported to register their variants)
 from cnnzoo.models._base import ClassifierModel
 from cnnzoo.models._builder import create_model, model_arguments
 from cnnzoo.models._features import FeatureExtractor
-from cnnzoo.models._pretrained import extract_state_dict, load_weights, read_checkpoint
+from cnnzoo.models._pretrained import (
+    LoadReport,
+    extract_state_dict,
+    load_weights,
+    parse_hub_name,
+    published_weights,
+    read_checkpoint,
+)
 from cnnzoo.models._registry import (
     ModelCfg,
     get_model_entry,
@@ -36,6 +43,7 @@ from cnnzoo.models._reparam import reparameterize_model
 __all__ = [
     "ClassifierModel",
     "FeatureExtractor",
+    "LoadReport",
     "ModelCfg",
     "create_model",
     "extract_state_dict",
@@ -45,6 +53,8 @@ __all__ = [
     "list_models",
     "load_weights",
     "model_arguments",
+    "parse_hub_name",
+    "published_weights",
     "read_checkpoint",
     "register_model",
     "reparameterize_model",

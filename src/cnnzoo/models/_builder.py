@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import warnings
 from typing import Any
 
 import torch
@@ -21,6 +22,7 @@ def create_model(
     num_classes: int | None = None,
     in_chans: int | None = None,
     pretrained: str | bool | None = None,
+    pretrained_strict: bool = True,
     features_only: bool = False,
     out_indices: tuple[int, ...] | list[int] | None = None,
     **kwargs: Any,
@@ -30,11 +32,15 @@ def create_model(
     ``num_classes`` and ``in_chans`` default to the variant's paper setting (1000 classes and
     3 channels for ImageNet models, 10 and 1 for LeNet-5).
 
-    ``pretrained`` is a local checkpoint (cnnzoo, torchvision or timm state_dict), or
-    ``"torchvision"`` / ``"timm"`` (``True`` means ``"torchvision"``) to fetch the published
-    weights through that library (needs a network). Weights trained for another
+    ``pretrained`` is a local checkpoint (cnnzoo, torchvision or timm state_dict, ``.pt`` or
+    ``.safetensors``), ``"torchvision"`` / ``"timm"`` (``True`` means ``"torchvision"``) to
+    fetch the published weights through that library, or ``"hf-hub:OWNER/NAME[@REV]"`` for a
+    Hugging Face Hub repository (both need a network). Weights trained for another
     ``num_classes`` load all but the classifier; for another ``in_chans`` the stem conv is
-    adapted. ``features_only=True`` returns a :class:`FeatureExtractor` giving the feature
+    adapted. Anything else that does not fit is an error unless ``pretrained_strict=False``,
+    which loads what fits by name and shape (e.g. ImageNet weights into a CIFAR-stem variant).
+    ``model.pretrained_report`` (:class:`~cnnzoo.models.LoadReport`) says what was loaded,
+    adapted and skipped. ``features_only=True`` returns a :class:`FeatureExtractor` giving the feature
     maps of the stages in ``out_indices``. Other keyword arguments go to the architecture
     (``drop_rate``, ``width_mult``, ...).
     """
@@ -70,11 +76,19 @@ def create_model(
         entry.cfg, num_classes=num_classes, input_size=(in_chans, *spatial), min_input_size=min_hw
     )
     if pretrained:
-        load_pretrained(model, "torchvision" if pretrained is True else str(pretrained), entry)
+        source = "torchvision" if pretrained is True else str(pretrained)
+        model.pretrained_report = load_pretrained(model, source, entry, strict=pretrained_strict)
+        if model.pretrained_report.skipped:
+            warnings.warn(
+                f"pretrained weights {source!r}: {model.pretrained_report.left_out()}",
+                stacklevel=2,
+            )
     if features_only:
         model = FeatureExtractor(model, out_indices)
         model.model_name = name
         model.default_cfg = model.model.default_cfg
+        if pretrained:
+            model.pretrained_report = model.model.pretrained_report
     model.register_forward_pre_hook(_input_check(name, in_chans, min_hw))
     return model
 

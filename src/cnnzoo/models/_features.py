@@ -8,12 +8,31 @@ from torch import Tensor
 from cnnzoo.errors import ConfigError
 
 
+class FeatureInfo(list):
+    """The stages a :class:`FeatureExtractor` returns, one dict each (``module``, ``num_chs``,
+    ``reduction``), with timm's accessors: ``channels()``, ``reduction()``, ``module_name()``
+    give a list over the stages, or one value with an index."""
+
+    def get(self, key: str, idx: int | None = None) -> list | int | str:
+        return [f[key] for f in self] if idx is None else self[idx][key]
+
+    def channels(self, idx: int | None = None) -> list[int] | int:
+        return self.get("num_chs", idx)
+
+    def reduction(self, idx: int | None = None) -> list[int] | int:
+        return self.get("reduction", idx)
+
+    def module_name(self, idx: int | None = None) -> list[str] | str:
+        return self.get("module", idx)
+
+
 class FeatureExtractor(nn.Module):
     """Wraps a model so that ``forward`` returns the feature maps of the stages chosen by
     ``out_indices`` (indices into ``model.feature_info``), e.g. for a detection backbone.
 
     The maps are taken with forward hooks while ``forward_features`` runs; the classifier
-    never runs.
+    never runs. ``feature_info`` (a :class:`FeatureInfo`) describes them:
+    ``feature_info.channels()``, ``feature_info.reduction()`` as in timm.
     """
 
     def __init__(
@@ -32,7 +51,7 @@ class FeatureExtractor(nn.Module):
                 f"feature stages (0..{len(info) - 1})"
             )
         self.out_indices = tuple(i % len(info) for i in out_indices)
-        self.feature_info = [info[i] for i in self.out_indices]
+        self.feature_info = FeatureInfo(info[i] for i in self.out_indices)
         self.model = model
         self._outputs: dict[str, Tensor] = {}
         modules = dict(model.named_modules())

@@ -14,8 +14,9 @@ The family is the name of the module that defines the variant. Importing
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 import torch.nn as nn
 
@@ -26,8 +27,9 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass(frozen=True)
-class ModelCfg:
-    """What a variant is and how it is fed.
+class ModelCfg(Mapping):
+    """What a variant is and how it is fed; reads like timm's ``default_cfg`` dict too
+    (``cfg["input_size"]``, ``cfg.get("mean")``, ``keys()``, ``dict(cfg)``).
 
     input_size: the paper's (C, H, W) input; min_input_size: the smallest (H, W) it takes;
     first_conv / classifier: state_dict prefixes of the stem conv(s) and the classifier(s) (one
@@ -48,6 +50,21 @@ class ModelCfg:
     timm: str | None = None
     features_only: bool = True
     extra: dict = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._keys():
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys())
+
+    def __len__(self) -> int:
+        return len(self._keys())
+
+    @classmethod
+    def _keys(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,479 @@
+"""The runs table: every run directory under some folders, one row each, to compare runs.
+
+A row holds the model, dataset, parameters, MACs, epochs, best validation top-1, test top-1,
+training time, training images per second and (when measured, e.g. by ``cnnzoo study``) the
+batch-1 latency. It is read from the plain files a run keeps (``summary.json``,
+``metrics.csv``, ``config.yaml``, ``speed.json``): nothing is executed and no checkpoint is
+opened. A run that recorded no parameter or MAC count (it stopped before its final test) has
+them counted from the model name and arguments in its config, on the meta device, and kept in
+``$CNNZOO_CACHE/run_costs.json``.
+
+Rows can be filtered (``model=resnet*`` shell patterns, ``test_top1>90`` comparisons), sorted,
+written as Markdown, CSV or JSON, and drawn: the validation curves of the chosen runs overlaid
+and accuracy-vs-MACs / accuracy-vs-latency charts with their Pareto fronts.
+"""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+import io
+import json
+import math
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure  # drawn without pyplot: no backend is chosen or changed
+from matplotlib.ticker import MaxNLocator
+
+from cnnzoo.config import DATASETS, read_run_config, run_config_file
+from cnnzoo.errors import CnnzooError, ConfigError, DataError
+from cnnzoo.fileio import atomic_write
+
+COLUMNS = (
+    "run",
+    "model",
+    "dataset",
+    "params",
+    "macs",
+    "epochs",
+    "best_val_top1",
+    "test_top1",
+    "train_time_s",
+    "images_per_s",
+    "latency_ms",
+)
+NUMERIC = frozenset(COLUMNS[3:])
+FORMATS = ("md", "csv", "json")
+SPEED_FILE = "speed.json"  # {"latency_ms": ..., "device": ...}: written by `cnnzoo study`
+_HEADERS = dict(
+    run="run",
+    model="model",
+    dataset="dataset",
+    params="params",
+    macs="MACs",
+    epochs="epochs",
+    best_val_top1="best val top-1 (%)",
+    test_top1="test top-1 (%)",
+    train_time_s="train time",
+    images_per_s="images/s",
+    latency_ms="latency (ms)",
+)
+_WHERE = re.compile(r"^\s*([a-z_0-9]+)\s*(<=|>=|==|!=|<|>)\s*(\S+)\s*$")
+_COMPARE: dict[str, Callable[[float, float], bool]] = {
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+}
+
+
+# --- finding and reading runs ---------------------------------------------------------------
+
+
+def is_run_dir(path: Path) -> bool:
+    """A folder that ``cnnzoo train`` made: it keeps a config and ``checkpoints/``."""
+    return (path / "checkpoints").is_dir() and run_config_file(path) is not None
+
+
+def find_runs(folders: Iterable[str | os.PathLike]) -> list[Path]:
+    """The run directories in or under ``folders`` (each a run or a folder of runs, searched
+    to any depth), in path order, each once."""
+    found: dict[Path, None] = {}
+    for folder in folders:
+        folder = Path(folder).expanduser()
+        if not folder.is_dir():
+            raise DataError(f"{folder}: no such folder; give run directories or folders of runs")
+        if is_run_dir(folder):
+            found[folder] = None
+            continue
+        for ckpt in sorted(folder.rglob("checkpoints")):
+            if is_run_dir(ckpt.parent):
+                found[ckpt.parent] = None
+    return list(found)
+
+
+def read_run(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """One row of the table (keys :data:`COLUMNS`, ``None`` where unknown) plus ``history``
+    (the epochs of ``metrics.csv`` as dicts of numbers) and ``model_kwargs``."""
+    run_dir = Path(run_dir)
+    summary = _read_json(run_dir / "summary.json")
+    history = _read_metrics(run_dir / "metrics.csv")
+    try:
+        cfg = read_run_config(run_config_file(run_dir))
+    except (CnnzooError, TypeError, OSError):
+        cfg = {}
+    model_cfg = cfg.get("model") if isinstance(cfg.get("model"), Mapping) else {}
+    data_cfg = cfg.get("data") if isinstance(cfg.get("data"), Mapping) else {}
+    vals = [r["val/top1"] for r in history if _finite(r.get("val/top1"))]
+    epochs = _number(summary.get("epochs")) or (len(history) or None)
+    train_time = _number(summary.get("train_time_s"))
+    if train_time is None and history:
+        train_time = sum(r.get("time", 0.0) for r in history if _finite(r.get("time")))
+    samples = _number(summary.get("train_samples"))
+    row: dict[str, Any] = dict(
+        run=str(run_dir),
+        model=summary.get("model") or model_cfg.get("type"),
+        dataset=summary.get("dataset") or data_cfg.get("type"),
+        params=_number(summary.get("params")),
+        macs=_number(summary.get("macs")),
+        epochs=epochs,
+        best_val_top1=max(vals) if vals else None,
+        test_top1=_number(summary.get("test/top1")),
+        train_time_s=train_time,
+        images_per_s=samples * epochs / train_time if samples and epochs and train_time else None,
+        latency_ms=_number(_read_json(run_dir / SPEED_FILE).get("latency_ms")),
+    )
+    if (row["params"] is None or row["macs"] is None) and model_cfg.get("type"):
+        costs = model_costs(model_cfg, input_size(model_cfg, data_cfg))
+        if costs is not None:
+            row["params"], row["macs"] = costs
+    return dict(row, history=history, model_kwargs=dict(model_cfg))
+
+
+def read_runs(folders: Iterable[str | os.PathLike]) -> list[dict[str, Any]]:
+    """:func:`read_run` of every run found under ``folders``."""
+    return [read_run(run) for run in find_runs(folders)]
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _read_metrics(path: Path) -> list[dict[str, float]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return []
+    rows = []
+    for raw in csv.DictReader(io.StringIO(text)):
+        row = {}
+        for key, value in raw.items():
+            try:
+                row[str(key)] = float(value)
+            except (TypeError, ValueError):
+                continue
+        if _finite(row.get("epoch")):
+            rows.append(row)
+    return rows
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if _finite(value) else None
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# --- parameters and MACs of a run that did not record them ---------------------------------
+
+
+def input_size(model_cfg: Mapping[str, Any], data_cfg: Mapping[str, Any]) -> tuple[int, int, int]:
+    """The (C, H, W) a run's model saw: ``data.image_size`` or the dataset's own size."""
+    chans = int(model_cfg.get("in_chans") or 3)
+    size = data_cfg.get("image_size")
+    if isinstance(size, int) and size > 0:
+        return chans, size, size
+    if isinstance(size, list | tuple) and len(size) == 2:
+        return chans, int(size[0]), int(size[1])
+    native = DATASETS.get(str(data_cfg.get("type")), (None, None, None))[2]
+    return (chans, *native) if native else (chans, 224, 224)
+
+
+def model_costs(model_cfg: Mapping[str, Any], size: Sequence[int]) -> tuple[int, int] | None:
+    """Parameters and MACs of the model a config's ``model`` section builds, counted on the
+    meta device and cached (``$CNNZOO_CACHE/run_costs.json``, keyed by the model arguments,
+    the input size and a fingerprint of cnnzoo's model code); None if it does not build."""
+    from cnnzoo.analysis.flops import count_flops
+    from cnnzoo.analysis.table import code_fingerprint
+    from cnnzoo.models import create_model
+
+    kwargs = {k: v for k, v in model_cfg.items() if k not in ("type", "pretrained")}
+    key = json.dumps([model_cfg.get("type"), kwargs, list(size)], sort_keys=True, default=str)
+    path = _cache_dir() / "run_costs.json"
+    fingerprint = code_fingerprint()
+    cache = _read_json(path)
+    costs = cache.get("costs") if cache.get("fingerprint") == fingerprint else None
+    costs = costs if isinstance(costs, dict) else {}
+    if key not in costs:
+        try:
+            with torch.device("meta"):
+                model = create_model(str(model_cfg["type"]), **kwargs)
+            params = sum(p.numel() for p in model.parameters())
+            costs[key] = [params, count_flops(model, size)["macs"]]
+        except (CnnzooError, TypeError, ValueError, RuntimeError):
+            return None
+        text = json.dumps(dict(fingerprint=fingerprint, costs=costs))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, lambda f: f.write(text), binary=False)
+        except OSError:
+            pass  # a read-only cache only costs the time of counting again
+    params, macs = costs[key]
+    return int(params), int(macs)
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("CNNZOO_CACHE") or Path.home() / ".cache" / "cnnzoo")
+
+
+# --- filtering and sorting ------------------------------------------------------------------
+
+
+def _column(key: str) -> str:
+    if key not in COLUMNS:
+        raise ConfigError(f"unknown runs column {key!r}; columns: {', '.join(COLUMNS)}")
+    return key
+
+
+def filter_runs(
+    rows: Iterable[dict[str, Any]],
+    *,
+    match: Iterable[str] = (),
+    where: Iterable[str] = (),
+) -> list[dict[str, Any]]:
+    """The rows that pass every ``match`` (``KEY=PATTERN``, a shell pattern on the column's
+    text, e.g. ``model=resnet*``) and every ``where`` (``KEY OP NUMBER`` with OP one of
+    ``< <= > >= == !=``, e.g. ``test_top1>90``; a row without the value fails it)."""
+    tests: list[Callable[[dict[str, Any]], bool]] = []
+    for text in match:
+        key, sep, pattern = text.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--filter takes KEY=PATTERN, e.g. model=resnet*; got {text!r}")
+        col = _column(key.strip())
+        tests.append(
+            lambda r, c=col, p=pattern: r.get(c) is not None and fnmatch.fnmatch(_text(r, c), p)
+        )
+    for text in where:
+        m = _WHERE.match(text)
+        if not m:
+            raise ConfigError(
+                f"--where takes KEY OP NUMBER with OP one of < <= > >= == !=, e.g. "
+                f"'test_top1>90'; got {text!r}"
+            )
+        col, op, raw = _column(m[1]), m[2], m[3]
+        if col not in NUMERIC:
+            raise ConfigError(
+                f"--where compares numbers; {col} is text: use --filter {col}=PATTERN"
+            )
+        try:
+            bound = float(raw)
+        except ValueError:
+            raise ConfigError(f"--where {text!r}: {raw!r} is not a number") from None
+        tests.append(lambda r, c=col, f=_COMPARE[op], b=bound: _finite(r.get(c)) and f(r[c], b))
+    return [r for r in rows if all(t(r) for t in tests)]
+
+
+def sort_runs(rows: Iterable[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    """The rows ordered by column ``key`` (``-key``: descending); rows without it come last."""
+    descending = key.startswith("-")
+    col = _column(key.lstrip("-"))
+    present = [r for r in rows if r.get(col) is not None]
+    missing = [r for r in rows if r.get(col) is None]
+    numeric = col in NUMERIC
+    present.sort(key=lambda r: r[col] if numeric else str(r[col]), reverse=descending)
+    return present + missing
+
+
+def _text(row: Mapping[str, Any], col: str) -> str:
+    value = row.get(col)
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer() and col in ("params", "macs", "epochs"):
+        return str(int(value))
+    return str(value)
+
+
+# --- formats --------------------------------------------------------------------------------
+
+
+def format_runs(rows: Sequence[Mapping[str, Any]], fmt: str = "md") -> str:
+    """The table as Markdown (human units), CSV or JSON (plain numbers: counts, percent,
+    seconds, images/s, ms; empty/null where unknown)."""
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
+    if fmt == "json":
+        plain = [{c: _plain(r.get(c), c) for c in COLUMNS} for r in rows]
+        return json.dumps(plain, indent=2, allow_nan=False) + "\n"
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(COLUMNS)
+        for r in rows:
+            writer.writerow(["" if r.get(c) is None else _plain(r.get(c), c) for c in COLUMNS])
+        return out.getvalue()
+    lines = [
+        "| " + " | ".join(_HEADERS[c] for c in COLUMNS) + " |",
+        "|"
+        + "|".join("---" if c in ("run", "model", "dataset") else "---:" for c in COLUMNS)
+        + "|",
+    ]
+    for r in rows:
+        lines.append("| " + " | ".join(_human(r.get(c), c) for c in COLUMNS) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _plain(value: Any, col: str) -> Any:
+    if value is None:
+        return None
+    if col in ("params", "macs", "epochs"):
+        return int(value)
+    if isinstance(value, float):
+        return round(value, 4)
+    return value
+
+
+def _human(value: Any, col: str) -> str:
+    if value is None:
+        return "n/a"
+    if col in ("params", "macs"):
+        for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+            if value >= scale:
+                return f"{value / scale:.2f}{unit}"
+        return str(int(value))
+    if col == "epochs":
+        return str(int(value))
+    if col in ("best_val_top1", "test_top1"):
+        return f"{value:.2f}"
+    if col == "train_time_s":
+        return f"{value:.0f} s" if value < 120 else f"{value / 60:.1f} min"
+    if col in ("images_per_s", "latency_ms"):
+        return f"{value:.1f}" if value < 100 else f"{value:.0f}"
+    return str(value).replace("|", "\\|")
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (the folder is made when missing)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return atomic_write(path, lambda f: f.write(text), binary=False)
+
+
+# --- charts ---------------------------------------------------------------------------------
+
+
+def label_of(row: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> str:
+    """The model name; runs of the same model are told apart by the part of their paths
+    that differs."""
+    same = [r["run"] for r in rows if r.get("model") == row.get("model")]
+    if len(same) <= 1:
+        return str(row.get("model") or Path(row["run"]).name)
+    where = Path(os.path.relpath(row["run"], os.path.commonpath(same))).as_posix()
+    return f"{row.get('model')} ({where})"
+
+
+def plot_curves(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> Path | None:
+    """Validation top-1 and training loss per epoch of ``rows``, overlaid (None: no run has
+    a history)."""
+    drawn = [r for r in rows if r.get("history")]
+    if not drawn:
+        return None
+
+    def draw(file: IO[bytes]) -> None:
+        fig = Figure(figsize=(11, 4.2))
+        axes = fig.subplots(1, 2)
+        for r in drawn:
+            label = label_of(r, drawn)
+            for ax, key in zip(axes, ("val/top1", "train/loss"), strict=True):
+                pts = [(h["epoch"], h[key]) for h in r["history"] if _finite(h.get(key))]
+                if pts:
+                    xs, ys = zip(*pts, strict=True)
+                    ax.plot(xs, ys, marker="o" if len(xs) <= 30 else None, ms=3, label=label)
+        for ax, title in zip(axes, ("validation top-1 (%)", "training loss"), strict=True):
+            ax.set_title(title)
+            ax.set_xlabel("epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.grid(alpha=0.3)
+        handles, labels = axes[0].get_legend_handles_labels()
+        if not handles:
+            handles, labels = axes[1].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside right center", fontsize="small")
+        fig.set_layout_engine("constrained")
+        fig.savefig(file, format="png", dpi=110)
+
+    return atomic_write(path, draw)
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of the points that no other point beats (lower or equal x and higher or equal y,
+    one of them strictly), in increasing x."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
+    front, best = [], -math.inf
+    for i in order:
+        if points[i][1] > best:
+            front.append(i)
+            best = points[i][1]
+    return front
+
+
+def plot_pareto(
+    rows: Sequence[Mapping[str, Any]],
+    path: str | os.PathLike,
+    x: str = "macs",
+    y: str = "test_top1",
+    title: str = "",
+) -> Path | None:
+    """``y`` against ``x`` (log scale) for the rows that have both, each point labelled with
+    its model (labels moved apart so that none overlaps another), the Pareto front joined.
+    None when fewer than one row has both values."""
+    pts = [r for r in rows if _finite(r.get(x)) and r[x] > 0 and _finite(r.get(y))]
+    if not pts:
+        return None
+    xy = [(float(r[x]), float(r[y])) for r in pts]
+    front = pareto_front(xy)
+
+    def draw(file: IO[bytes]) -> None:
+        fig = Figure(figsize=(7.5, 5.2))
+        FigureCanvasAgg(fig)
+        ax = fig.subplots()
+        ax.scatter([p[0] for p in xy], [p[1] for p in xy], s=28, zorder=3)
+        ax.plot([xy[i][0] for i in front], [xy[i][1] for i in front], "--", alpha=0.6,
+                color="tab:orange", label="Pareto front", zorder=2)  # fmt: skip
+        ax.set_xscale("log")
+        ax.set_xlabel({"macs": "MACs (log)", "latency_ms": "batch-1 latency, ms (log)"}.get(x, x))
+        ax.set_ylabel(_HEADERS.get(y, y))
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(loc="lower right", fontsize="small")
+        if title:
+            ax.set_title(title, fontsize="medium")
+        texts = [
+            ax.annotate(label_of(r, pts), p, xytext=(5, 4), textcoords="offset points",
+                        fontsize=8, zorder=4)
+            for r, p in zip(pts, xy, strict=True)
+        ]  # fmt: skip
+        ax.margins(x=0.15, y=0.12)
+        fig.tight_layout()
+        separate_labels(fig, texts)
+        fig.savefig(file, format="png", dpi=110)
+
+    return atomic_write(path, draw)
+
+
+def separate_labels(fig: Figure, texts: Sequence[Any], step: float = 2.0) -> None:
+    """Move annotation ``texts`` (offsets in points) apart vertically until no two boxes
+    overlap on the canvas: each label, from the lowest point up, is pushed above the labels placed before it
+    that it would overlap."""
+    renderer = fig.canvas.get_renderer()
+    placed = []
+    for text in sorted(texts, key=lambda t: (t.xy[1], t.xy[0])):
+        dx, dy = text.get_position()
+        for _ in range(500):
+            box = text.get_window_extent(renderer).expanded(1.0, 1.05)
+            hit = [b for b in placed if box.overlaps(b)]
+            if not hit:
+                break
+            dy += (max(b.y1 for b in hit) - box.y0 + step) * 72.0 / fig.dpi  # pixels -> points
+            text.set_position((dx, dy))
+        placed.append(text.get_window_extent(renderer))

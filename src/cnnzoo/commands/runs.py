@@ -1,0 +1,83 @@
+"""``cnnzoo runs [DIR...]``: one table of every run under some folders, to compare them."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "one table of the runs under some folders: filter, sort, write as md/csv/json, plot"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from cnnzoo.analysis.runs import COLUMNS, FORMATS
+
+    p.add_argument(
+        "dirs",
+        nargs="*",
+        default=["runs"],
+        metavar="DIR",
+        help="run directories or folders of runs, searched to any depth (default: runs/)",
+    )
+    p.add_argument(
+        "--sort",
+        default="run",
+        metavar="KEY",
+        help=f"order by this column (default: run); columns: {', '.join(COLUMNS)}",
+    )
+    p.add_argument("--desc", action="store_true", help="sort largest first")
+    p.add_argument(
+        "--filter",
+        action="append",
+        default=[],
+        metavar="KEY=PATTERN",
+        help="keep runs whose column matches a shell pattern, e.g. model=resnet* (repeatable)",
+    )
+    p.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="EXPR",
+        help="keep runs where a number compares so, e.g. 'test_top1>90' (< <= > >= == !=; "
+        "repeatable)",
+    )
+    p.add_argument("--format", choices=FORMATS, default="md", help="table format (default: md)")
+    p.add_argument("--output", default=None, help="write the table to this file too")
+    p.add_argument(
+        "--plot",
+        default=None,
+        metavar="DIR",
+        help="write the chosen runs' curves (curves.png) and accuracy-vs-MACs and -latency "
+        "charts (pareto_macs.png, pareto_latency.png) into DIR",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from cnnzoo.analysis import runs as rt
+    from cnnzoo.errors import DataError
+
+    found = rt.find_runs(args.dirs)
+    if not found:
+        raise DataError(
+            f"no run directory (a folder with config.yaml and checkpoints/) under "
+            f"{' '.join(args.dirs)}; train one with `cnnzoo train` or name other folders"
+        )
+    rows = rt.filter_runs([rt.read_run(r) for r in found], match=args.filter, where=args.where)
+    rows = rt.sort_runs(rows, ("-" if args.desc else "") + args.sort)
+    text = rt.format_runs(rows, args.format)
+    print(text, end="")
+    if args.output:
+        print(f"table written to {rt.write_text(args.output, text)}")
+    if args.plot:
+        folder = Path(args.plot)
+        folder.mkdir(parents=True, exist_ok=True)
+        charts = [
+            rt.plot_curves(rows, folder / "curves.png"),
+            rt.plot_pareto(rows, folder / "pareto_macs.png", "macs"),
+            rt.plot_pareto(rows, folder / "pareto_latency.png", "latency_ms"),
+        ]
+        for chart in charts:
+            if chart is not None:
+                print(f"chart written to {chart}")
+    print(f"{len(rows)} of {len(found)} run(s)")
+    return 0

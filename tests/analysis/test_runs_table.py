@@ -1,0 +1,170 @@
+"""The runs table: run directories written here in the trainer's own file formats."""
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+from matplotlib.image import imread
+
+from cnnzoo.analysis import runs as rt
+from cnnzoo.config import dump_config, load_config
+from cnnzoo.errors import ConfigError, DataError
+
+LENET = (61_706, 416_520)  # params, MACs of lenet5 at 1x32x32 (the quick start's input)
+
+
+def make_run(parent, name, *, model="lenet5", test_top1=None, val=(50.0, 60.0), time_s=10.0,
+             samples=1000, summary=True, latency=None, **model_kwargs):  # fmt: skip
+    """A run directory as the trainer leaves it: config.yaml, checkpoints/, metrics.csv and,
+    once finished, summary.json."""
+    run = parent / name
+    (run / "checkpoints").mkdir(parents=True)
+    options = {"model.type": model, **{f"model.{k}": v for k, v in model_kwargs.items()}}
+    dump_config(load_config(None, options), run / "config.yaml")
+    lines = ["epoch,lr,train/loss,train/top1,val/loss,val/top1,time"]
+    lines += [f"{i},0.1,{2.0 / i},{v - 5},{1.0 / i},{v},{time_s / len(val)}" for i, v in enumerate(val, 1)]  # fmt: skip
+    (run / "metrics.csv").write_text("\n".join(lines) + "\n")
+    if summary:
+        info = dict(model=model, dataset="digits", params=LENET[0], macs=LENET[1],
+                    epochs=len(val), train_time_s=time_s, train_samples=samples,
+                    **{"test/top1": test_top1, "test/loss": 0.5})  # fmt: skip
+        (run / "summary.json").write_text(json.dumps(info))
+    if latency is not None:
+        (run / rt.SPEED_FILE).write_text(json.dumps(dict(latency_ms=latency, device="cpu")))
+    return run
+
+
+@pytest.fixture
+def runs(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNZOO_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "runs"
+    make_run(root / "a", "1", test_top1=91.5, val=(70.0, 88.0), latency=2.0)
+    make_run(root / "b", "1", test_top1=97.25, val=(80.0, 96.0, 95.0), time_s=30.0, latency=3.5)
+    make_run(root / "b", "2", test_top1=42.0, val=(40.0,), time_s=5.0)
+    make_run(root / "c" / "deep", "1", summary=False, val=(20.0,))  # stopped before its test
+    (root / "not-a-run").mkdir()
+    return root
+
+
+def test_finds_every_run_at_any_depth_and_reads_its_files(runs):
+    found = rt.find_runs([runs])
+    assert [p.relative_to(runs).as_posix() for p in found] == ["a/1", "b/1", "b/2", "c/deep/1"]
+    assert rt.find_runs([runs / "b" / "1"]) == [runs / "b" / "1"]  # a run itself
+    row = rt.read_run(runs / "b" / "1")
+    assert (row["model"], row["dataset"], row["epochs"]) == ("lenet5", "digits", 3)
+    assert (row["best_val_top1"], row["test_top1"], row["latency_ms"]) == (96.0, 97.25, 3.5)
+    assert row["images_per_s"] == pytest.approx(1000 * 3 / 30.0)
+    assert [h["epoch"] for h in row["history"]] == [1, 2, 3]
+    with pytest.raises(DataError, match="no such folder"):
+        rt.find_runs([runs / "missing"])
+
+
+def test_a_run_without_summary_has_its_costs_counted_from_its_config(runs, tmp_path):
+    row = rt.read_run(runs / "c" / "deep" / "1")
+    assert (row["params"], row["macs"]) == LENET
+    assert row["test_top1"] is None and row["epochs"] == 1 and row["images_per_s"] is None
+    assert row["train_time_s"] == pytest.approx(10.0)
+    cached = json.loads((tmp_path / "cache" / "run_costs.json").read_text())["costs"]
+    assert list(cached.values()) == [list(LENET)]
+    # model arguments count: a wider classifier has more parameters
+    wide = rt.model_costs(dict(type="lenet5", num_classes=100, in_chans=1), (1, 32, 32))
+    assert wide[0] > LENET[0]
+
+
+def test_sort_and_filter(runs):
+    rows = rt.read_runs([runs])
+    best = rt.sort_runs(rows, "-test_top1")
+    assert [r["test_top1"] for r in best] == [97.25, 91.5, 42.0, None]  # unknown last
+    assert [r["test_top1"] for r in rt.sort_runs(rows, "test_top1")][:3] == [42.0, 91.5, 97.25]
+    assert [r["run"][-3:] for r in rt.sort_runs(rows, "run")] == ["a/1", "b/1", "b/2", "p/1"]
+    high = rt.filter_runs(rows, where=["test_top1>=91.5"])
+    assert sorted(r["test_top1"] for r in high) == [91.5, 97.25]
+    assert len(rt.filter_runs(rows, where=["test_top1 > 91.5", "epochs==3"])) == 1
+    assert len(rt.filter_runs(rows, match=["run=*/b/*"])) == 2
+    assert rt.filter_runs(rows, match=["model=resnet*"]) == []
+    assert len(rt.filter_runs(rows, match=["model=lenet?"])) == 4
+
+
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        (dict(where=["top1>3"]), "unknown runs column 'top1'"),
+        (dict(where=["test_top1 ~ 3"]), "KEY OP NUMBER"),
+        (dict(where=["test_top1>high"]), "not a number"),
+        (dict(where=["model>3"]), "compares numbers"),
+        (dict(match=["model"]), "KEY=PATTERN"),
+    ],
+)
+def test_bad_filters_are_one_line_errors(runs, kw, message):
+    with pytest.raises(ConfigError, match=message):
+        rt.filter_runs(rt.read_runs([runs]), **kw)
+
+
+def test_every_format_parses_back(runs):
+    rows = rt.sort_runs(rt.read_runs([runs]), "-test_top1")
+    data = json.loads(rt.format_runs(rows, "json"))
+    assert [d["test_top1"] for d in data] == [97.25, 91.5, 42.0, None]
+    assert data[0]["params"] == LENET[0] and list(data[0]) == list(rt.COLUMNS)
+    table = list(csv.DictReader(io.StringIO(rt.format_runs(rows, "csv"))))
+    assert [r["test_top1"] for r in table] == ["97.25", "91.5", "42.0", ""]
+    assert table[0]["macs"] == str(LENET[1]) and table[0]["latency_ms"] == "3.5"
+    md = rt.format_runs(rows, "md").splitlines()
+    assert len(md) == 2 + len(rows) and all(line.count("|") == len(rt.COLUMNS) + 1 for line in md)
+    assert "| lenet5 | digits | 61.71K | 416.52K | 3 | 96.00 | 97.25 |" in md[2]
+    with pytest.raises(ConfigError, match="unknown format"):
+        rt.format_runs(rows, "html")
+
+
+def test_pareto_front():
+    pts = [(1.0, 50.0), (2.0, 40.0), (3.0, 70.0), (3.0, 60.0), (10.0, 70.0), (20.0, 90.0)]
+    assert rt.pareto_front(pts) == [0, 2, 5]
+
+
+def _image(path):
+    pixels = imread(path)
+    assert pixels.ndim == 3 and pixels.shape[0] > 100
+    return pixels
+
+
+def test_charts_are_drawn_and_not_blank(runs, tmp_path):
+    rows = rt.read_runs([runs])
+    curves = rt.plot_curves(rows, tmp_path / "curves.png")
+    macs = rt.plot_pareto(rows, tmp_path / "macs.png", "macs")
+    latency = rt.plot_pareto(rows, tmp_path / "latency.png", "latency_ms")
+    for path in (curves, macs, latency):
+        assert np.std(_image(path)) > 0.05
+    assert not list(tmp_path.glob(".*.tmp"))  # written atomically
+    no_latency = [r for r in rows if r["latency_ms"] is None]
+    assert rt.plot_pareto(no_latency, tmp_path / "none.png", "latency_ms") is None
+    assert rt.plot_curves([dict(r, history=[]) for r in rows], tmp_path / "c2.png") is None
+
+
+def test_labels_of_nearby_points_do_not_overlap():
+    fig = Figure(figsize=(5, 4))
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    ax.set_xlim(0, 10)
+    ax.set_ylim(0, 10)
+    texts = [
+        ax.annotate(f"model_{i}", (5 + 0.01 * i, 5 + 0.01 * i), xytext=(5, 4),
+                    textcoords="offset points")
+        for i in range(6)
+    ]  # fmt: skip
+    rt.separate_labels(fig, texts)
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in texts]
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            assert not a.overlaps(b)
+
+
+def test_same_model_runs_are_labelled_apart(runs):
+    rows = rt.read_runs([runs])
+    labels = {rt.label_of(r, rows) for r in rows}
+    assert len(labels) == len(rows)
+    assert rt.label_of(rows[0], rows[:1]) == "lenet5"
