@@ -11,9 +11,10 @@ warm-up) on batches of 4 (fewer make BatchNorm's gradients explode on 1x1 featur
 TensorBoard, no PNG plots (tests/engine covers the reports), no workers (test_stream.py runs
 them), every crop scaled to 32/224 of the recipe's (a model's smallest input at least: AlexNet
 63, MLP-Mixer 224), and AMP off: bf16 autocast on a CPU runs depthwise convolutions through a
-kernel 200x slower than fp32 (a GPU's is fine). Measured with one thread (as CI runs): 63 s of
-CPU for this file and test_stream.py together, 2:14 of wall time, 40 s of it writing VGG-16-BN's
-and AlexNet's checkpoints (their 4096-wide classifiers: about 1 GB with the momentum)."""
+kernel 200x slower than fp32 (a GPU's is fine). Measured with one thread (as CI runs): 74 s of
+CPU (user + system) for this file and test_stream.py together, 1:44 of wall time, much of it
+writing VGG-16-BN's and AlexNet's checkpoints (their 4096-wide classifiers: about 1 GB with the
+momentum)."""
 
 from __future__ import annotations
 

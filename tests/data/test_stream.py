@@ -309,3 +309,10 @@ def test_the_shards_command_writes_shards_and_names_bad_input(folder, tmp_path, 
     assert len(err) == 1 and "has no train/ folder" in err[0]
     assert main(["shards", str(folder), str(tmp_path / "t"), "--shard-size", "0"]) == 2
     assert not (tmp_path / "t").exists()
+
+
+def test_train_subset_on_the_stream_and_refused_on_shards(folder, shards):
+    b = build_data(cfg(folder, train_subset=4), device=CPU, seed=0)
+    assert b.train.num_samples == 4 and b.val.num_samples == 10  # validation stays whole
+    with pytest.raises(ConfigError, match="train_subset"):
+        build_data(cfg(shards, format="shards", train_subset=4), device=CPU, seed=0)
