@@ -11,6 +11,7 @@ import torch
 from cnnzoo.analysis.flops import count_flops, format_count, has_depthwise_conv
 from cnnzoo.analysis.speed import measure_speed, resolve_device
 from cnnzoo.errors import ConfigError
+from cnnzoo.fileio import atomic_write
 from cnnzoo.models import create_model, get_model_entry
 
 
@@ -108,15 +109,12 @@ def format_table(rows: list[dict], fmt: str = "markdown", batch_size: int | None
 
 
 def plot_compare(rows: list[dict], path: str | Path, title: str = "") -> Path:
-    """A PNG of :func:`compare_chart`."""
-    import matplotlib.pyplot as plt
-
+    """A PNG of :func:`compare_chart`, written atomically."""
     path = Path(path)
     if path.parent and not path.parent.exists():
         raise ConfigError(f"cannot write the chart to {path}: folder {path.parent} does not exist")
     fig = compare_chart(rows, title)
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=DPI))
     return path
 
 
@@ -127,18 +125,15 @@ def compare_chart(rows: list[dict], title: str = ""):
     free place around its point (with a leader line when it had to move away), and the
     figure grows (up to 1.3^6 = 4.8 times) when the plot has no room left; past that (some
     hundreds of models) the points go unlabelled rather than labelled on top of each other."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure  # drawn without pyplot: no backend is chosen or changed
     from matplotlib.ticker import FuncFormatter, NullFormatter
 
     devs = [d for d in ("cpu", "cuda") if rows and f"{d}_throughput" in rows[0]]
     bars_height = 0.25 * len(rows) * max(1, len(devs)) + 1.5
-    fig, axes = plt.subplots(
-        1, 1 + bool(devs), figsize=(6 + 5 * bool(devs), max(4.5, bars_height)), dpi=DPI,
-        squeeze=False,
-    )  # fmt: skip
+    fig = Figure(figsize=(6 + 5 * bool(devs), max(4.5, bars_height)), dpi=DPI)
+    FigureCanvasAgg(fig)  # the renderer that places the labels
+    axes = fig.subplots(1, 1 + bool(devs), squeeze=False)
     ax = axes[0, 0]
     xs, ys = [r["params"] for r in rows], [r["macs"] for r in rows]
     ax.scatter(xs, ys, s=16, zorder=3)
