@@ -316,3 +316,17 @@ def test_train_subset_on_the_stream_and_refused_on_shards(folder, shards):
     assert b.train.num_samples == 4 and b.val.num_samples == 10  # validation stays whole
     with pytest.raises(ConfigError, match="train_subset"):
         build_data(cfg(shards, format="shards", train_subset=4), device=CPU, seed=0)
+
+
+def test_predict_prepares_an_image_as_the_streamed_evaluation_did(folder):
+    """A run on the streaming path keeps data_meta['resize']; predict and explain then resize
+    the shorter side and crop the centre exactly as its validation and test did."""
+    from cnnzoo.data import prepare_images
+
+    b = build_data(cfg(folder, resize=64), device=CPU, seed=0)
+    x, _ = epoch(b.val, 0)
+    path = sorted((folder / "val").rglob("*.jpg"))[0]
+    kw = dict(in_chans=3, image_size=48, mean=MEAN, std=STD)
+    assert torch.allclose(prepare_images([path], resize=64, **kw)[0], x[0], atol=1e-6)
+    squashed = prepare_images([path], **kw)[0]  # the whole image resized: another picture
+    assert not torch.allclose(squashed, x[0], atol=0.1)

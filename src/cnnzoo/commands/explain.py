@@ -66,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         image_size=meta["image_size"],
         mean=meta["mean"],
         std=meta["std"],
+        resize=meta.get("resize"),
     )
     out_dir = Path(args.output) if args.output else run_dir_of(args.target) / "explain"
     written = explain(

@@ -106,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
             image_size=meta["image_size"],
             mean=meta["mean"],
             std=meta["std"],
+            resize=meta.get("resize"),
         )
         with torch.inference_mode():
             output = model(images).float()

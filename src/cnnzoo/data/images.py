@@ -160,14 +160,22 @@ def prepare_images(
     image_size: int | Sequence[int],
     mean: Sequence[float],
     std: Sequence[float],
+    resize: int | None = None,
 ) -> Tensor:
     """Float32 batch (N, C, H, W) of image files, prepared exactly as the evaluation data of
-    a run was: converted to ``in_chans`` channels, resized to ``image_size`` and normalised
-    with the training ``mean``/``std``. Used by ``cnnzoo predict``."""
+    a run was: converted to ``in_chans`` channels, resized to ``image_size`` (with ``resize``,
+    a run on the streaming path: the shorter side resized to it, then the centre crop) and
+    normalised with the training ``mean``/``std``. Used by ``cnnzoo predict`` and ``explain``."""
     if not paths:
         raise DataError("no image files given")
     size = as_size(image_size)
-    batch = torch.stack([load_image(p, in_chans, size) for p in paths])
+    if resize:
+        from cnnzoo.data.stream import CenterCrop
+
+        crop = CenterCrop(int(resize), size)
+        batch = torch.stack([crop(decode_image(p, in_chans)) for p in paths])
+    else:
+        batch = torch.stack([load_image(p, in_chans, size) for p in paths])
     return normalize(batch, mean, std)
 
 

@@ -203,6 +203,11 @@ class StreamDataset(Dataset):
         return self.transform(img, sample_generator(self.seed, epoch, i)), self.labels[i]
 
 
+def eval_resize(cfg: Mapping[str, Any]) -> int:
+    """The shorter side evaluation images are resized to before the centre crop (checked)."""
+    return _settings(cfg)[1]
+
+
 def _settings(cfg: Mapping[str, Any]) -> tuple[tuple[int, int], int, int, tuple, tuple]:
     """(image_size, resize, in_chans, mean, std) of the streaming path, checked."""
     size = as_size(cfg.get("image_size"))

@@ -39,6 +39,7 @@ from cnnzoo.analysis.flops import count_flops
 from cnnzoo.config import config_data, config_hash
 from cnnzoo.data import DataBundle, build_data
 from cnnzoo.data.datasets import dataset_root
+from cnnzoo.data.stream import eval_resize
 from cnnzoo.engine import optim
 from cnnzoo.engine.callbacks import (
     STOP_SIGNALS,
@@ -250,12 +251,15 @@ class Run:
 
     def data_meta(self) -> dict:
         d = self.data
-        return dict(
+        meta = dict(
             dataset=str(d.dataset), class_names=[str(c) for c in d.class_names],
             num_classes=int(d.num_classes), in_chans=int(d.in_chans),
             image_size=[int(s) for s in d.image_size], mean=[float(m) for m in d.mean],
             std=[float(s) for s in d.std],
         )  # fmt: skip
+        if getattr(d, "loader", None) in ("stream", "shards"):  # predict resizes and crops alike
+            meta["resize"] = eval_resize(self.cfg.data)
+        return meta
 
     def checkpoint(self) -> dict:
         ckpt = dict(
