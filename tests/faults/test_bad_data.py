@@ -130,7 +130,7 @@ def test_predict_reads_odd_gifs_or_names_them(cli, reference, tmp_path, data, ex
 def test_predict_reports_a_missing_image_as_missing(cli, reference, tmp_path):
     missing = tmp_path / "no-such.png"
     outcome, err = cli(["predict", str(reference), str(missing)])
-    assert outcome == "error" and f"image file {missing} does not exist" in err, err
+    assert outcome == "error" and f"{missing}: no such image file or folder" in err, err
 
 
 # ---- images and trees through ImageFolder ------------------------------------------------------
