@@ -151,8 +151,7 @@ class NonFiniteGuard(Callback):
             row.update((k, math.nan) for k in list(row) if k.startswith("train/"))
             run.say(f"warning: epoch {row['epoch']}: every step had a non-finite loss and was "
                     "skipped; the weights did not change")  # fmt: skip
-        bad = [name for name, t in run.model.state_dict().items()
-               if t.is_floating_point() and not torch.isfinite(t).all()]  # fmt: skip
+        bad = non_finite_weights(run.model)
         bad += [f"{k} {v}" for k, v in row.items() if k.endswith("loss") and not math.isfinite(v)
                 and (run.epoch_trained or not k.startswith("train/"))]  # fmt: skip
         if distributed.any_rank(bool(bad), run.device):
@@ -168,6 +167,12 @@ class NonFiniteGuard(Callback):
 
     def load_state_dict(self, state):
         self.streak, self.seen = int(state["streak"]), int(state["seen"])
+
+
+def non_finite_weights(model: nn.Module) -> list[str]:
+    """The names of the model's floating-point weights and buffers holding a NaN or an Inf."""
+    return [name for name, t in model.state_dict().items()
+            if t.is_floating_point() and not torch.isfinite(t).all()]  # fmt: skip
 
 
 def _last_good(run: Run) -> str:

@@ -55,6 +55,7 @@ from cnnzoo.engine.callbacks import (
     SkipStep,
     TensorBoardLog,
     as_callback,
+    non_finite_weights,
 )
 from cnnzoo.engine.checkpoint import (
     FORMAT_VERSION,
@@ -283,10 +284,7 @@ class Run:
         ranks (every rank calls this at the same step)."""
         sums, confusion = meter.sums.clone(), meter.confusion.clone()
         distributed.all_reduce_sum(sums, confusion)
-        if self.main and not any(
-            t.is_floating_point() and not torch.isfinite(t).all()
-            for t in self.model.state_dict().values()
-        ):
+        if self.main and not non_finite_weights(self.model):
             self.partial = dict(step=step, meter_sums=sums, meter_confusion=confusion)
             self.save("last.pt")
 
