@@ -15,6 +15,11 @@ per sample in the workers on uint8 and normalises the batch, torchvision crops P
 normalises per sample in the workers. Each side's epoch ends with the last normalised float
 batch in the main process. Epochs are timed in turns (ours, theirs, ...); the ratio is the
 median over pairs of torchvision's time over cnnzoo's (> 1: cnnzoo faster).
+
+With ``--device cuda`` every side ends its epoch with the batch on the GPU (torchvision's
+DataLoader pins memory and copies), and two more rows time cnnzoo with ``data.decode='device'``:
+the workers read the files and draw the crops, nvJPEG decodes each batch on the GPU, where the
+crop, resize and normalisation run too.
 """
 
 from __future__ import annotations
@@ -59,11 +64,29 @@ def write_folder(cifar: Path, folder: Path, n: int, size: tuple[int, int]) -> in
     return total
 
 
-def timed_epoch(batches) -> tuple[float, int]:
+def shown_command(*paths: str) -> str:
+    """This script's command line with the machine's data paths shown as DIR/NAME."""
+    return "python " + " ".join(f"DIR/{Path(a).name}" if a in paths else a for a in sys.argv)
+
+
+def publish(lines: list[str], output: str | None) -> None:
+    """Print the report, and write it (atomically) to ``output`` when given."""
+    from cnnzoo.fileio import atomic_write
+
+    report = "\n".join(lines) + "\n"
+    print(report)
+    if output:
+        atomic_write(Path(output), lambda f: f.write(report), binary=False)
+
+
+def timed_epoch(batches, device: torch.device) -> tuple[float, int]:
     t = time.perf_counter()
     n = 0
     for x, _ in batches:
+        x = x.to(device, non_blocking=True)
         n += x.shape[0]
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
     return time.perf_counter() - t, n
 
 
@@ -76,6 +99,7 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--device", default="cpu", help="cpu, or cuda: batches end on the GPU")
     p.add_argument("--output", default=None, help="also write the report there")
     args = p.parse_args()
     w, h = (int(v) for v in args.size.split("x"))
@@ -99,8 +123,17 @@ def main() -> None:
         loader="stream", num_workers=args.workers, val_split=0.0,
         train=dict(batch_size=args.batch_size, pipeline=pipeline),
     )  # fmt: skip
-    ours = build_data(cfg, device="cpu", seed=0).train
-    shards = build_data(dict(cfg, format="shards", root=str(shard_dir)), device="cpu", seed=0).train
+    device = torch.device(args.device)
+    shard_cfg = dict(cfg, format="shards", root=str(shard_dir))
+    sides = {  # cnnzoo's sides; decoding in the workers unless named
+        "stream": build_data(dict(cfg, decode="workers"), device=device, seed=0).train,
+        "shards": build_data(dict(shard_cfg, decode="workers"), device=device, seed=0).train,
+    }
+    if device.type == "cuda":
+        sides["stream-nvjpeg"] = build_data(dict(cfg, decode="device"), device=device, seed=0).train
+        sides["shards-nvjpeg"] = build_data(
+            dict(shard_cfg, decode="device"), device=device, seed=0
+        ).train
 
     tf = T.Compose(
         [
@@ -115,40 +148,43 @@ def main() -> None:
     theirs = DataLoader(
         tvd.ImageFolder(str(folder / "train"), transform=tf),
         batch_size=args.batch_size, shuffle=True, num_workers=args.workers,
-        persistent_workers=args.workers > 0,
+        persistent_workers=args.workers > 0, pin_memory=device.type == "cuda",
     )  # fmt: skip
 
-    times: dict[str, list[float]] = {"stream": [], "shards": [], "torchvision": []}
+    times: dict[str, list[float]] = {name: [] for name in (*sides, "torchvision")}
     for epoch in range(args.repeats + 1):  # epoch 0 warms the workers and the page cache
-        ours.set_epoch(epoch)
-        shards.set_epoch(epoch)
-        for name, batches in (("stream", ours), ("shards", shards), ("torchvision", theirs)):
-            s, n = timed_epoch(batches)
+        for batches in sides.values():
+            batches.set_epoch(epoch)
+        for name, batches in (*sides.items(), ("torchvision", theirs)):
+            s, n = timed_epoch(batches, device)
             if epoch:
                 times[name].append(s)
     load_after = os.getloadavg()
     tv = times["torchvision"]
-    # the data's folder is this machine's: shown as DIR
-    shown = [f"DIR/{Path(a).name}" if a in (args.cifar, args.folder) else a for a in sys.argv]
     lines = [
         "# One epoch of decode + augment: cnnzoo streaming vs torchvision's reference pipeline",
         "",
         f"- machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}, "
-        f"torch {torch.__version__}, torch threads {torch.get_num_threads()}",
+        f"torch {torch.__version__}, torch threads {torch.get_num_threads()}"
+        + (f", {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""),
         f"- images: {count} CIFAR-10 JPEGs upsampled to {w}x{h}, quality 90; batch "
         f"{args.batch_size}; {args.workers} workers each side; median of {args.repeats} epochs "
         f"in turns (after one warm-up epoch); [min-max] of the per-epoch ratios",
         f"- load average before {load_before[0]:.1f}, after {load_after[0]:.1f}",
-        f"- command: `python {' '.join(shown)}`",
+        f"- command: `{shown_command(args.cifar, args.folder)}`",
         "",
         "| pipeline | epoch (s) | images/s | vs torchvision |",
         "| --- | ---: | ---: | ---: |",
     ]
-    for name, label in (
-        ("torchvision", "torchvision ImageFolder + v2 transforms + DataLoader"),
-        ("stream", "cnnzoo data.loader='stream' (ImageFolder)"),
-        ("shards", "cnnzoo data.format='shards' (tar shards of 250)"),
-    ):
+    labels = {
+        "torchvision": "torchvision ImageFolder + v2 transforms + DataLoader",
+        "stream": "cnnzoo data.loader='stream' (ImageFolder)",
+        "shards": "cnnzoo data.format='shards' (tar shards of 250)",
+        "stream-nvjpeg": "cnnzoo data.loader='stream', data.decode='device' (nvJPEG)",
+        "shards-nvjpeg": "cnnzoo data.format='shards', data.decode='device' (nvJPEG)",
+    }
+    for name in ("torchvision", *sides):
+        label = labels[name]
         t = statistics.median(times[name])
         ratios = [a / b for a, b in zip(tv, times[name], strict=True)]
         rel = (
@@ -157,10 +193,7 @@ def main() -> None:
             else f"**{statistics.median(ratios):.2f}x** [{min(ratios):.2f}-{max(ratios):.2f}]"
         )
         lines.append(f"| {label} | {t:.2f} | {n / t:.0f} | {rel} |")
-    report = "\n".join(lines) + "\n"
-    print(report)
-    if args.output:
-        Path(args.output).write_text(report)
+    publish(lines, args.output)
 
 
 if __name__ == "__main__":

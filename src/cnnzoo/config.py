@@ -124,7 +124,7 @@ DATASETS: dict[str, tuple[int | None, int | None, tuple[int, int] | None]] = dic
 # train_cfg keys besides max_epochs: gradient accumulation (optimizer steps every N batches)
 TRAIN_CFG_OPTIONAL = ("accumulate",)
 # Data keys that the data side reads but configs need not set (not filled in by default).
-DATA_OPTIONAL = ("skip_bad", "train_subset", "folder", "format", "resize")
+DATA_OPTIONAL = ("skip_bad", "train_subset", "folder", "format", "resize", "decode")
 SPLIT_OPTIONAL = ("drop_last", "tta_translate")
 SCHEDULER_REQUIRED: dict[str, tuple[str, ...]] = dict(
     StepLR=("step_size",), MultiStepLR=("milestones",)
@@ -1026,6 +1026,7 @@ def _check_data(cfg: Mapping[str, Any]) -> None:
     _check_choice("data.format", data.get("format", "folder"), ("folder", "shards"))
     if data.get("resize") is not None:
         _check_int("data.resize", data["resize"], 1, MAX_IMAGE_SIZE)
+    _check_choice("data.decode", data.get("decode", "auto"), ("auto", "workers", "device"))
     _check_int("data.num_workers", data["num_workers"], 0, MAX_WORKERS)
     _check_choice("data.in_chans", data["in_chans"], (None, 1, 3))
     size = data["image_size"]

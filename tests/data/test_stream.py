@@ -19,7 +19,7 @@ from cnnzoo.data import build_data
 from cnnzoo.data.augment import RandomResizedCrop
 from cnnzoo.data.device_loader import seeded_generator
 from cnnzoo.data.shards import INDEX, ShardBatches, iter_shard, read_shard_index, write_shards
-from cnnzoo.data.stream import CenterCrop, TrainCrop
+from cnnzoo.data.stream import CenterCrop, Encoded, Pending, TrainCrop
 from cnnzoo.errors import ConfigError, DataError
 
 CPU = torch.device("cpu")
@@ -330,3 +330,116 @@ def test_predict_prepares_an_image_as_the_streamed_evaluation_did(folder):
     assert torch.allclose(prepare_images([path], resize=64, **kw)[0], x[0], atol=1e-6)
     squashed = prepare_images([path], **kw)[0]  # the whole image resized: another picture
     assert not torch.allclose(squashed, x[0], atol=0.1)
+
+
+# ---- JPEGs decoded on the training device (data.decode) -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory):
+    """RGB JPEGs, and the files a device decoder leaves to the workers: a grey JPEG (decoded
+    to RGB on the device), a CMYK JPEG and a PNG (cut by the workers)."""
+    root = tmp_path_factory.mktemp("mixed")
+    make_jpeg_folder(root, per_class=4)
+    rng = np.random.default_rng(1)
+    art = rng.integers(0, 255, (90, 120, 4), dtype=np.uint8)
+    Image.fromarray(art[..., 0]).save(root / "train" / "cat" / "grey.jpg")
+    Image.fromarray(art, "CMYK").save(root / "train" / "dog" / "cmyk.jpg")
+    Image.fromarray(art[..., :3]).save(root / "train" / "dog" / "art.png")
+    return root
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+@pytest.mark.parametrize("fmt", ["folder", "shards"])
+def test_device_decoding_gives_the_batches_of_worker_decoding(mixed, tmp_path, workers, fmt):
+    """On the CPU the device's decoder is libjpeg-turbo as in the workers: the same batches to
+    the bit, though the workers sent JPEG bytes and crop parameters instead of images."""
+    root = mixed
+    if fmt == "shards":
+        root = tmp_path / "s"
+        write_shards(mixed, root, shard_size=4, seed=0)
+    kw = dict(format=fmt, num_workers=workers)
+    ref = build_data(cfg(root, decode="workers", **kw), device=CPU, seed=5)
+    dev = build_data(cfg(root, decode="device", **kw), device=CPU, seed=5)
+    assert ref.train.decoder is None and dev.train.decoder is not None
+    for part in ("train", "val"):
+        for e in (1, 2):
+            a, b = epoch(getattr(ref, part), e), epoch(getattr(dev, part), e)
+            assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert len(ref.train.labels if fmt == "folder" else range(ref.train.num_samples)) == 11
+
+
+def test_workers_leave_rgb_and_grey_jpegs_encoded_and_cut_the_rest(mixed):
+    b = build_data(cfg(mixed, decode="device"), device=CPU, seed=0)
+    ds = b.train.dataset
+    names = [p.rsplit("/", 1)[-1] for p in ds.paths]
+    samples = [ds[(1, i)][0] for i in range(len(ds))]
+    left = {n for n, s in zip(names, samples, strict=True) if isinstance(s, Encoded)}
+    assert left == {n for n in names if n.endswith(".jpg") and n != "cmyk.jpg"}
+    assert all(s.shape == (3, 48, 48) for s in samples if not isinstance(s, Encoded))
+    back = Pending.pack(samples).unpack()  # one blob of bytes across the workers' pipe
+    for s, t in zip(samples, back, strict=True):
+        if isinstance(s, Encoded):
+            assert torch.equal(s.data, t.data) and (s.params, s.name) == (t.params, t.name)
+        else:
+            assert torch.equal(s, t)
+
+
+def test_a_batch_the_device_decoder_refuses_is_decoded_on_the_cpu(mixed, monkeypatch):
+    import cnnzoo.data.stream as stream
+
+    ref = epoch(build_data(cfg(mixed, decode="workers"), device=CPU, seed=0).train, 1)
+    b = build_data(cfg(mixed, decode="device"), device=CPU, seed=0)
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("nvjpegDecodeBatched failed: NVJPEG_STATUS_BAD_JPEG\nmore detail")
+
+    monkeypatch.setattr(stream, "decode_jpeg", refuse)
+    with pytest.warns(UserWarning, match=r"\(nvjpegDecodeBatched failed: NVJPEG_STATUS_BAD_JPEG\)"):
+        got = epoch(b.train, 1)
+    assert torch.equal(got[0], ref[0]) and b.train.decoder.fell_back == len(b.train)
+
+
+def test_a_broken_jpeg_decoded_on_the_device_is_named(tmp_path):
+    make_jpeg_folder(tmp_path, per_class=2, splits=("train",))
+    broken = tmp_path / "train" / "dog" / "1.jpg"
+    data = broken.read_bytes()
+    broken.write_bytes(data[: len(data) // 2])  # the header whole, the image data cut short
+    b = build_data(cfg(tmp_path, decode="device", num_workers=2), device=CPU, seed=0)
+    with pytest.raises(DataError, match=f"cannot read image {broken}"), pytest.warns(UserWarning):
+        epoch(b.train, 1)
+
+
+def test_auto_decodes_on_the_device_only_on_cuda():
+    from cnnzoo.data.stream import decode_on_device
+
+    assert decode_on_device({}, "cuda") and decode_on_device(dict(decode="auto"), "cuda:1")
+    assert not decode_on_device({}, "cpu") and not decode_on_device(dict(decode="workers"), "cuda")
+    assert decode_on_device(dict(decode="device"), "cpu")
+    with pytest.raises(ConfigError, match="data.decode must be one of auto, workers, device"):
+        decode_on_device(dict(decode="gpu"), "cuda")
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (dict(decode="gpu"), "data.decode"),
+        (dict(loader="dataloader", decode="device"), "belongs to the streaming path"),
+    ],
+)
+def test_decode_settings_the_path_cannot_honour_are_refused(folder, change, match):
+    with pytest.raises(ConfigError, match=match):
+        build_data(cfg(folder, **change), device=CPU, seed=0)
+
+
+def test_the_float_resize_of_other_devices_matches_the_uint8_kernel():
+    """CUDA has no uint8 antialiased kernel: crops cut on the GPU are resized in float32 and
+    rounded, within one level of the CPU's uint8 kernel."""
+    from cnnzoo.data.stream import _resize, _resize_float
+
+    g = torch.Generator().manual_seed(0)
+    img = torch.randint(0, 256, (3, 317, 233), dtype=torch.uint8, generator=g)
+    for size in ((224, 224), (48, 61), (400, 300)):
+        a, b = _resize(img, size), _resize_float(img, size)
+        assert b.dtype == torch.uint8 and b.shape == a.shape
+        assert (a.int() - b.int()).abs().max() <= 1

@@ -168,6 +168,11 @@ def build_data(
             "data.resize (the shorter side before the evaluation centre crop) belongs to the "
             "streaming path: set data.loader='stream' or drop data.resize"
         )
+    if (cfg.get("decode") or "auto") != "auto":
+        raise ConfigError(
+            "data.decode (where JPEGs are decoded: 'workers' or 'device') belongs to the "
+            "streaming path: set data.loader='stream' or drop data.decode"
+        )
     in_chans = cfg.get("in_chans")
     if in_chans not in (None, 1, 3):
         raise ConfigError(f"data.in_chans must be None, 1 or 3, got {in_chans!r}")

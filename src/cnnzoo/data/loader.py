@@ -10,7 +10,8 @@ batches for the same (seed, epoch, rank).
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -89,7 +90,9 @@ class _PlanSampler(Sampler[list]):
 class LoaderBatches(BatchIterable):
     """Batches fetched through a :class:`torch.utils.data.DataLoader` with ``num_workers``
     workers (persistent when > 0), pinned memory on CUDA, sharded like the device path.
-    ``keyed``: the dataset takes ``(epoch, index)`` items (see :mod:`cnnzoo.data.stream`)."""
+    ``keyed``: the dataset takes ``(epoch, index)`` items (see :mod:`cnnzoo.data.stream`).
+    ``collate_fn`` and ``decoder``: the workers send what ``collate_fn`` makes of a batch and
+    ``decoder`` turns it into the uint8 images on the device (JPEGs decoded there)."""
 
     def __init__(
         self,
@@ -98,15 +101,18 @@ class LoaderBatches(BatchIterable):
         *,
         num_workers: int = 2,
         keyed: bool = False,
+        collate_fn: Callable | None = None,
+        decoder: Callable[[Any], Tensor] | None = None,
         **kwargs,
     ) -> None:
         super().__init__(labels, **kwargs)
-        self.dataset = dataset
+        self.dataset, self.decoder = dataset, decoder
         self._loader = DataLoader(
             dataset,
             batch_sampler=_PlanSampler(self, keyed),
             num_workers=num_workers,
-            pin_memory=self.device.type == "cuda",
+            collate_fn=collate_fn,
+            pin_memory=self.device.type == "cuda" and decoder is None,
             persistent_workers=num_workers > 0,
             # worker seeds from a private generator: drawing batches leaves torch's global
             # RNG (dropout, ...) alone, so a resumed run replays the same random numbers
@@ -115,6 +121,8 @@ class LoaderBatches(BatchIterable):
 
     def fetch(self, plan):
         for images, labels in unwrapped(self._loader):
+            if self.decoder is not None:
+                images = self.decoder(images)
             yield (
                 images.to(self.device, non_blocking=True),
                 labels.to(self.device, non_blocking=True),

@@ -43,8 +43,10 @@ from cnnzoo.data.loader import unwrapped
 from cnnzoo.data.stream import (
     MAX_FILE_BYTES,
     CenterCrop,
+    DeviceDecoder,
+    Pending,
     TrainCrop,
-    decode_full,
+    prepare,
     read_file,
     sample_generator,
 )
@@ -290,9 +292,10 @@ class ShardDataset(IterableDataset):
         rank: int = 0,
         world_size: int = 1,
         chunk: int = 64,
+        defer: bool = False,
     ) -> None:
         self.shards = [(index.root / f, n) for f, n in index.splits[split]]
-        self.chunk = chunk
+        self.chunk, self.defer = chunk, defer
         if len(self.shards) < world_size:
             raise DataError(
                 f"the {split} split has {len(self.shards)} shard(s) for {world_size} processes: "
@@ -337,21 +340,23 @@ class ShardDataset(IterableDataset):
         g = seeded_generator("buffer", self.seed, epoch, self.rank, worker)
         return _shuffled(read(), SHUFFLE_BUFFER, g)
 
-    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
-        """Chunks of up to ``chunk`` decoded samples (uint8 images, int64 labels), in order."""
+    def __iter__(self) -> Iterator[tuple[Tensor | Pending, Tensor]]:
+        """Chunks of up to ``chunk`` samples (uint8 images, or with ``defer`` a
+        :class:`~cnnzoo.data.stream.Pending`; int64 labels), in order."""
         info = get_worker_info()
         worker, num_workers = (info.id, info.num_workers) if info is not None else (0, 1)
         epoch = int(self._epoch)
+        gather = Pending.pack if self.defer else torch.stack
         images, labels = [], []
         for key, data, name, label in self.samples(epoch, worker, num_workers):
-            img = decode_full(data, name, self.in_chans)
-            images.append(self.transform(img, sample_generator(self.seed, epoch, key)))
+            g = sample_generator(self.seed, epoch, key)
+            images.append(prepare(data, name, self.in_chans, self.transform, g, self.defer))
             labels.append(label)
             if len(labels) == self.chunk:
-                yield torch.stack(images), torch.tensor(labels, dtype=torch.int64)
+                yield gather(images), torch.tensor(labels, dtype=torch.int64)
                 images, labels = [], []
         if labels:
-            yield torch.stack(images), torch.tensor(labels, dtype=torch.int64)
+            yield gather(images), torch.tensor(labels, dtype=torch.int64)
 
 
 class ShardBatches(BatchIterable):
@@ -368,9 +373,11 @@ class ShardBatches(BatchIterable):
         in_chans: int,
         transform: TrainCrop | CenterCrop,
         num_workers: int = 2,
+        decoder: DeviceDecoder | None = None,
         **kwargs,
     ) -> None:
         super().__init__(torch.empty(0, dtype=torch.int64), **kwargs)
+        self.decoder = decoder
         self.dataset = ShardDataset(
             index,
             split,
@@ -381,6 +388,7 @@ class ShardBatches(BatchIterable):
             rank=self.rank,
             world_size=self.world_size,
             chunk=self.batch_size,
+            defer=decoder is not None,
         )
         totals = [
             sum(n for _, n in self.dataset.shards[r :: self.world_size])
@@ -416,25 +424,24 @@ class ShardBatches(BatchIterable):
         return [None] * self._steps
 
     def fetch(self, plan):
-        pin = self.device.type == "cuda"
+        pin = self.device.type == "cuda" and self.decoder is None
         chunks = iter(unwrapped(self._loader))
-        held_x, held_y = [], []
-        n = 0
+        held: list = []  # samples received and not yet batched: uint8 images or Encoded JPEGs
+        labels: list[int] = []
         for _ in plan:
-            while n < self.batch_size and (chunk := next(chunks, None)) is not None:
-                held_x.append(chunk[0])
-                held_y.append(chunk[1])
-                n += len(chunk[1])
-            x, y = torch.cat(held_x), torch.cat(held_y)
-            images, labels = x[: self.batch_size], y[: self.batch_size]
-            held_x, held_y = [x[self.batch_size :]], [y[self.batch_size :]]
-            n = len(held_y[0])
+            while len(labels) < self.batch_size and (chunk := next(chunks, None)) is not None:
+                images, y = chunk
+                held += images.unpack() if isinstance(images, Pending) else images.unbind()
+                labels += y.tolist()
+            samples, held = held[: self.batch_size], held[self.batch_size :]
+            y, labels = torch.tensor(labels[: self.batch_size]), labels[self.batch_size :]
+            if self.decoder is not None:
+                yield self.decoder(samples), y.to(self.device)
+                continue
+            x = torch.stack(samples)
             if pin:
-                images, labels = images.pin_memory(), labels.pin_memory()
-            yield (
-                images.to(self.device, non_blocking=True),
-                labels.to(self.device, non_blocking=True),
-            )
+                x, y = x.pin_memory(), y.pin_memory()
+            yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
 
 __all__ = [

@@ -14,7 +14,10 @@
 
 A worker reads a file, checks its header with PIL (a decompression bomb is refused as on the
 other paths), decodes it (torchvision's libjpeg-turbo decoder for JPEGs, PIL for the rest) and
-sends a uint8 crop; the batch becomes float, is augmented and normalised on the device. The
+sends a uint8 crop; the batch becomes float, is augmented and normalised on the device. With
+``data.decode='device'`` (the default when training on CUDA) a worker leaves RGB and grey JPEGs
+encoded and sends their bytes with the crop parameters it drew; :class:`DeviceDecoder` decodes
+the batch in one nvJPEG call on the GPU and cuts it there. The
 random numbers of a sample come from a generator seeded by (seed, epoch, sample), so its crop
 depends neither on the worker that decodes it, nor on the number of workers or processes, nor
 on timing: a resumed epoch replays exactly. Memory stays bounded by workers x prefetch x batch
@@ -23,12 +26,13 @@ on timing: a resumed epoch replays exactly. Memory stays bounded by workers x pr
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -57,6 +61,7 @@ from cnnzoo.errors import ConfigError, DataError
 
 MAX_FILE_BYTES = 1 << 28  # an image file larger than 256 MiB is refused unread
 EVAL_RESIZE_RATIO = 256 / 224  # the ImageNet convention: resize 256, centre crop 224
+DECODERS = ("auto", "workers", "device")  # data.decode: where JPEGs are decoded
 
 
 def read_file(path: str | os.PathLike) -> bytearray:
@@ -99,10 +104,19 @@ def decode_full(data: bytearray, name: str, in_chans: int) -> Tensor:
 
 
 def _resize(img: Tensor, size: tuple[int, int]) -> Tensor:
-    """Bilinear, antialiased resize of one uint8 (C, H, W) image (torch's uint8 kernel)."""
+    """Bilinear, antialiased resize of one uint8 (C, H, W) image: torch's uint8 kernel on the
+    CPU, :func:`_resize_float` elsewhere."""
     if tuple(img.shape[-2:]) == tuple(size):
         return img
+    if img.device.type != "cpu":
+        return _resize_float(img, size)
     return F.interpolate(img[None], size=size, mode="bilinear", antialias=True)[0]
+
+
+def _resize_float(img: Tensor, size: tuple[int, int]) -> Tensor:
+    """:func:`_resize` in float32, rounded back to uint8 (CUDA has no uint8 kernel for it)."""
+    out = F.interpolate(img[None].float(), size=size, mode="bilinear", antialias=True)[0]
+    return out.round_().clamp_(0, 255).to(torch.uint8)
 
 
 class TrainCrop:
@@ -135,12 +149,18 @@ class TrainCrop:
             w, h = W, H
         return (H - h) // 2, (W - w) // 2, h, w
 
-    def __call__(self, img: Tensor, g: torch.Generator) -> Tensor:
-        top, left, h, w = self.box(img.shape[1], img.shape[2], g)
+    def params(self, H: int, W: int, g: torch.Generator) -> tuple[int, int, int, int, bool]:
+        """(top, left, h, w, mirrored) for an H x W image: everything random about its crop."""
+        box = self.box(H, W, g)
+        return (*box, bool(self.flip) and float(torch.rand(1, generator=g)) < self.flip)
+
+    def apply(self, img: Tensor, params: tuple[int, int, int, int, bool]) -> Tensor:
+        top, left, h, w, mirrored = params
         out = _resize(img[:, top : top + h, left : left + w], self.size)
-        if self.flip and float(torch.rand(1, generator=g)) < self.flip:
-            out = out.flip(-1)
-        return out.contiguous()
+        return (out.flip(-1) if mirrored else out).contiguous()
+
+    def __call__(self, img: Tensor, g: torch.Generator) -> Tensor:
+        return self.apply(img, self.params(img.shape[1], img.shape[2], g))
 
 
 class CenterCrop:
@@ -150,14 +170,20 @@ class CenterCrop:
     def __init__(self, resize: int, size: tuple[int, int]) -> None:
         self.resize, self.size = resize, size
 
-    def __call__(self, img: Tensor, g: torch.Generator | None = None) -> Tensor:
-        _, h, w = img.shape
+    def params(self, H: int, W: int, g: torch.Generator | None = None) -> tuple[int, int]:
+        """The resized (h, w) of an H x W image; nothing is random."""
         r = self.resize
-        h, w = (r, int(r * w / h)) if h <= w else (int(r * h / w), r)
+        return (r, int(r * W / H)) if H <= W else (int(r * H / W), r)
+
+    def apply(self, img: Tensor, params: tuple[int, int]) -> Tensor:
+        h, w = params
         img = _resize(img, (h, w))
         ch, cw = self.size
         top, left = int(round((h - ch) / 2.0)), int(round((w - cw) / 2.0))
         return img[:, top : top + ch, left : left + cw].contiguous()
+
+    def __call__(self, img: Tensor, g: torch.Generator | None = None) -> Tensor:
+        return self.apply(img, self.params(img.shape[1], img.shape[2]))
 
 
 def split_pipeline(
@@ -173,13 +199,140 @@ def split_pipeline(
     return TrainCrop(ops[0]), Pipeline(ops[1:])
 
 
+class Encoded(NamedTuple):
+    """A JPEG that a worker left for the training device to decode: the file's bytes, the
+    parameters of its cut (drawn by the worker exactly as for an image it cuts itself), and its
+    name for error messages."""
+
+    data: Tensor
+    params: tuple
+    name: str
+
+
+def prepare(
+    data: bytearray,
+    name: str,
+    in_chans: int,
+    transform: TrainCrop | CenterCrop,
+    g: torch.Generator,
+    defer: bool = False,
+) -> Tensor | Encoded:
+    """One sample as a worker hands it on: decoded and cut by ``transform`` (random numbers from
+    ``g``), or with ``defer`` an RGB or grey JPEG left :class:`Encoded` for the device. Any other
+    file (PNG, CMYK JPEG, ...) is decoded and cut here either way."""
+    if defer:
+        with open_image(Path(name), data) as img:  # the header only: bombs are refused here
+            jpeg = img.format == "JPEG" and img.mode in ("RGB", "L")
+            W, H = img.size
+        if jpeg:
+            return Encoded(
+                torch.frombuffer(data, dtype=torch.uint8), transform.params(H, W, g), name
+            )
+    return transform(decode_full(data, name, in_chans), g)
+
+
+class Pending(NamedTuple):
+    """The samples of a batch (or a chunk of one) as they travel from a worker to the main
+    process: the images the worker cut, stacked, and the JPEGs it left encoded, end to end in one
+    tensor, so that a batch is a few shared-memory blocks rather than one per file."""
+
+    cut: Tensor | None  # uint8 (R, C, h, w)
+    blob: Tensor  # uint8: the JPEG files' bytes, one after another
+    ends: list[int]  # where each JPEG ends in blob
+    params: list[tuple]
+    names: list[str]
+    encoded: list[bool]  # per sample, in order: left encoded (else the next of cut)
+
+    @classmethod
+    def pack(cls, items: Sequence[Tensor | Encoded]) -> Pending:
+        cut = [x for x in items if not isinstance(x, Encoded)]
+        jpegs = [x for x in items if isinstance(x, Encoded)]
+        blob = torch.cat([j.data for j in jpegs]) if jpegs else torch.empty(0, dtype=torch.uint8)
+        return cls(
+            torch.stack(cut) if cut else None,
+            blob,
+            list(itertools.accumulate(len(j.data) for j in jpegs)),
+            [j.params for j in jpegs],
+            [j.name for j in jpegs],
+            [isinstance(x, Encoded) for x in items],
+        )
+
+    def unpack(self) -> list[Tensor | Encoded]:
+        cut = iter(self.cut.unbind() if self.cut is not None else ())
+        starts = [0, *self.ends[:-1]]
+        jpegs = iter(
+            Encoded(self.blob[a:b], p, n)
+            for a, b, p, n in zip(starts, self.ends, self.params, self.names, strict=True)
+        )
+        return [next(jpegs) if enc else next(cut) for enc in self.encoded]
+
+
+def collate_pending(batch: list[tuple[Tensor | Encoded, Tensor]]) -> tuple[Pending, Tensor]:
+    """The DataLoader's collate function when JPEGs are decoded on the device."""
+    return Pending.pack([x for x, _ in batch]), torch.stack([y for _, y in batch])
+
+
+class DeviceDecoder:
+    """Finishes the batches whose JPEGs the workers left encoded: decodes them on ``device``
+    in one call (torchvision's ``decode_jpeg`` with a list: nvJPEG's batched decoder on CUDA),
+    then cuts each with the parameters its worker drew. On the CPU the decoder is
+    libjpeg-turbo, as in the workers, and the batches are those of worker decoding to the bit.
+
+    A batch the device decoder refuses (nvJPEG takes fewer JPEG variants than libjpeg-turbo) is
+    decoded on the CPU instead, file by file, which names a broken file; the first time, a
+    warning says so."""
+
+    def __init__(
+        self, transform: TrainCrop | CenterCrop, in_chans: int, device: torch.device
+    ) -> None:
+        self.transform, self.in_chans, self.device = transform, in_chans, torch.device(device)
+        self.mode = ImageReadMode.RGB if in_chans == 3 else ImageReadMode.GRAY
+        self.fell_back = 0  # batches decoded on the CPU after the device decoder failed
+
+    def decode(self, jpegs: list[Encoded]) -> list[Tensor]:
+        if not jpegs:
+            return []
+        try:
+            with warnings.catch_warnings():  # torchvision 0.29 points image decoding to TorchCodec
+                warnings.simplefilter("ignore", DeprecationWarning)
+                return decode_jpeg([j.data for j in jpegs], mode=self.mode, device=self.device)
+        except RuntimeError as e:
+            if not self.fell_back:
+                reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                warnings.warn(
+                    f"decoding JPEGs on {self.device} failed ({reason}); such batches are "
+                    f"decoded on the CPU in the main process, which is slower: "
+                    f"data.decode='workers' decodes every image in the workers",
+                    stacklevel=2,
+                )
+            self.fell_back += 1
+        return [
+            decode_full(bytearray(j.data.numpy()), j.name, self.in_chans).to(self.device)
+            for j in jpegs
+        ]
+
+    def __call__(self, batch: Pending | Sequence[Tensor | Encoded]) -> Tensor:
+        """uint8 (B, C, h, w) on the device."""
+        items = batch.unpack() if isinstance(batch, Pending) else list(batch)
+        h, w = self.transform.size
+        out = torch.empty((len(items), self.in_chans, h, w), dtype=torch.uint8, device=self.device)
+        jpegs = [i for i, x in enumerate(items) if isinstance(x, Encoded)]
+        for i, img in zip(jpegs, self.decode([items[i] for i in jpegs]), strict=True):
+            out[i] = self.transform.apply(img, items[i].params)
+        for i, x in enumerate(items):
+            if not isinstance(x, Encoded):
+                out[i] = x.to(self.device)
+        return out
+
+
 def sample_generator(seed: int, epoch: int, key: int | str) -> torch.Generator:
     """The generator of one sample's random numbers in one epoch."""
     return seeded_generator("sample", seed, epoch, key)
 
 
 class StreamDataset(Dataset):
-    """Image files decoded at full resolution on access and cut by ``transform``; the item
+    """Image files decoded at full resolution on access and cut by ``transform`` (with
+    ``defer``, JPEGs are left encoded for the device: see :func:`prepare`); the item
     ``(epoch, i)`` is sample i with that epoch's random numbers."""
 
     def __init__(
@@ -190,22 +343,35 @@ class StreamDataset(Dataset):
         in_chans: int,
         transform: TrainCrop | CenterCrop,
         seed: int,
+        defer: bool = False,
     ) -> None:
         self.paths, self.labels = [str(p) for p in paths], labels
         self.in_chans, self.transform, self.seed = in_chans, transform, seed
+        self.defer = defer
 
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, item: tuple[int, int]) -> tuple[Tensor, Tensor]:
+    def __getitem__(self, item: tuple[int, int]) -> tuple[Tensor | Encoded, Tensor]:
         epoch, i = item
-        img = decode_full(read_file(self.paths[i]), self.paths[i], self.in_chans)
-        return self.transform(img, sample_generator(self.seed, epoch, i)), self.labels[i]
+        path, g = self.paths[i], sample_generator(self.seed, epoch, i)
+        sample = prepare(read_file(path), path, self.in_chans, self.transform, g, self.defer)
+        return sample, self.labels[i]
 
 
 def eval_resize(cfg: Mapping[str, Any]) -> int:
     """The shorter side evaluation images are resized to before the centre crop (checked)."""
     return _settings(cfg)[1]
+
+
+def decode_on_device(cfg: Mapping[str, Any], device: torch.device | str) -> bool:
+    """Whether the training device decodes the JPEGs (``data.decode``): 'workers' never,
+    'device' always, 'auto' (the default) on CUDA, where nvJPEG takes the decoding off the CPU
+    workers that are a GPU's usual bottleneck on ImageNet."""
+    decode = cfg.get("decode") or "auto"
+    if decode not in DECODERS:
+        raise ConfigError(f"data.decode must be one of {', '.join(DECODERS)}, got {decode!r}")
+    return decode == "device" or (decode == "auto" and torch.device(device).type == "cuda")
 
 
 def _settings(cfg: Mapping[str, Any]) -> tuple[tuple[int, int], int, int, tuple, tuple]:
@@ -322,6 +488,7 @@ def build_stream(
     pipeline = build_pipeline(train_cfg.get("pipeline"), AugContext(len(class_names), mean))
     train_crop, rest = split_pipeline(pipeline, eval_crop)
     workers = int(cfg.get("num_workers", 2) or 0)
+    defer = decode_on_device(cfg, device)
 
     def make(part: str) -> BatchIterable | None:
         if part not in parts:
@@ -345,17 +512,23 @@ def build_stream(
             rank=rank,
             world_size=world_size,
         )
+        decoder = DeviceDecoder(crop, in_chans, device) if defer else None
         if shards:
             batches = ShardBatches(
-                index, part, in_chans=in_chans, transform=crop, num_workers=workers, **kw
-            )
+                index, part, in_chans=in_chans, transform=crop, num_workers=workers,
+                decoder=decoder, **kw,
+            )  # fmt: skip
             n = index.num_samples(part)
         else:
             split = parts[part]
             ds = StreamDataset(
-                split.paths, split.labels, in_chans=in_chans, transform=crop, seed=seed
-            )
-            batches = LoaderBatches(ds, split.labels, num_workers=workers, keyed=True, **kw)
+                split.paths, split.labels, in_chans=in_chans, transform=crop, seed=seed,
+                defer=defer,
+            )  # fmt: skip
+            batches = LoaderBatches(
+                ds, split.labels, num_workers=workers, keyed=True, decoder=decoder,
+                collate_fn=collate_pending if defer else None, **kw,
+            )  # fmt: skip
             n = len(split)
         if len(batches) == 0:
             raise _no_batch(part, n, batch_size, kw["drop_last"], world_size)
@@ -377,11 +550,18 @@ def build_stream(
 
 
 __all__ = [
+    "DECODERS",
     "CenterCrop",
+    "DeviceDecoder",
+    "Encoded",
+    "Pending",
     "StreamDataset",
     "TrainCrop",
     "build_stream",
+    "collate_pending",
     "decode_full",
+    "decode_on_device",
+    "prepare",
     "read_file",
     "sample_generator",
     "split_pipeline",
