@@ -1026,7 +1026,7 @@ def _check_data(cfg: Mapping[str, Any]) -> None:
     _check_choice("data.format", data.get("format", "folder"), ("folder", "shards"))
     if data.get("resize") is not None:
         _check_int("data.resize", data["resize"], 1, MAX_IMAGE_SIZE)
-    _check_choice("data.decode", data.get("decode", "auto"), ("auto", "workers", "device"))
+    _check_choice("data.decode", data.get("decode", "workers"), ("workers", "device"))
     _check_int("data.num_workers", data["num_workers"], 0, MAX_WORKERS)
     _check_choice("data.in_chans", data["in_chans"], (None, 1, 3))
     size = data["image_size"]

@@ -410,20 +410,42 @@ def test_a_broken_jpeg_decoded_on_the_device_is_named(tmp_path):
         epoch(b.train, 1)
 
 
-def test_auto_decodes_on_the_device_only_on_cuda():
-    from cnnzoo.data.stream import decode_on_device
+def test_workers_decode_unless_the_device_is_asked_for(folder):
+    assert build_data(cfg(folder), device=CPU, seed=0).train.decoder is None
+    assert build_data(cfg(folder, decode="device"), device=CPU, seed=0).val.decoder is not None
 
-    assert decode_on_device({}, "cuda") and decode_on_device(dict(decode="auto"), "cuda:1")
-    assert not decode_on_device({}, "cpu") and not decode_on_device(dict(decode="workers"), "cuda")
-    assert decode_on_device(dict(decode="device"), "cpu")
-    with pytest.raises(ConfigError, match="data.decode must be one of auto, workers, device"):
-        decode_on_device(dict(decode="gpu"), "cuda")
+
+def test_the_cuda_stream_is_drained_before_nvjpeg_decodes(monkeypatch):
+    """torchvision 0.29's CUDA decoder does not wait for the caller's stream (pytorch/vision
+    #9606): the decoder synchronizes it first. Checked by order of calls, without a GPU."""
+    import cnnzoo.data.stream as stream
+
+    calls = []
+
+    class Stream:
+        def synchronize(self):
+            calls.append("synchronize")
+
+    def decode(data, mode, device):
+        calls.append(f"decode {len(data)} on {device}")
+        return [torch.zeros(3, 4, 4, dtype=torch.uint8) for _ in data]
+
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: Stream())
+    monkeypatch.setattr(stream, "decode_jpeg", decode)
+    decoder = stream.DeviceDecoder(CenterCrop(4, (4, 4)), 3, torch.device("cuda"))
+    jpeg = Encoded(torch.zeros(8, dtype=torch.uint8), (4, 4), "x.jpg")
+    assert len(decoder.decode([jpeg, jpeg])) == 2
+    assert calls == ["synchronize", "decode 2 on cuda"]
+    cpu = stream.DeviceDecoder(CenterCrop(4, (4, 4)), 3, CPU)
+    calls.clear()
+    cpu.decode([jpeg])
+    assert calls == ["decode 1 on cpu"]
 
 
 @pytest.mark.parametrize(
     ("change", "match"),
     [
-        (dict(decode="gpu"), "data.decode"),
+        (dict(decode="auto"), "data.decode must be one of workers, device"),
         (dict(loader="dataloader", decode="device"), "belongs to the streaming path"),
     ],
 )

@@ -1,9 +1,10 @@
 # ImageNet-1k (ILSVRC 2012, Russakovsky et al. 2015) in its usual layout, root/train/<wnid>/*.JPEG
 # and root/val/<wnid>/*.JPEG (set data.root or CNNZOO_DATA), or tar shards written from it with
 # `cnnzoo shards` (data.format="shards", data.root=<shard folder>). Streamed: full-size JPEGs
-# decoded per sample (by nvJPEG on the GPU when training on CUDA, else in the workers); training takes the Inception-style RandomResizedCrop 224 +
-# flip from the full image, evaluation resizes the shorter side to 256 and crops the centre 224
-# (torchvision's reference classification recipe); ImageNet's mean and std.
+# decoded per sample in the workers (or on the GPU: data.decode="device"); training takes the
+# Inception-style RandomResizedCrop 224 + flip from the full image, evaluation resizes the
+# shorter side to 256 and crops the centre 224 (torchvision's reference classification recipe);
+# ImageNet's mean and std.
 data = dict(
     type="imagenet",
     root=None,  # set this: --cfg-options data.root=/path/to/imagenet
@@ -17,7 +18,7 @@ data = dict(
     std=(0.229, 0.224, 0.225),
     loader="stream",
     format="folder",
-    decode="auto",  # where JPEGs are decoded: "device" on CUDA, "workers" elsewhere
+    decode="workers",  # or "device": nvJPEG on the GPU (see README, "ImageNet")
     num_workers=8,
     train=dict(
         batch_size=32,

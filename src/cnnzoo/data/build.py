@@ -168,9 +168,9 @@ def build_data(
             "data.resize (the shorter side before the evaluation centre crop) belongs to the "
             "streaming path: set data.loader='stream' or drop data.resize"
         )
-    if (cfg.get("decode") or "auto") != "auto":
+    if (cfg.get("decode") or "workers") != "workers":
         raise ConfigError(
-            "data.decode (where JPEGs are decoded: 'workers' or 'device') belongs to the "
+            "data.decode='device' (JPEGs decoded on the training device) belongs to the "
             "streaming path: set data.loader='stream' or drop data.decode"
         )
     in_chans = cfg.get("in_chans")

@@ -15,7 +15,7 @@
 A worker reads a file, checks its header with PIL (a decompression bomb is refused as on the
 other paths), decodes it (torchvision's libjpeg-turbo decoder for JPEGs, PIL for the rest) and
 sends a uint8 crop; the batch becomes float, is augmented and normalised on the device. With
-``data.decode='device'`` (the default when training on CUDA) a worker leaves RGB and grey JPEGs
+``data.decode='device'`` (for GPUs; the default is 'workers') a worker leaves RGB and grey JPEGs
 encoded and sends their bytes with the crop parameters it drew; :class:`DeviceDecoder` decodes
 the batch in one nvJPEG call on the GPU and cuts it there. The
 random numbers of a sample come from a generator seeded by (seed, epoch, sample), so its crop
@@ -61,7 +61,7 @@ from cnnzoo.errors import ConfigError, DataError
 
 MAX_FILE_BYTES = 1 << 28  # an image file larger than 256 MiB is refused unread
 EVAL_RESIZE_RATIO = 256 / 224  # the ImageNet convention: resize 256, centre crop 224
-DECODERS = ("auto", "workers", "device")  # data.decode: where JPEGs are decoded
+DECODERS = ("workers", "device")  # data.decode: where JPEGs are decoded
 
 
 def read_file(path: str | os.PathLike) -> bytearray:
@@ -292,6 +292,12 @@ class DeviceDecoder:
     def decode(self, jpegs: list[Encoded]) -> list[Tensor]:
         if not jpegs:
             return []
+        if self.device.type == "cuda":
+            # torchvision 0.29's nvJPEG wrapper allocates its output on the caller's stream but
+            # decodes on a private stream that does not wait for it, so it can overwrite memory
+            # that kernels queued on the caller's stream have yet to read (pytorch/vision#9606,
+            # reproduced on H100s); draining the stream first is the reported fix
+            torch.cuda.current_stream(self.device).synchronize()
         try:
             with warnings.catch_warnings():  # torchvision 0.29 points image decoding to TorchCodec
                 warnings.simplefilter("ignore", DeprecationWarning)
@@ -364,14 +370,13 @@ def eval_resize(cfg: Mapping[str, Any]) -> int:
     return _settings(cfg)[1]
 
 
-def decode_on_device(cfg: Mapping[str, Any], device: torch.device | str) -> bool:
-    """Whether the training device decodes the JPEGs (``data.decode``): 'workers' never,
-    'device' always, 'auto' (the default) on CUDA, where nvJPEG takes the decoding off the CPU
-    workers that are a GPU's usual bottleneck on ImageNet."""
-    decode = cfg.get("decode") or "auto"
+def decode_on_device(cfg: Mapping[str, Any]) -> bool:
+    """Whether the training device decodes the JPEGs: ``data.decode='device'`` (nvJPEG on
+    CUDA, which takes the decoding off the CPU workers), not the default 'workers'."""
+    decode = cfg.get("decode") or "workers"
     if decode not in DECODERS:
         raise ConfigError(f"data.decode must be one of {', '.join(DECODERS)}, got {decode!r}")
-    return decode == "device" or (decode == "auto" and torch.device(device).type == "cuda")
+    return decode == "device"
 
 
 def _settings(cfg: Mapping[str, Any]) -> tuple[tuple[int, int], int, int, tuple, tuple]:
@@ -488,7 +493,7 @@ def build_stream(
     pipeline = build_pipeline(train_cfg.get("pipeline"), AugContext(len(class_names), mean))
     train_crop, rest = split_pipeline(pipeline, eval_crop)
     workers = int(cfg.get("num_workers", 2) or 0)
-    defer = decode_on_device(cfg, device)
+    defer = decode_on_device(cfg)
 
     def make(part: str) -> BatchIterable | None:
         if part not in parts:
