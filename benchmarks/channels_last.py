@@ -20,10 +20,10 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from _report import save_report
 
 import cnnzoo
 
@@ -106,8 +106,7 @@ def main() -> None:
         print(lines[-1], flush=True)
     lines.append(f"\n- load average at end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     print(lines[-1])
-    if args.output:
-        Path(args.output).write_text("\n".join(lines) + "\n")
+    save_report(args.output, lines)
 
 
 if __name__ == "__main__":

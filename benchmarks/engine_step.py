@@ -38,7 +38,7 @@ CASES = {
 
 # Run in the child: train until enough steps are timed, then stop by raising StopTiming.
 CHILD = r"""
-import json, sys, time
+import json, os, sys, time
 from cnnzoo.config import load_config
 from cnnzoo.engine import trainer
 
@@ -62,7 +62,9 @@ try:
 except StopTiming:
     pass
 step = sorted(b - a for a, b in zip(times[warmup:], times[warmup + 1:]))
-json.dump(dict(median=step[len(step) // 2], n=len(step)), open(out, "w"))
+with open(out + ".tmp", "w") as f:  # then renamed: the parent never reads half of it
+    json.dump(dict(median=step[len(step) // 2], n=len(step)), f)
+os.replace(out + ".tmp", out)
 """
 
 

@@ -28,9 +28,8 @@ import tempfile
 from pathlib import Path
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from stream_loader import publish, shown_command, write_folder  # noqa: E402  (its JPEGs)
+from _report import save_report, shown_command
+from stream_loader import write_folder  # the same JPEGs as the loader benchmark
 
 RECIPE = "configs/imagenet/resnet50_sgd-step_8xb32_90e_imagenet.py"
 VAL_SPLIT = 0.02  # a run needs a split to score; its evaluation is inside the epoch's time
@@ -103,7 +102,8 @@ def main() -> None:
         "| --- | ---: |",
         *(f"| {d} | {v:.0f} |" for d, v in figures.items()),
     ]
-    publish(lines, args.output)
+    print("\n".join(lines))
+    save_report(args.output, lines)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from _report import save_report
 
 import cnnzoo
 from cnnzoo.analysis.speed import resolve_device
@@ -278,8 +279,7 @@ def main() -> None:
         """Print a report line; with --output, rewrite the file so far (a cut run keeps its rows)."""
         print(text, flush=True)
         lines.append(text)
-        if args.output:
-            args.output.write_text("\n".join(lines) + "\n")
+        save_report(args.output, lines)
 
     accel = f", {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""
     out(f"- machine: {platform.platform()}; CPU: {cpu_name()}, {os.cpu_count()} cores{accel}")

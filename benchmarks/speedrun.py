@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _report import save_report
+
 from cnnzoo.engine.report import cpu_name
 
 
@@ -126,9 +128,7 @@ def main() -> None:
         )
     if verdicts:
         out("\n- " + "; ".join(verdicts))
-    if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text("\n".join(lines) + "\n")
+    save_report(args.output, lines)
 
 
 if __name__ == "__main__":

@@ -28,12 +28,12 @@ import argparse
 import os
 import platform
 import statistics
-import sys
 import tarfile
 import time
 from pathlib import Path
 
 import torch
+from _report import save_report, shown_command
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -62,21 +62,6 @@ def write_folder(cifar: Path, folder: Path, n: int, size: tuple[int, int]) -> in
     total = sum(per_class.values())
     done.write_text(str(total))
     return total
-
-
-def shown_command(*paths: str) -> str:
-    """This script's command line with the machine's data paths shown as DIR/NAME."""
-    return "python " + " ".join(f"DIR/{Path(a).name}" if a in paths else a for a in sys.argv)
-
-
-def publish(lines: list[str], output: str | None) -> None:
-    """Print the report, and write it (atomically) to ``output`` when given."""
-    from cnnzoo.fileio import atomic_write
-
-    report = "\n".join(lines) + "\n"
-    print(report)
-    if output:
-        atomic_write(Path(output), lambda f: f.write(report), binary=False)
 
 
 def timed_epoch(batches, device: torch.device) -> tuple[float, int]:
@@ -193,7 +178,8 @@ def main() -> None:
             else f"**{statistics.median(ratios):.2f}x** [{min(ratios):.2f}-{max(ratios):.2f}]"
         )
         lines.append(f"| {label} | {t:.2f} | {n / t:.0f} | {rel} |")
-    publish(lines, args.output)
+    print("\n".join(lines))
+    save_report(args.output, lines)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from _report import save_report
 
 import cnnzoo
 from cnnzoo.config import load_config, parse_cfg_options
@@ -325,9 +326,7 @@ def main() -> None:
             run_epochs(case, args, out)
     out(f"\n- load average at end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}; "
         f"total {time.perf_counter() - start:.0f} s")  # fmt: skip
-    if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text("\n".join(lines) + "\n")
+    save_report(args.output, lines)
 
 
 if __name__ == "__main__":
