@@ -2,6 +2,9 @@ import csv
 import math
 import os
 import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -321,6 +324,39 @@ class ConvInputs(Callback):
             self.calls += 1
             self.dtypes.add(output.dtype)
             self.channels_last.add(inputs[0].is_contiguous(memory_format=torch.channels_last))
+
+
+# RepVGG-A0 trains two steps on 96x96 RGB batches with the default runtime (channels_last on):
+# without the engine's NCHW fallback, oneDNN's weight gradient of the stem's 1x1 stride-2 branch
+# kills the process (a segfault or a heap abort at this size; see cnnzoo.engine.cpu_kernels)
+REPVGG_ON_CPU = """
+import sys, torch, cnnzoo
+from fakes import FakeBatches, FakeBundle
+
+data = FakeBundle(0)
+images, labels = torch.randn(4, 3, 96, 96), torch.arange(4) % 10
+data.train = FakeBatches(images, labels, 2, True, 0)
+data.val = data.test = FakeBatches(images, labels, 4, False, 0)
+data.in_chans, data.image_size, data.mean, data.std = 3, (96, 96), (0.0,) * 3, (1.0,) * 3
+options = {"model.type": "repvgg_a0", "model.in_chans": 3, "data.in_chans": 3,
+           "data.image_size": 96, "train_cfg.max_epochs": 1, "log.tensorboard": False,
+           "device": "cpu", "work_dir": sys.argv[2]}  # the rest: the default runtime
+cfg = cnnzoo.load_config(sys.argv[1], options)
+cnnzoo.train(cfg, data=data, quiet=True)
+"""
+
+
+def test_repvgg_trains_on_the_cpu_with_the_default_channels_last(make_cfg, tmp_path):
+    cfg = make_cfg("repvgg")  # written to tmp_path/repvgg.py, which the subprocess loads
+    assert cfg.channels_last is True  # the default runtime's
+    tests = os.path.dirname(__file__)
+    env = dict(os.environ, OMP_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")]))  # fmt: skip
+    args = [sys.executable, "-c", REPVGG_ON_CPU, str(tmp_path / "repvgg.py"), cfg.work_dir]
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]  # not -11 (SIGSEGV) or -6 (SIGABRT)
+    assert "note: training in NCHW, not channels_last" in done.stdout
+    assert len(list(Path(cfg.work_dir).glob("repvgg/*/checkpoints/last.pt"))) == 1
 
 
 def test_without_validation_or_test_split(fake_data, make_cfg, monkeypatch, capsys):
