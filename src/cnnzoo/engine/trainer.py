@@ -23,6 +23,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,7 +65,7 @@ from cnnzoo.engine.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from cnnzoo.engine.cpu_kernels import nhwc_weight_grad_crash
+from cnnzoo.engine.cpu_kernels import grouped_convs, nhwc_weight_grad_crash
 from cnnzoo.engine.losses import Loss, build_loss
 from cnnzoo.engine.metrics import Meter
 from cnnzoo.engine.optim import Schedule, build_optimizer, clip_gradients
@@ -344,6 +345,12 @@ def setup(cfg: Config, *, resume, quiet: bool, data: DataBundle | None, held: co
     schedule = Schedule(optimizer, lr_cfg["param_scheduler"], max_epochs=int(cfg.train_cfg.max_epochs),
                         steps_per_epoch=math.ceil(len(data.train) / accumulate))  # fmt: skip
     amp_dtype = autocast_dtype(cfg.get("amp") or {}, ctx.device)
+    grouped = grouped_convs(model) if amp_dtype == torch.bfloat16 and cpu else 0
+    if grouped and ctx.is_main:
+        warnings.warn(f"bf16 autocast on the CPU slows this model's {grouped} depthwise/grouped "
+                      "convolutions (MobileNetV2, ShuffleNet, EfficientNet train 1.7-2.2x slower "
+                      "than in fp32; more on CPUs without bf16 instructions); train in fp32 with "
+                      "--cfg-options amp.enabled=False", stacklevel=2)  # fmt: skip
     scaler = torch.amp.GradScaler(ctx.device.type,
                                   enabled=amp_dtype == torch.float16 and ctx.device.type == "cuda")  # fmt: skip
     run_dir = distributed.broadcast_object(
