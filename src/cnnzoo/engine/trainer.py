@@ -370,7 +370,8 @@ def setup(cfg: Config, *, resume, quiet: bool, data: DataBundle | None, held: co
               lr_scale=lr_scale, amp_dtype=amp_dtype, channels_last=channels_last,
               clip=dict(cfg.get("clip_grad") or {}), accumulate=accumulate,
               max_epochs=int(cfg.train_cfg.max_epochs), val_every=val_every,
-              resumed=ckpt is not None)  # fmt: skip
+              resumed=ckpt is not None,
+              interruption=Interruption(every=int(cfg.get("sync_every", 1))))  # fmt: skip
     if crashing is not None:
         run.say(f"note: training in NCHW, not channels_last: on the CPU, oneDNN crashes on the "
                 f"channels-last weight gradient of {crashing} (a strided 1x1 conv on few "
@@ -405,7 +406,6 @@ def setup(cfg: Config, *, resume, quiet: bool, data: DataBundle | None, held: co
 def default_callbacks(run: Run) -> list[Callback]:
     """The callbacks that every run has, and those its config asks for."""
     cfg = run.cfg
-    run.interruption = Interruption(every=int(cfg.get("sync_every", 1)))
     callbacks: list[Callback] = [
         NonFiniteGuard(cfg.get("nan_policy", "stop"), int(cfg.get("sync_every", 1)))
     ]
