@@ -8,7 +8,8 @@ log = dict(interval=50, tensorboard=True)
 checkpoint = dict(monitor="val/top1", mode="max")  # which epoch is "best"
 early_stopping = None  # or dict(monitor='val/loss', mode='min', patience=5, min_delta=0.0)
 amp = dict(enabled=False, dtype="bfloat16")  # autocast; fp16 uses a GradScaler on CUDA
-channels_last = True  # NHWC: 1.2-1.7x faster CPU training steps for conv nets (BENCHMARKS.md)
+channels_last = True  # NHWC: 1.2-1.7x faster CPU training steps for conv nets (BENCHMARKS.md);
+# on a CPU a model with a strided 1x1 conv on < 16 channels (RepVGG) trains in NCHW: oneDNN crashes
 compile = False
 nan_policy = "stop"  # 'stop' | 'skip' (skip the step and halve the LR)
 sync_bn = False  # DDP on GPUs: BatchNorm statistics over the global batch (SyncBatchNorm)

@@ -52,6 +52,7 @@ from cnnzoo.plaindata import (
     DATA_SUFFIXES,
     check_data_config_tree,
     check_plain,
+    is_int,
     literal_config,
     read_data_file,
 )
@@ -721,10 +722,6 @@ def _unknown_key(
 # --- validation ----------------------------------------------------------------------------
 
 
-def _is_int(x: Any) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
-
-
 def _is_number(x: Any) -> bool:
     """A finite int or float (not a bool, not inf or nan)."""
     return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
@@ -755,7 +752,7 @@ def _check_keys(name: str, section: Mapping[str, Any], allowed: Iterable[str]) -
 
 def _check_int(name: str, value: Any, lo: int, hi: int) -> None:
     _require(
-        _is_int(value) and lo <= value <= hi,
+        is_int(value) and lo <= value <= hi,
         f"{name} must be an integer in [{lo}, {hi:,}], got {value!r}",
     )
 
@@ -822,7 +819,7 @@ def _check_runtime(cfg: Mapping[str, Any]) -> None:
             isinstance(s, list | tuple)
             and len(s) == 2
             and s[0] in ("train", "val")
-            and _is_int(s[1])
+            and is_int(s[1])
             and 0 < s[1] <= MAX_EPOCHS
             for s in workflow
         ),
@@ -832,7 +829,7 @@ def _check_runtime(cfg: Mapping[str, Any]) -> None:
     log = _section(cfg, "log")
     _check_keys("log", log, RUNTIME_DEFAULTS["log"])
     _require(
-        _is_int(log["interval"]) and log["interval"] > 0,
+        is_int(log["interval"]) and log["interval"] > 0,
         f"log.interval must be an integer > 0, got {log['interval']!r}",
     )
     _require(isinstance(log["tensorboard"], bool), "log.tensorboard must be True or False")
@@ -1016,7 +1013,7 @@ def _check_data(cfg: Mapping[str, Any]) -> None:
     subset = data.get("train_subset")
     _require(
         subset is None
-        or (_is_int(subset) and subset >= 1)
+        or (is_int(subset) and subset >= 1)
         or (isinstance(subset, float) and 0 < subset <= 1),
         f"data.train_subset must be None, a fraction in (0, 1] (e.g. 0.1) or a number of "
         f"training images (e.g. 5000); got {subset!r}",
@@ -1031,13 +1028,13 @@ def _check_data(cfg: Mapping[str, Any]) -> None:
     _check_choice("data.in_chans", data["in_chans"], (None, 1, 3))
     size = data["image_size"]
     if size is not None:
-        ok = (_is_int(size) and size > 0) or (
+        ok = (is_int(size) and size > 0) or (
             isinstance(size, list | tuple)
             and len(size) == 2
-            and all(_is_int(s) and s > 0 for s in size)
+            and all(is_int(s) and s > 0 for s in size)
         )
         _require(ok, f"data.image_size must be None, an integer or (height, width); got {size!r}")
-        largest = size if _is_int(size) else max(size)
+        largest = size if is_int(size) else max(size)
         _require(
             largest <= MAX_IMAGE_SIZE,
             f"data.image_size={size!r} is larger than {MAX_IMAGE_SIZE} pixels, far beyond what "
@@ -1071,12 +1068,12 @@ def _check_data(cfg: Mapping[str, Any]) -> None:
             f"model.num_classes={model['num_classes']} but {data['type']} has {num_classes} classes; "
             f"set model.num_classes={num_classes}"
         )
-    hw = (size, size) if _is_int(size) else tuple(size) if size is not None else native_size
+    hw = (size, size) if is_int(size) else tuple(size) if size is not None else native_size
     min_hw = get_model_entry(model["type"]).cfg.min_input_size
     fixed = model.get("img_size")  # a model built for one input size (MLP-Mixer) takes that one
-    if _is_int(fixed):
+    if is_int(fixed):
         min_hw = (fixed, fixed)
-    elif isinstance(fixed, list | tuple) and len(fixed) == 2 and all(map(_is_int, fixed)):
+    elif isinstance(fixed, list | tuple) and len(fixed) == 2 and all(map(is_int, fixed)):
         min_hw = tuple(fixed)
     if hw is not None and (hw[0] < min_hw[0] or hw[1] < min_hw[1]):
         raise ConfigError(
@@ -1146,14 +1143,14 @@ def _check_optim(cfg: Mapping[str, Any]) -> None:
         _require(key in sched, f"param_scheduler {sched['type']!r} needs param_scheduler.{key}")
     warmup = sched.get("warmup_epochs", 0)
     _require(
-        _is_int(warmup) and 0 <= warmup < epochs,
+        is_int(warmup) and 0 <= warmup < epochs,
         f"param_scheduler.warmup_epochs must be an integer in [0, max_epochs={epochs}), got {warmup!r}",
     )
     milestones = sched.get("milestones")
     if milestones is not None:
         _require(
             isinstance(milestones, list | tuple)
-            and all(_is_int(m) and 0 < m <= MAX_EPOCHS for m in milestones)
+            and all(is_int(m) and 0 < m <= MAX_EPOCHS for m in milestones)
             and list(milestones) == sorted(milestones),
             f"param_scheduler.milestones must be increasing epoch numbers, got {milestones!r}",
         )

@@ -36,6 +36,11 @@ DATA_SUFFIXES = (".yaml", ".yml", ".json")
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+def is_int(x: Any) -> bool:
+    """An int of a config or a checkpoint, where ``True`` is not one (bool is an int subclass)."""
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
 def check_plain(value: Any, where: str) -> None:
     """Refuse ``value`` unless it is plain data within the size and depth budget."""
     budget = [MAX_NODES]

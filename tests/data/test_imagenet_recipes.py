@@ -67,11 +67,6 @@ def shrunk(name: str, root: str, fmt: str, work_dir: str) -> dict:
         "work_dir": work_dir,
         "device": "cpu",
     }
-    if cfg.model.type == "repvgg_a0":
-        # oneDNN's NHWC weight gradient of a 1x1 stride-2 conv on 3 channels (RepVGG's first
-        # block) writes out of bounds on x86 CPUs: a crash with one thread, a hang or wrong
-        # gradients with two (uxlfoundation/oneDNN#6035); NCHW is unaffected
-        options["channels_last"] = False
     if "warmup_epochs" in cfg.param_scheduler:
         options["param_scheduler.warmup_epochs"] = 0  # must end before max_epochs
     return options

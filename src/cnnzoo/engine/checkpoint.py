@@ -22,7 +22,7 @@ import torch.nn as nn
 from cnnzoo.config import run_config_file
 from cnnzoo.errors import CheckpointError, ConfigError, TrainingError
 from cnnzoo.models import create_model, extract_state_dict, load_weights, read_checkpoint
-from cnnzoo.plaindata import check_plain, literal_config
+from cnnzoo.plaindata import check_plain, is_int, literal_config
 
 FORMAT_VERSION = 2  # 2: the config is stored as plain data (1: as .py text, read as literals)
 REQUIRED_KEYS = (
@@ -78,7 +78,7 @@ def load_checkpoint(path: str | Path) -> dict:
             f"to use plain weights, pass them as model.pretrained"
         )
     version = ckpt["format_version"]
-    if _is_int(version) and version > FORMAT_VERSION:
+    if is_int(version) and version > FORMAT_VERSION:
         raise CheckpointError(
             f"{path} has checkpoint format {version}, newer than this cnnzoo "
             f"understands ({FORMAT_VERSION}); upgrade cnnzoo"
@@ -95,10 +95,6 @@ def load_checkpoint(path: str | Path) -> dict:
         except ConfigError as e:
             raise CheckpointError(str(e)) from None
     return ckpt
-
-
-def _is_int(x: Any) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
 
 
 def _is_number(x: Any) -> bool:
@@ -144,7 +140,7 @@ def _best(x: Any) -> bool:
         and isinstance(x.get("monitor"), str)
         and x.get("mode") in ("min", "max")
         and (x.get("value") is None or _is_number(x.get("value")))
-        and _is_int(x.get("epoch"))
+        and is_int(x.get("epoch"))
     )
 
 
@@ -156,7 +152,7 @@ def _rng(x: Any) -> bool:
         and _is_list_of(x.get("cuda"), lambda t: isinstance(t, torch.Tensor))
         and isinstance(x.get("python"), torch.Tensor)
         and x["python"].numel() == 625
-        and _is_int(x.get("python_version"))
+        and is_int(x.get("python_version"))
         and (x.get("python_gauss") is None or _is_number(x.get("python_gauss")))
     )
 
@@ -166,9 +162,9 @@ def _data_meta(x: Any) -> bool:
         _is_str_dict(x)
         and isinstance(x.get("dataset"), str)
         and _is_list_of(x.get("class_names"), lambda c: isinstance(c, str))
-        and _is_int(x.get("num_classes"))
+        and is_int(x.get("num_classes"))
         and x.get("in_chans") in (1, 3)
-        and _is_list_of(x.get("image_size"), lambda v: _is_int(v) and v > 0)
+        and _is_list_of(x.get("image_size"), lambda v: is_int(v) and v > 0)
         and len(x["image_size"]) == 2
         and _is_list_of(x.get("mean"), _is_number)
         and _is_list_of(x.get("std"), lambda v: _is_number(v) and v > 0)
@@ -178,21 +174,21 @@ def _data_meta(x: Any) -> bool:
 def _partial(x: Any) -> bool:
     return x is None or (
         _is_str_dict(x)
-        and _is_int(x.get("step"))
+        and is_int(x.get("step"))
         and x["step"] >= 0
         and isinstance(x.get("meter_sums"), torch.Tensor)
         and isinstance(x.get("meter_confusion"), torch.Tensor)
-        and _is_int(x.get("nan_streak", 0))
+        and is_int(x.get("nan_streak", 0))
     )
 
 
 def _non_negative_int(x: Any) -> bool:
-    return _is_int(x) and x >= 0
+    return is_int(x) and x >= 0
 
 
 # field -> (check, what it should be); extra fields are allowed (newer minor additions)
 SCHEMA: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "format_version": (lambda x: _is_int(x) and x >= 1, f"an integer 1..{FORMAT_VERSION}"),
+    "format_version": (lambda x: is_int(x) and x >= 1, f"an integer 1..{FORMAT_VERSION}"),
     "model_name": (lambda x: isinstance(x, str) and x != "", "a model name"),
     "model_kwargs": (lambda x: _is_str_dict(x) and _plain(x), "a dict of plain values"),
     "model": (_is_tensor_dict, "a dict of tensors (a state_dict)"),
@@ -241,8 +237,8 @@ SCHEMA: dict[str, tuple[Callable[[Any], bool], str]] = {
         lambda x: x is None or (_is_str_dict(x) and isinstance(x.get("bad_epochs", 0), int)),
         "None or a dict",
     ),
-    "world_size": (lambda x: _is_int(x) and x >= 1, "an integer >= 1"),
-    "global_batch_size": (lambda x: x is None or (_is_int(x) and x >= 1), "an integer >= 1"),
+    "world_size": (lambda x: is_int(x) and x >= 1, "an integer >= 1"),
+    "global_batch_size": (lambda x: x is None or (is_int(x) and x >= 1), "an integer >= 1"),
     "lr_scale": (lambda x: _is_number(x) and x > 0, "a number > 0"),
 }
 

@@ -23,6 +23,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +65,7 @@ from cnnzoo.engine.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
+from cnnzoo.engine.cpu_kernels import grouped_convs, nhwc_weight_grad_crash
 from cnnzoo.engine.losses import Loss, build_loss
 from cnnzoo.engine.metrics import Meter
 from cnnzoo.engine.optim import Schedule, build_optimizer, clip_gradients
@@ -328,7 +330,12 @@ def setup(cfg: Config, *, resume, quiet: bool, data: DataBundle | None, held: co
         {**cfg.model, **weights}, data, regression=loss_fn.regression
     )
     model.to(ctx.device)
-    if cfg.get("channels_last", True):
+    cpu = ctx.device.type == "cpu"  # oneDNN's kernels: see cnnzoo.engine.cpu_kernels
+    channels_last = bool(cfg.get("channels_last", True))
+    crashing = nhwc_weight_grad_crash(model) if channels_last and cpu else None
+    if crashing is not None:
+        channels_last = False  # said below, once the run can say it
+    if channels_last:
         model.to(memory_format=torch.channels_last)
     global_batch = optim.global_batch_size(cfg, ctx.world_size)  # batch_size is per process
     lr_scale = optim.lr_scale(cfg, ctx.world_size)  # auto_scale_lr; 1 unless enabled
@@ -338,6 +345,12 @@ def setup(cfg: Config, *, resume, quiet: bool, data: DataBundle | None, held: co
     schedule = Schedule(optimizer, lr_cfg["param_scheduler"], max_epochs=int(cfg.train_cfg.max_epochs),
                         steps_per_epoch=math.ceil(len(data.train) / accumulate))  # fmt: skip
     amp_dtype = autocast_dtype(cfg.get("amp") or {}, ctx.device)
+    grouped = grouped_convs(model) if amp_dtype == torch.bfloat16 and cpu else 0
+    if grouped and ctx.is_main:
+        warnings.warn(f"bf16 autocast on the CPU slows this model's {grouped} depthwise/grouped "
+                      "convolutions (MobileNetV2, ShuffleNet, EfficientNet train 1.7-2.2x slower "
+                      "than in fp32; more on CPUs without bf16 instructions); train in fp32 with "
+                      "--cfg-options amp.enabled=False", stacklevel=2)  # fmt: skip
     scaler = torch.amp.GradScaler(ctx.device.type,
                                   enabled=amp_dtype == torch.float16 and ctx.device.type == "cuda")  # fmt: skip
     run_dir = distributed.broadcast_object(
@@ -354,10 +367,15 @@ def setup(cfg: Config, *, resume, quiet: bool, data: DataBundle | None, held: co
     run = Run(cfg=cfg, ctx=ctx, data=data, model=model, forward=model, loss_fn=loss_fn,
               optimizer=optimizer, schedule=schedule, scaler=scaler, model_name=model_name,
               model_kwargs=model_kwargs, run_dir=run_dir, quiet=quiet, global_batch=global_batch,
-              lr_scale=lr_scale, amp_dtype=amp_dtype, channels_last=bool(cfg.get("channels_last", True)),
+              lr_scale=lr_scale, amp_dtype=amp_dtype, channels_last=channels_last,
               clip=dict(cfg.get("clip_grad") or {}), accumulate=accumulate,
               max_epochs=int(cfg.train_cfg.max_epochs), val_every=val_every,
-              resumed=ckpt is not None)  # fmt: skip
+              resumed=ckpt is not None,
+              interruption=Interruption(every=int(cfg.get("sync_every", 1))))  # fmt: skip
+    if crashing is not None:
+        run.say(f"note: training in NCHW, not channels_last: on the CPU, oneDNN crashes on the "
+                f"channels-last weight gradient of {crashing} (a strided 1x1 conv on few "
+                "channels; uxlfoundation/oneDNN#6035)")  # fmt: skip
     if ckpt is not None:
         _restore(run, ckpt, resume)
     else:
@@ -388,7 +406,6 @@ def setup(cfg: Config, *, resume, quiet: bool, data: DataBundle | None, held: co
 def default_callbacks(run: Run) -> list[Callback]:
     """The callbacks that every run has, and those its config asks for."""
     cfg = run.cfg
-    run.interruption = Interruption(every=int(cfg.get("sync_every", 1)))
     callbacks: list[Callback] = [
         NonFiniteGuard(cfg.get("nan_policy", "stop"), int(cfg.get("sync_every", 1)))
     ]
