@@ -10,8 +10,9 @@ data.type=imagefolder: data.type=imagenet insists on 1000 classes), one step of 
 warm-up) on batches of 4 (fewer make BatchNorm's gradients explode on 1x1 feature maps), no
 TensorBoard, no PNG plots (tests/engine covers the reports), no workers (test_stream.py runs
 them), every crop scaled to 32/224 of the recipe's (a model's smallest input at least: AlexNet
-63, MLP-Mixer 224), and AMP off: bf16 autocast on a CPU runs depthwise convolutions through a
-kernel 200x slower than fp32 (a GPU's is fine). Measured with one thread (as CI runs): 74 s of
+63, MLP-Mixer 224), and AMP off: bf16 autocast on a CPU slows depthwise and grouped
+convolutions (1.7-2.2x a step here, far more on CPUs without bf16 instructions; see
+cnnzoo.engine.cpu_kernels; a GPU's are fine). Measured with one thread (as CI runs): 74 s of
 CPU (user + system) for this file and test_stream.py together, 1:44 of wall time, much of it
 writing VGG-16-BN's and AlexNet's checkpoints (their 4096-wide classifiers: about 1 GB with the
 momentum)."""
