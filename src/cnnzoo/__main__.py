@@ -1,3 +1,3 @@
-from cnnzoo.cli import main
+from cnnzoo.cli import entry
 
-raise SystemExit(main())
+entry()

@@ -211,6 +211,26 @@ def test_sigterm_from_outside_at_a_random_moment_resumes_bit_identically(referen
     resumes_bit_identically(reference, tmp_path)
 
 
+@pytest.mark.parametrize(("args", "code"), [(["models"], 0), (["summary", "nonexistent"], 2)])
+def test_a_stop_signal_during_teardown_keeps_the_commands_exit_status(tmp_path, args, code):
+    """SIGTERM after the command's work (while the interpreter tears down: the window in which
+    a preemption notice just after the last epoch lands) exits with the command's status, not
+    by the signal (-15, no word). Sent from an atexit function, so it lands there every time."""
+    late = (
+        "import atexit, os, signal, sys\n"
+        "atexit.register(lambda: os.kill(os.getpid(), signal.SIGTERM))\n"
+        f"sys.argv = ['cnnzoo', *{args!r}]\n"
+        "from cnnzoo.cli import entry\n"
+        "entry()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", late], env=child_env(tmp_path / "cache"), capture_output=True,
+        text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == code, done.stderr
+    assert "Traceback" not in done.stderr
+
+
 # ---- a full disk while exporting ----------------------------------------------------------
 
 
