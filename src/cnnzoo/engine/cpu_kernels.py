@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import torch
 import torch.nn as nn
 
 
@@ -40,3 +41,28 @@ def nhwc_weight_grad_crash(model: nn.Module) -> str | None:
 def grouped_convs(model: nn.Module) -> int:
     """How many convolutions of ``model`` are grouped or depthwise (``groups > 1``)."""
     return sum(isinstance(m, nn.Conv2d) and m.groups > 1 for m in model.modules())
+
+
+def channels_last_allowed(model: nn.Module, device: torch.device, wanted: bool) -> tuple[bool, str]:
+    """(whether ``model`` trains channels-last on ``device``, the note to print when the CPU's
+    kernels overrule ``wanted``: see :func:`nhwc_weight_grad_crash`)."""
+    crashing = nhwc_weight_grad_crash(model) if wanted and device.type == "cpu" else None
+    if crashing is None:
+        return wanted, ""
+    return False, (
+        f"note: training in NCHW, not channels_last: on the CPU, oneDNN crashes on the "
+        f"channels-last weight gradient of {crashing} (a strided 1x1 conv on few channels; "
+        f"uxlfoundation/oneDNN#6035)"
+    )
+
+
+def bf16_warning(model: nn.Module, device: torch.device, amp_dtype: torch.dtype | None) -> str:
+    """The warning a bf16 run of ``model`` on the CPU deserves when it has grouped convs, or ''."""
+    grouped = grouped_convs(model) if amp_dtype == torch.bfloat16 and device.type == "cpu" else 0
+    if not grouped:
+        return ""
+    return (
+        f"bf16 autocast on the CPU slows this model's {grouped} depthwise/grouped convolutions "
+        f"(MobileNetV2, ShuffleNet, EfficientNet train 1.7-2.2x slower than in fp32; more on "
+        f"CPUs without bf16 instructions); train in fp32 with --cfg-options amp.enabled=False"
+    )

@@ -41,7 +41,7 @@ from cnnzoo.config import config_data, config_hash
 from cnnzoo.data import DataBundle, build_data
 from cnnzoo.data.datasets import dataset_root
 from cnnzoo.data.stream import eval_resize
-from cnnzoo.engine import optim
+from cnnzoo.engine import cpu_kernels, optim
 from cnnzoo.engine.callbacks import (
     STOP_SIGNALS,
     BestCheckpoint,
@@ -65,7 +65,6 @@ from cnnzoo.engine.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from cnnzoo.engine.cpu_kernels import grouped_convs, nhwc_weight_grad_crash
 from cnnzoo.engine.losses import Loss, build_loss
 from cnnzoo.engine.metrics import Meter
 from cnnzoo.engine.optim import Schedule, build_optimizer, clip_gradients
@@ -330,11 +329,9 @@ def setup(cfg: Config, *, resume, quiet: bool, data: DataBundle | None, held: co
         {**cfg.model, **weights}, data, regression=loss_fn.regression
     )
     model.to(ctx.device)
-    cpu = ctx.device.type == "cpu"  # oneDNN's kernels: see cnnzoo.engine.cpu_kernels
-    channels_last = bool(cfg.get("channels_last", True))
-    crashing = nhwc_weight_grad_crash(model) if channels_last and cpu else None
-    if crashing is not None:
-        channels_last = False  # said below, once the run can say it
+    channels_last, nchw_note = cpu_kernels.channels_last_allowed(  # said once the run can say
+        model, ctx.device, bool(cfg.get("channels_last", True))
+    )
     if channels_last:
         model.to(memory_format=torch.channels_last)
     global_batch = optim.global_batch_size(cfg, ctx.world_size)  # batch_size is per process
@@ -345,12 +342,8 @@ def setup(cfg: Config, *, resume, quiet: bool, data: DataBundle | None, held: co
     schedule = Schedule(optimizer, lr_cfg["param_scheduler"], max_epochs=int(cfg.train_cfg.max_epochs),
                         steps_per_epoch=math.ceil(len(data.train) / accumulate))  # fmt: skip
     amp_dtype = autocast_dtype(cfg.get("amp") or {}, ctx.device)
-    grouped = grouped_convs(model) if amp_dtype == torch.bfloat16 and cpu else 0
-    if grouped and ctx.is_main:
-        warnings.warn(f"bf16 autocast on the CPU slows this model's {grouped} depthwise/grouped "
-                      "convolutions (MobileNetV2, ShuffleNet, EfficientNet train 1.7-2.2x slower "
-                      "than in fp32; more on CPUs without bf16 instructions); train in fp32 with "
-                      "--cfg-options amp.enabled=False", stacklevel=2)  # fmt: skip
+    if ctx.is_main and (slow := cpu_kernels.bf16_warning(model, ctx.device, amp_dtype)):
+        warnings.warn(slow, stacklevel=2)
     scaler = torch.amp.GradScaler(ctx.device.type,
                                   enabled=amp_dtype == torch.float16 and ctx.device.type == "cuda")  # fmt: skip
     run_dir = distributed.broadcast_object(
@@ -372,10 +365,8 @@ def setup(cfg: Config, *, resume, quiet: bool, data: DataBundle | None, held: co
               max_epochs=int(cfg.train_cfg.max_epochs), val_every=val_every,
               resumed=ckpt is not None,
               interruption=Interruption(every=int(cfg.get("sync_every", 1))))  # fmt: skip
-    if crashing is not None:
-        run.say(f"note: training in NCHW, not channels_last: on the CPU, oneDNN crashes on the "
-                f"channels-last weight gradient of {crashing} (a strided 1x1 conv on few "
-                "channels; uxlfoundation/oneDNN#6035)")  # fmt: skip
+    if nchw_note:
+        run.say(nchw_note)
     if ckpt is not None:
         _restore(run, ckpt, resume)
     else:
