@@ -36,8 +36,31 @@ COMMANDS = (
 )
 
 
+# what str.splitlines() breaks at, and the other control characters: escaped in messages
+_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(32), 127, 0x85)} | {
+    ord("\n"): "\\n",
+    ord("\r"): "\\r",
+    ord("\t"): "\\t",
+    0x2028: "\\u2028",
+    0x2029: "\\u2029",
+}
+
+
+def one_line(text: str) -> str:
+    """``text`` with its line breaks and control characters escaped: a message that quotes the
+    user's input (``--cfg-options 'a\\rb'``, a file name) stays one line on the terminal."""
+    return text.translate(_ESCAPES)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser whose error line stays one line whatever the arguments it quotes."""
+
+    def error(self, message: str):
+        super().error(one_line(message))
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="cnnzoo",
         description="Classic image-classification networks: build, explain, train, evaluate, export.",
     )
@@ -67,7 +90,9 @@ def _out_of_memory(e: BaseException) -> bool:
 def _one_line_warnings(command: str):
     """Warnings print as ``cnnzoo CMD: warning: ...`` (not file:line plus a source line)."""
     previous = warnings.formatwarning
-    warnings.formatwarning = lambda message, *_, **__: f"cnnzoo {command}: warning: {message}\n"
+    warnings.formatwarning = lambda message, *_, **__: (
+        f"cnnzoo {command}: warning: {one_line(str(message))}\n"
+    )
     try:
         yield
     finally:
@@ -80,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         with _one_line_warnings(args.command):
             return int(args.run(args) or 0)
     except CnnzooError as e:
-        print(f"cnnzoo {args.command}: error: {e}", file=sys.stderr)
+        print(f"cnnzoo {args.command}: error: {one_line(str(e))}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM / SIGHUP during training
         stop = e if isinstance(e, Interrupted) else Interrupted()

@@ -63,6 +63,10 @@ def test_user_errors_exit_2_with_one_line(fake_data, tiny_config, tmp_path, caps
     _one_line_error(
         capsys, main(["train", tiny_config, "--resume", str(tmp_path)]), "not a run directory"
     )
+    for argv in (["train", tiny_config, "--resume"], ["train", "--resume"]):  # with, without
+        _one_line_error(  # was: "TMP holds no config.yaml", the parent of the missing path
+            capsys, main([*argv, str(tmp_path / "gone")]), f"{tmp_path / 'gone'} does not exist"
+        )
     _one_line_error(
         capsys, main(["train", tiny_config, "--gpus", "64"]), "--gpus 64 asks for 64 GPUs"
     )

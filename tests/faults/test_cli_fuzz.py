@@ -94,6 +94,19 @@ def test_malformed_cfg_options_end_in_one_line_or_a_run(cli, tmp_path, options):
     _tally("cfg-options", outcome, err)
 
 
+@pytest.mark.parametrize(
+    ("argv", "outcome", "shown"),
+    [  # found by the fuzz run: argparse quoted the carriage return, splitting its error line
+        (["train", "--cfg-options", "", "-\r0"], "usage error", "unrecognized arguments: -\\r0"),
+        (["runs", "no\rsuch"], "error", "no\\rsuch: no such folder"),
+        (["test", "no\nsuch\u2028run"], "error", "no\\nsuch\\u2028run is neither a run"),
+    ],
+)
+def test_line_breaks_in_arguments_are_escaped_in_the_error_line(cli, argv, outcome, shown):
+    got, err = cli(argv)
+    assert got == outcome and shown in err
+
+
 def _parent(cfg: dict, key: str) -> tuple[object, str]:
     """The container that holds the last part of the dotted ``key`` (None if there is none)."""
     *parents, last = key.split(".")

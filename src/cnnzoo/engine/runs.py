@@ -35,6 +35,11 @@ LOCK_FILE = "train.lock"
 def run_dir_of(target: str | os.PathLike) -> Path:
     """The run directory of a run directory, or of a checkpoint file in ``<run>/checkpoints/``."""
     target = Path(target)
+    if not target.exists():
+        raise CheckpointError(
+            f"{target} does not exist: give a run directory (runs/CONFIG/TIMESTAMP) or one of "
+            f"its checkpoints"
+        )
     if target.is_dir():
         return target
     return target.parent.parent if target.parent.name == "checkpoints" else target.parent
