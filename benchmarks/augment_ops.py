@@ -28,9 +28,9 @@ from collections.abc import Callable
 
 import torch
 import torchvision.transforms.v2 as T
+from _report import save_report
 
 from cnnzoo.data import AugContext, build_pipeline
-from cnnzoo.fileio import atomic_write
 
 try:
     import kornia.augmentation as K
@@ -212,9 +212,7 @@ def main() -> None:
             print(lines[-1], flush=True)
     lines.append(f"\n- load average at end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     print(lines[-1])
-    if args.output:
-        text = "\n".join(lines) + "\n"
-        atomic_write(args.output, lambda f: f.write(text), binary=False)
+    save_report(args.output, lines)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from cnnzoo.fileio import atomic_write
+from _report import save_report
 
 REPO = Path(__file__).resolve().parents[1]
 CASES = {
@@ -133,10 +133,8 @@ def main() -> None:
     for case, m in rows:
         lines.append(f"| {case} | {m['before'] * 1e3:.2f} | {m['after'] * 1e3:.2f} | "
                      f"{m['after-sync50'] * 1e3:.2f} | {m['after'] / m['before']:.3f} |")  # fmt: skip
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.output:
-        atomic_write(Path(args.output), lambda f: f.write(text), binary=False)
+    print("\n".join(lines))
+    save_report(args.output, lines)
 
 
 if __name__ == "__main__":
