@@ -5,10 +5,8 @@ from pathlib import Path
 import pytest
 from mmengine.config import Config
 
+from cnnzoo import schema
 from cnnzoo.config import (
-    DATA_DEFAULTS,
-    DATASETS,
-    RUNTIME_DEFAULTS,
     config_hash,
     configs_dir,
     dump_config,
@@ -20,13 +18,8 @@ from cnnzoo.config import (
 from cnnzoo.errors import ConfigError, UnknownNameError
 from cnnzoo.models import is_model
 
-BRIEF_KEYS = [
-    *RUNTIME_DEFAULTS,
-    "model",
-    "data",
-    "optimizer",
-    "train_cfg",
-]
+BRIEF_KEYS = schema.TOP_LEVEL
+DATASETS = schema.DATASETS
 # {model}_[setting]_[{gpus}x]b{batch}_{schedule}_{dataset}[-size]
 NAME = re.compile(
     r"^(?P<rest>.+?)_((?P<gpus>\d+)x)?b(?P<batch>\d+)_(?P<schedule>\d+x|\d+e|es\d+)_(?P<dataset>[a-z0-9-]+?)(-(?P<size>\d+))?$"
@@ -45,7 +38,7 @@ def test_every_shipped_config_loads_complete_and_named_by_its_recipe(name):
     cfg = load_config(name)
     for key in BRIEF_KEYS:
         assert key in cfg, f"{name} lacks {key}"
-    for key in ("type", *DATA_DEFAULTS):
+    for key in schema.DATA.keys:
         assert key in cfg.data, f"{name} lacks data.{key}"
     for key in ("type", "num_classes", "in_chans"):
         assert key in cfg.model
@@ -84,8 +77,9 @@ def test_dataset_names_match_the_data_package():
 
 def test_default_runtime_file_matches_the_defaults():
     runtime = Config.fromfile(str(BASE / "default_runtime.py")).to_dict()
+    defaults = schema.complete({})  # what a config that sets no runtime key gets
     for key, value in runtime.items():
-        assert RUNTIME_DEFAULTS[key] == value
+        assert defaults[key] == value, key
 
 
 @pytest.mark.parametrize(
@@ -202,7 +196,7 @@ def test_malformed_options():
         ("data.train.batch_size=0", "batch_size must be an integer in \\[1, "),
         ("data.val.batch_size=x", "batch_size must be an integer in \\[1, "),
         ("data.val_split=1.0", "val_split"),
-        ("data.train_subset=0", "train_subset must be None, a fraction in \\(0, 1\\]"),
+        ("data.train_subset=0", "train_subset must be None or a fraction in \\(0, 1\\]"),
         ("data.train_subset=1.5", "train_subset must be"),
         ("data.train_subset=-100", "train_subset must be"),
         ("data.train_subset=half", "train_subset must be"),
@@ -222,7 +216,7 @@ def test_bad_values_are_config_errors(option, pattern):
 def test_train_subset_is_an_accepted_data_key():
     assert load_config(None, ["data.train_subset=0.25"]).data.train_subset == 0.25
     assert load_config(None, ["data.train_subset=500"]).data.train_subset == 500
-    assert "train_subset" not in load_config(None).data  # not set: not in the resolved config
+    assert load_config(None).data.train_subset is None  # not set: the schema's default
 
 
 @pytest.mark.parametrize(
@@ -261,12 +255,12 @@ def test_changing_a_type_drops_the_keys_it_does_not_take():
 def test_none_sections_are_enabled_by_their_keys():
     cfg = load_config(None, ["early_stopping.patience=3", "clip_grad.max_norm=2.0"])
     assert cfg.early_stopping == dict(monitor="val/loss", mode="min", patience=3, min_delta=0.0)
-    assert cfg.clip_grad == dict(max_norm=2.0)
+    assert cfg.clip_grad == dict(max_norm=2.0, norm_type=2.0)  # the rest: the schema's defaults
 
 
 def test_regression_config():
     cfg = load_config("lenet5_mse_b32_20e_digits.py")
-    assert cfg.loss == dict(type="mse") and cfg.model.num_classes == 1
+    assert cfg.loss == dict(type="mse", aux_weight=0.3) and cfg.model.num_classes == 1
     with pytest.raises(ConfigError, match="num_classes=1"):
         load_config("lenet5_mse_b32_20e_digits.py", ["model.num_classes=10"])
 
@@ -291,7 +285,9 @@ def test_yaml_and_json_configs_with_bases_and_delete(tmp_path):
         + "optimizer:\n  _delete_: true\n  type: Adam\n  lr: 0.002\n",
     )
     cfg = load_config(str(yaml_file))
-    assert cfg.optimizer == dict(type="Adam", lr=0.002)
+    assert cfg.optimizer == dict(  # _delete_: the base's keys are gone, the schema's defaults in
+        type="Adam", lr=0.002, weight_decay=0.0, fused=None, decay_norm_and_bias=True
+    )
     json_file = _write(tmp_path / "exp.json", json.dumps({"_base_": bases, "seed": 3}))
     assert load_config(str(json_file)).seed == 3
 

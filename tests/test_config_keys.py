@@ -8,15 +8,9 @@ import pytest
 import torch
 import torch.nn as nn
 
-from cnnzoo.config import (
-    DATA_DEFAULTS,
-    OPTIONAL_SECTIONS,
-    RUNTIME_DEFAULTS,
-    _dotted_keys,
-    list_configs,
-    load_config,
-    schemas,
-)
+from cnnzoo import schema
+from cnnzoo.config import dotted_keys as _dotted_keys
+from cnnzoo.config import list_configs, load_config
 from cnnzoo.engine.losses import build_loss
 from cnnzoo.engine.optim import CLIP_GRAD_KEYS, Schedule, build_optimizer, clip_gradients
 from cnnzoo.errors import ConfigError
@@ -142,6 +136,14 @@ def _loss_result(cfg) -> list:
     return [loss((main, aux), targets)]
 
 
+def schemas() -> dict[str, dict[str, tuple[str, ...]]]:
+    """Each typed section's types and the keys each takes besides ``type``."""
+    return {name: dict(typed.types) for name, typed in schema.TYPED.items()}
+
+
+OPTIONAL_SECTIONS = {n: s.defaults() for n, s in schema.SECTIONS.items() if s.optional}
+
+
 RESULT = dict(optimizer=_optimizer_result, param_scheduler=_schedule_result, loss=_loss_result)
 
 
@@ -157,7 +159,7 @@ def test_every_schema_key_has_a_proof_and_no_proof_is_stale():
         (s, kind, k) for s, table in schemas().items() for kind, ks in table.items() for k in ks
     }
     assert set(CHANGES) == keys
-    assert set(CLIP_CHANGES) == set(CLIP_GRAD_KEYS)
+    assert set(CLIP_CHANGES) == set(CLIP_GRAD_KEYS) == set(schema.CLIP_GRAD.keys)
     assert {(s, kind) for s, table in BASE.items() for kind in table} == {
         (s, kind) for s, table in schemas().items() for kind in table
     }
@@ -209,8 +211,8 @@ def _leaves(node: dict, prefix: str = "") -> dict:
 
 def test_every_documented_default_is_accepted():
     documented = {
-        **_leaves(RUNTIME_DEFAULTS),
-        **_leaves(DATA_DEFAULTS, "data."),
+        **_leaves(schema.complete({})),
+        **_leaves(schema.complete_data({}), "data."),
         **_leaves(OPTIONAL_SECTIONS),
         "clip_grad.norm_type": 2.0,
     }
@@ -281,7 +283,7 @@ RUNTIME_PROOFS = {
 
 def _runtime_keys() -> set[str]:
     typed = ("loss", "clip_grad", "param_scheduler")  # proved through their builders above
-    flat = {k: v for k, v in RUNTIME_DEFAULTS.items() if k not in typed}
+    flat = {k: v for k, v in schema.complete({}).items() if k not in typed}
     keys = {k for k in _dotted_keys(flat) if not k.startswith("workflow.")}
     keys -= {"amp", "auto_scale_lr", "checkpoint", "log"}  # sections: their keys are listed
     for section in ("early_stopping", "lookahead", "ema"):

@@ -25,6 +25,7 @@ COMMANDS = (
     "summary",
     "compare",
     "configs",
+    "config",
     "train",
     "test",
     "predict",

@@ -7,10 +7,9 @@ nothing else. This module is the one gate such configs pass through:
 - :func:`check_plain` walks a value with a budget (at most :data:`MAX_NODES` values, nested
   at most :data:`MAX_DEPTH` deep), so a YAML "billion laughs" (aliases nested ten deep, a 1 KB
   file that expands to 10^9 values) is refused after a few thousand steps instead of hanging;
-- :func:`check_data_config_tree` reads a YAML/JSON config and every ``_base_`` it names
-  before mmengine does, and refuses ``custom_imports`` (mmengine would import the module,
-  running its code), ``.py`` bases (they would be executed), ``package::`` bases (they import
-  the package; ``cnnzoo::NAME``, a config shipped in cnnzoo itself, is allowed), bases outside the config's folder tree (unless allowed) and ``_base_`` cycles;
+- :func:`read_data_file` parses one YAML (PyYAML's safe loader) or JSON file into such data
+  and refuses a mapping that names a key twice (both parsers would keep the last silently);
+  :mod:`cnnzoo.config.reader` follows ``_base_`` from there;
 - :func:`literal_config` reads the ``.py`` text that older cnnzoo versions stored in
   checkpoints and run directories with a literal-only parser: assignments of literals and
   ``dict(...)`` calls; anything else is refused, never executed.
@@ -21,7 +20,7 @@ from __future__ import annotations
 import ast
 import json
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,39 @@ MAX_CONFIG_BYTES = 1 << 20  # 1 MiB; the largest shipped config is ~2 KB
 MAX_NODES = 100_000  # values in one config, counting every alias expansion
 MAX_DEPTH = 32  # nesting; the shipped configs nest 4 deep
 DATA_SUFFIXES = (".yaml", ".yml", ".json")
-SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """PyYAML's safe loader (the C one where built) that refuses a key named twice."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # '<<: *base' merges an anchor; its keys may be overridden
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, str | int | float | bool):
+                continue  # an unhashable key: check_plain names it
+            if key in seen:
+                raise DuplicateKey(key, key_node.start_mark.line + 1)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+class DuplicateKey(Exception):
+    def __init__(self, key, line: int | None = None) -> None:
+        super().__init__(key, line)
+        self.key, self.line = key, line
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """JSON's ``object_pairs_hook``: a dict, refusing a key named twice."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise DuplicateKey(key)
+        out[key] = value
+    return out
 
 
 def is_int(x: Any) -> bool:
@@ -85,7 +116,15 @@ def read_data_file(path: Path) -> dict[str, Any]:
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e.strerror or e}") from None
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.load(text, Loader=SAFE_LOADER)
+        if path.suffix == ".json":
+            data = json.loads(text, object_pairs_hook=_unique_pairs)
+        else:
+            data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a safe loader
+    except DuplicateKey as e:
+        at = f" (line {e.line})" if e.line else ""
+        raise ConfigError(
+            f"{path}: key {e.key!r} is given twice in one mapping{at}; keep one of them"
+        ) from None
     except RecursionError:
         raise ConfigError(f"{path}: nested more than {MAX_DEPTH} levels deep") from None
     except yaml.constructor.ConstructorError as e:
@@ -105,59 +144,6 @@ def read_data_file(path: Path) -> dict[str, Any]:
         )
     check_plain(data, str(path))
     return data
-
-
-def check_data_config_tree(file: Path, *, allow_external_base: bool = False) -> None:
-    """Check a YAML/JSON config and all its ``_base_`` files before mmengine reads them.
-
-    Bases must be YAML/JSON files inside the folder of ``file`` (or below it) unless
-    ``allow_external_base``; a cycle is reported with the files that form it."""
-    root = file.resolve().parent
-
-    def visit(path: Path, chain: tuple[Path, ...]) -> None:
-        data = read_data_file(path)
-        if "custom_imports" in data:
-            raise ConfigError(
-                f"{path}: custom_imports is refused in a YAML/JSON config: it would import (run) "
-                "modules, and these configs are plain data. Import your module in a .py config "
-                "you trust, or before calling cnnzoo from Python"
-            )
-        for base in _bases(data, path):
-            target = (path.parent / base).resolve()
-            if target in chain or target == path.resolve():
-                cycle = " -> ".join(p.name for p in (*chain, path.resolve(), target))
-                raise ConfigError(f"{path}: _base_ cycle: {cycle}")
-            if not allow_external_base and not target.is_relative_to(root):
-                raise ConfigError(
-                    f"{path}: _base_ {base!r} is outside the config's folder {root}; bases may "
-                    "not climb out of it (set CNNZOO_ALLOW_EXTERNAL_BASE=1 if you trust it)"
-                )
-            if not target.is_file():
-                raise ConfigError(f"{path}: _base_ {base!r} does not exist ({target})")
-            visit(target, (*chain, path.resolve()))
-
-    visit(file, ())
-
-
-def _bases(data: Mapping[str, Any], path: Path) -> Iterator[str]:
-    bases = data.get("_base_", [])
-    bases = [bases] if isinstance(bases, str) else bases
-    if not isinstance(bases, list) or not all(isinstance(b, str) and b for b in bases):
-        raise ConfigError(f"{path}: _base_ must be a file name or a list of file names")
-    for base in bases:
-        if base.startswith("cnnzoo::"):
-            continue  # a shipped config: part of the installed package, checked with it
-        if "::" in base:
-            raise ConfigError(
-                f"{path}: _base_ {base!r} names a package config; a YAML/JSON config may only "
-                "build on YAML/JSON files beside it"
-            )
-        if Path(base).suffix not in DATA_SUFFIXES:
-            raise ConfigError(
-                f"{path}: _base_ {base!r} is refused: a YAML/JSON config may only build on "
-                f"YAML/JSON files ({', '.join(DATA_SUFFIXES)}); a .py base would run as code"
-            )
-        yield base
 
 
 # --- literal-only reading of old .py config texts ------------------------------------------

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from datafiles import make_jpeg_folder
 from PIL import Image
 
+from cnnzoo.config import load_config
 from cnnzoo.data import build_data
 from cnnzoo.data.augment import RandomResizedCrop
 from cnnzoo.data.device_loader import seeded_generator
@@ -166,9 +167,7 @@ def test_a_pipeline_without_a_resized_crop_gets_the_eval_crop_then_batch_ops(fol
         (dict(image_size=None), ConfigError, "image_size"),
         (dict(type="imagenet"), DataError, "1000"),
         (dict(type="cifar10"), ConfigError, "imagefolder or imagenet"),
-        (dict(loader="dataloader", resize=64), ConfigError, "data.resize"),
         (dict(loader="device", format="shards"), ConfigError, "always streamed"),
-        (dict(format="tar"), ConfigError, "data.format"),
         (
             dict(train=dict(batch_size=3, pipeline=[dict(type="PCAColor")])),
             ConfigError,
@@ -179,6 +178,21 @@ def test_a_pipeline_without_a_resized_crop_gets_the_eval_crop_then_batch_ops(fol
 def test_settings_the_stream_cannot_honour_are_refused(folder, change, error, match):
     with pytest.raises(error, match=match):
         build_data(cfg(folder, **change), device=CPU, seed=0)
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (dict(loader="dataloader", resize=64), "data.resize .* belongs to the streaming path"),
+        (dict(format="tar"), "data.format must be one of 'folder', 'shards'; got 'tar'"),
+        (dict(decode="auto"), "data.decode must be one of 'workers', 'device'; got 'auto'"),
+        (dict(loader="dataloader", decode="device"), "belongs to the streaming path"),
+    ],
+)
+def test_the_config_refuses_settings_only_the_stream_takes(folder, change, match):
+    options = {"data.type": "imagefolder", "data.root": str(folder), "data.image_size": 48}
+    with pytest.raises(ConfigError, match=match):
+        load_config(None, {**options, **{f"data.{k}": v for k, v in change.items()}})
 
 
 def test_decompression_bombs_and_broken_files_are_named(tmp_path):
@@ -440,18 +454,6 @@ def test_the_cuda_stream_is_drained_before_nvjpeg_decodes(monkeypatch):
     calls.clear()
     cpu.decode([jpeg])
     assert calls == ["decode 1 on cpu"]
-
-
-@pytest.mark.parametrize(
-    ("change", "match"),
-    [
-        (dict(decode="auto"), "data.decode must be one of workers, device"),
-        (dict(loader="dataloader", decode="device"), "belongs to the streaming path"),
-    ],
-)
-def test_decode_settings_the_path_cannot_honour_are_refused(folder, change, match):
-    with pytest.raises(ConfigError, match=match):
-        build_data(cfg(folder, **change), device=CPU, seed=0)
 
 
 def test_the_float_resize_of_other_devices_matches_the_uint8_kernel():

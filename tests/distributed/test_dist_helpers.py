@@ -16,6 +16,7 @@ import torch.nn as nn
 
 import cnnzoo.commands.train as train_command
 from cnnzoo import distributed
+from cnnzoo.config import load_config
 from cnnzoo.engine import optim
 from cnnzoo.errors import ConfigError, TrainingError
 
@@ -67,7 +68,6 @@ def test_batch_size_is_per_process_and_lr_scales_only_when_asked():
     assert optim.lr_scale(_cfg(16), 8) == 1.0  # disabled: the lr as written
     assert optim.lr_scale(_cfg(16, base_batch_size=64), 8) == 2.0  # 128 / 64
     assert optim.lr_scale(_cfg(16, base_batch_size=None), 4) == 4.0  # tuned for one process
-    assert optim.lr_scale({"data": {"train": {"batch_size": 8}}}, 2) == 1.0  # no auto_scale_lr key
     cfg = _cfg(16, base_batch_size=64)
     scaled = optim.scaled_lr_sections(cfg, 2.0)
     assert scaled["optimizer"] == dict(type="SGD", lr=0.2, momentum=0.9)
@@ -85,13 +85,13 @@ def test_batch_size_is_per_process_and_lr_scales_only_when_asked():
     ("auto", "message"),
     [
         (dict(enable="yes"), "auto_scale_lr.enable must be True or False"),
-        (dict(enable=True, base_batch_size=0), "base_batch_size must be a positive integer"),
-        (dict(enable=True, base=128), "auto_scale_lr must be dict"),
+        (dict(enable=True, base_batch_size=0), "base_batch_size must be None or an integer in"),
+        (dict(enable=True, base=128), "unknown config key 'auto_scale_lr.base'"),
     ],
 )
 def test_bad_auto_scale_lr_is_a_config_error(auto, message):
     with pytest.raises(ConfigError, match=message):
-        optim.lr_scale(dict(data=dict(train=dict(batch_size=8)), auto_scale_lr=auto), 2)
+        load_config(None, {f"auto_scale_lr.{k}": v for k, v in auto.items()})
 
 
 def _args(**kw):

@@ -2,6 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from cnnzoo.config import load_config
 from cnnzoo.engine.losses import build_loss
 from cnnzoo.errors import ConfigError, UnknownNameError
 
@@ -56,7 +57,7 @@ def test_aux_outputs_weighted_in_training_only():
 def test_bad_loss_configs():
     with pytest.raises(UnknownNameError, match="cross_entropy"):
         build_loss(dict(type="crossentropy"))
-    with pytest.raises(ConfigError, match="smoothing"):
-        build_loss(dict(type="mse", smoothing=0.1))
+    with pytest.raises(ConfigError, match="loss 'mse' takes: aux_weight"):
+        load_config(None, {"loss.type": "mse", "model.num_classes": 1, "loss.smoothing": 0.1})
     with pytest.raises(ConfigError, match="num_classes=1"):
         build_loss(dict(type="mse"))(torch.randn(2, 10), torch.tensor([1, 2]))

@@ -4,6 +4,7 @@ import pytest
 import torch
 import torch.nn as nn
 
+from cnnzoo.config import load_config
 from cnnzoo.engine.optim import Schedule, build_optimizer
 from cnnzoo.errors import ConfigError, UnknownNameError
 
@@ -150,8 +151,9 @@ def test_bad_scheduler_configs():
     opt = torch.optim.SGD(nn.Linear(2, 1).parameters(), lr=1.0)
     with pytest.raises(UnknownNameError, match="CosineAnnealingLR"):
         Schedule(opt, dict(type="Cosine"), steps_per_epoch=2, max_epochs=2)
-    with pytest.raises(ConfigError, match="bogus"):
-        Schedule(opt, dict(type="StepLR", step_size=1, bogus=1), steps_per_epoch=2, max_epochs=2)
+    with pytest.raises(ConfigError, match="unknown config key 'param_scheduler.bogus'"):
+        load_config(None, {"param_scheduler.type": "StepLR", "param_scheduler.step_size": 1,
+                           "param_scheduler.bogus": 1})  # fmt: skip
     with pytest.raises(ConfigError, match="was trained with"):
         Schedule(opt, None, steps_per_epoch=2, max_epochs=2).load_state_dict(
             {"type": "StepLR", "state": {}}

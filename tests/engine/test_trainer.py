@@ -92,7 +92,7 @@ def test_config_mismatch_with_data_is_one_clear_error(fake_data, make_cfg):
             7  # (load_config checks built-in datasets; an imagefolder is known only here)
         )
         train(cfg, quiet=True)
-    with pytest.raises(ConfigError, match="not a metric of this run"):
+    with pytest.raises(ConfigError, match="'val/acc' is not a metric this run logs"):
         train(make_cfg(**{"checkpoint.monitor": "val/acc"}), quiet=True)
 
 

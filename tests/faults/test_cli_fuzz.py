@@ -17,7 +17,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cnnzoo.config import _dotted_keys, load_config
+from cnnzoo.config import dotted_keys as _dotted_keys
+from cnnzoo.config import load_config
 from cnnzoo.models import list_models
 from fuzzing import examples
 

@@ -31,9 +31,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure  # drawn without pyplot: no backend is chosen or changed
 from matplotlib.ticker import MaxNLocator
 
-from cnnzoo.config import DATASETS, read_run_config, run_config_file
+from cnnzoo.config import read_run_config, run_config_file
 from cnnzoo.errors import CnnzooError, ConfigError, DataError
 from cnnzoo.fileio import atomic_write
+from cnnzoo.schema import DATASETS
 
 COLUMNS = (
     "run",

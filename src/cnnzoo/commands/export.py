@@ -35,15 +35,14 @@ def _test_images(meta: dict) -> tuple[Tensor | None, str]:
     try:
         cfg = load_config(meta["config"], source=f"the config in checkpoint {meta['path']}")
         data_cfg = dict(cfg.data)
-        test_cfg = dict(data_cfg.get("test") or {})
         data_cfg.update(
             download=False,
             mean=list(meta["mean"]),
             std=list(meta["std"]),
             num_workers=0,
-            test=dict(test_cfg, batch_size=CHECK_IMAGES),
+            test=dict(cfg.data.test, batch_size=CHECK_IMAGES),
         )
-        bundle = build_data(data_cfg, device="cpu", seed=int(cfg.get("seed", 0)))
+        bundle = build_data(data_cfg, device="cpu", seed=cfg.seed)
     except (CnnzooError, OSError) as e:
         return None, f"the run's data is not available ({e})"
     if bundle.test is None:

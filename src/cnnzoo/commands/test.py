@@ -48,8 +48,8 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.data:
         cfg.data.root = args.data
-    device = resolve_device(cfg.get("device", "auto"))
-    data = build_data(cfg.data, device=device, seed=int(cfg.get("seed", 0)))
+    device = resolve_device(cfg.device)
+    data = build_data(cfg.data, device=device, seed=cfg.seed)
     if data.test is None:
         raise DataError(
             f"the {data.dataset} data at {cfg.data.root or 'the default root'} has no test split"
@@ -59,14 +59,14 @@ def run(args: argparse.Namespace) -> int:
             f"the test data's classes {data.class_names[:5]}... are not the model's {meta['class_names'][:5]}..."
         )
     model.to(device)
-    channels_last = bool(cfg.get("channels_last", True))
+    channels_last = cfg.channels_last
     if channels_last:
         model.to(memory_format=torch.channels_last)
-    loss_fn = build_loss(cfg.get("loss") or {})
-    tta = dict(cfg.data.get("test") or {})
-    meter = evaluate(model, data.test, loss_fn, num_classes=data.num_classes, tta_flip=bool(tta.get("tta_flip", False)),
-                     amp_dtype=autocast_dtype(cfg.get("amp") or {}, device), channels_last=channels_last,
-                     tta_translate=int(tta.get("tta_translate", 0)), desc="test",
+    loss_fn = build_loss(cfg.loss)
+    tta = cfg.data.test
+    meter = evaluate(model, data.test, loss_fn, num_classes=data.num_classes, tta_flip=tta.tta_flip,
+                     amp_dtype=autocast_dtype(cfg.amp, device), channels_last=channels_last,
+                     tta_translate=tta.tta_translate, desc="test",
                      show=not args.quiet and sys.stderr.isatty())  # fmt: skip
     metrics = meter.compute()
     report = dict(

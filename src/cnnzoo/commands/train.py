@@ -16,7 +16,7 @@ import torch
 
 from cnnzoo import distributed
 from cnnzoo.config import load_config
-from cnnzoo.engine.runs import run_config
+from cnnzoo.engine.runs import resume_config
 from cnnzoo.engine.trainer import train
 from cnnzoo.errors import ConfigError
 
@@ -39,7 +39,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         const="auto",
         default=None,
         metavar="RUN_DIR",
-        help="resume the latest run of this config, or RUN_DIR (alone: with the run's own config)",
+        help="continue the latest run of CONFIG, or RUN_DIR, with the run's own config "
+        "(--cfg-options apply on top)",
     )
     p.add_argument(
         "--work-dir", default=None, help="parent folder of run directories (default: runs/)"
@@ -55,14 +56,15 @@ def run(args: argparse.Namespace) -> int:
         return launch(args)
     if args.gpus is not None and args.gpus < 1:
         raise ConfigError(f"--gpus must be at least 1, got {args.gpus}")
-    if args.config is None and args.resume not in (None, "auto"):
-        cfg = run_config(args.resume, args.cfg_options)
-    else:
+    resume = args.resume
+    if resume is None:
         cfg = load_config(args.config, args.cfg_options)
-    if args.work_dir:
-        cfg.work_dir = args.work_dir
+        if args.work_dir:
+            cfg.work_dir = args.work_dir
+    else:
+        cfg, resume = resume_config(args.config, resume, args.cfg_options, args.work_dir)
     try:
-        train(cfg, resume=args.resume, quiet=args.quiet)
+        train(cfg, resume=resume, quiet=args.quiet)
     finally:
         distributed.cleanup()  # leave the process group torchrun's processes joined
     return 0

@@ -9,6 +9,7 @@ DataLoader path.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,10 +33,9 @@ from cnnzoo.data.images import as_size, resize_uint8
 from cnnzoo.data.loader import ImageFileDataset, LoaderBatches, UInt8Dataset, unwrapped
 from cnnzoo.data.stats import ChannelStats, cached_channel_stats, channel_stats, chunks
 from cnnzoo.errors import ConfigError, DataError, unknown
+from cnnzoo.schema import complete_data
 
 DEVICE_LIMIT_BYTES = 2 * 1024**3  # 'auto' keeps datasets below this on the device
-LOADERS = ("auto", "device", "dataloader", "stream")
-FORMATS = ("folder", "shards")  # data.format: image files in class folders, or tar shards
 
 
 @dataclass
@@ -125,7 +125,7 @@ def _stats(
     src: Source, train: Split, cfg: Mapping[str, Any], in_chans: int, size: tuple[int, int]
 ) -> ChannelStats:
     key = hashlib.sha1(
-        f"{src.fingerprint}|{len(train)}|{cfg.get('val_split')}|{cfg.get('split_seed')}|{in_chans}|{size}".encode()
+        f"{src.fingerprint}|{len(train)}|{cfg['val_split']}|{cfg['split_seed']}|{in_chans}|{size}".encode()
     ).hexdigest()[:16]
     cache_file = cache_dir() / "stats" / f"{src.name}-{in_chans}x{size[0]}x{size[1]}-{key}.json"
     if train.images is not None:
@@ -134,7 +134,7 @@ def _stats(
             cache_file,
         )
     ds = ImageFileDataset(train.paths, train.labels, in_chans, size)
-    loader = DataLoader(ds, batch_size=256, num_workers=int(cfg.get("num_workers", 2) or 0))
+    loader = DataLoader(ds, batch_size=256, num_workers=cfg["num_workers"])
     return cached_channel_stats(lambda: channel_stats(b for b, _ in unwrapped(loader)), cache_file)
 
 
@@ -148,48 +148,33 @@ def build_data(
 ) -> DataBundle:
     """Build the train/val/test batch iterables described by a config's ``data`` dict (see
     ``configs/_base_/datasets/``). Shuffling and augmentation depend only on (``seed``,
-    epoch, ``rank``); with ``world_size > 1`` each rank gets its shard."""
-    cfg = dict(cfg_data)
-    name = cfg.get("type")
+    epoch, ``rank``); with ``world_size > 1`` each rank gets its shard. ``cfg_data`` is a
+    validated data section (:func:`cnnzoo.config.load_config`); keys it leaves out take the
+    schema's defaults (:data:`cnnzoo.schema.DATA`)."""
+    cfg = complete_data(copy.deepcopy(dict(cfg_data)))
+    name = cfg["type"]
     if name not in READERS:
         raise unknown("dataset", str(name), READERS)
-    loader = cfg.get("loader", "auto") or "auto"
-    if loader not in LOADERS:
-        raise ConfigError(f"data.loader must be one of {', '.join(LOADERS)}, got {loader!r}")
-    fmt = cfg.get("format", "folder") or "folder"
-    if fmt not in FORMATS:
-        raise ConfigError(f"data.format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    if loader == "stream" or fmt == "shards":
+    loader = cfg["loader"]
+    if loader == "stream" or cfg["format"] == "shards":
         from cnnzoo.data.stream import build_stream
 
         return build_stream(cfg, device=device, seed=seed, rank=rank, world_size=world_size)
-    if cfg.get("resize") is not None:
-        raise ConfigError(
-            "data.resize (the shorter side before the evaluation centre crop) belongs to the "
-            "streaming path: set data.loader='stream' or drop data.resize"
-        )
-    if (cfg.get("decode") or "workers") != "workers":
-        raise ConfigError(
-            "data.decode='device' (JPEGs decoded on the training device) belongs to the "
-            "streaming path: set data.loader='stream' or drop data.decode"
-        )
-    in_chans = cfg.get("in_chans")
-    if in_chans not in (None, 1, 3):
-        raise ConfigError(f"data.in_chans must be None, 1 or 3, got {in_chans!r}")
+    in_chans = cfg["in_chans"]
     if not isinstance(world_size, int) or world_size < 1 or not 0 <= rank < world_size:
         raise ConfigError(f"rank {rank} / world_size {world_size} is not a valid shard")
-    size = as_size(cfg.get("image_size"))
+    size = as_size(cfg["image_size"])
     device = torch.device(device)
 
     folder = name in FOLDER_TYPES
-    root = dataset_root(name, cfg.get("root"), cfg.get("folder"))
+    root = dataset_root(name, cfg["root"], cfg["folder"])
     src = read_dataset(
         name,
         root,
-        download=bool(cfg.get("download", False)),
+        download=cfg["download"],
         in_chans=in_chans,
         image_size=size if folder else None,
-        skip_bad=bool(cfg.get("skip_bad", False)),
+        skip_bad=cfg["skip_bad"],
         max_bytes=None if loader == "device" else DEVICE_LIMIT_BYTES,
     )
     for part in ("train", "val", "test"):
@@ -212,12 +197,10 @@ def build_data(
             batch_resize = size
     train, val = src.train, src.val
     if val is None:
-        train, val = split_train_val(
-            train, float(cfg.get("val_split", 0.0) or 0.0), int(cfg.get("split_seed", 0))
-        )
+        train, val = split_train_val(train, float(cfg["val_split"]), cfg["split_seed"])
     # after the hold-out, so that a trial validates on the same images as the full run; the
     # statistics below are the subset's (their cache key holds its size)
-    train = train_subset(train, cfg.get("train_subset"), int(cfg.get("split_seed", 0)))
+    train = train_subset(train, cfg["train_subset"], cfg["split_seed"])
     lazy = train.images is None
     chans = train.shape[0]
     stored = batch_resize or tuple(train.shape[1:])
@@ -230,9 +213,9 @@ def build_data(
     if loader == "device" and lazy:
         loader = "dataloader"
 
-    train_cfg = dict(cfg.get("train") or {})
-    ops = [op.get("type") for op in train_cfg.get("pipeline") or () if isinstance(op, Mapping)]
-    cfg_mean, cfg_std = cfg.get("mean"), cfg.get("std")
+    train_cfg = cfg["train"]
+    ops = [op["type"] for op in train_cfg["pipeline"]]
+    cfg_mean, cfg_std = cfg["mean"], cfg["std"]
     needed = cfg_mean is None or cfg_std is None or "PCAColor" in ops
     stats = _stats(src, train, cfg, chans, stored) if needed else None
     mean = tuple(float(v) for v in (stats.mean if cfg_mean is None else cfg_mean))
@@ -243,9 +226,9 @@ def build_data(
         )
     eigvals, eigvecs = stats.eig() if stats is not None else (None, None)
     ctx = AugContext(len(src.class_names), mean, eigvals, eigvecs)
-    pipeline = build_pipeline(train_cfg.get("pipeline"), ctx)
+    pipeline = build_pipeline(train_cfg["pipeline"], ctx)
     out_size = pipeline.out_size(stored)
-    shift = int((cfg.get("test") or {}).get("tta_translate", 0) or 0)
+    shift = cfg["test"]["tta_translate"]
     if shift >= min(out_size):  # the views are cut from a reflection-padded image
         raise ConfigError(
             f"data.test.tta_translate={shift} must be smaller than the images "
@@ -255,10 +238,8 @@ def build_data(
     def make(split: Split | None, part: str) -> BatchIterable | None:
         if split is None:
             return None
-        part_cfg = dict(cfg.get(part) or {})
-        batch_size = int(part_cfg.get("batch_size", 128 if part == "train" else 512))
-        if batch_size < 1:
-            raise ConfigError(f"data.{part}.batch_size must be positive, got {batch_size}")
+        part_cfg = cfg[part]
+        batch_size = part_cfg["batch_size"]
         kw = dict(
             batch_size=batch_size,
             device=device,
@@ -268,7 +249,7 @@ def build_data(
             base_size=batch_resize,
             pipeline=pipeline if part == "train" else None,
             shuffle=part == "train",
-            drop_last=bool(part_cfg.get("drop_last", False)),
+            drop_last=part_cfg["drop_last"],
             seed=seed,
             rank=rank,
             world_size=world_size,
@@ -280,7 +261,7 @@ def build_data(
                 ds = UInt8Dataset(split.images, split.labels)
             else:
                 ds = ImageFileDataset(split.paths, split.labels, chans, stored)
-            workers = int(cfg.get("num_workers", 2) or 0)
+            workers = cfg["num_workers"]
             batches = LoaderBatches(ds, split.labels, num_workers=workers, **kw)
         if len(batches) == 0:
             raise _no_batch(part, len(split), batch_size, kw["drop_last"], world_size)

@@ -58,10 +58,10 @@ from cnnzoo.data.device_loader import BatchIterable, seeded_generator
 from cnnzoo.data.images import as_size, decode_image, open_image
 from cnnzoo.data.loader import LoaderBatches
 from cnnzoo.errors import ConfigError, DataError
+from cnnzoo.schema import DECODERS
 
 MAX_FILE_BYTES = 1 << 28  # an image file larger than 256 MiB is refused unread
 EVAL_RESIZE_RATIO = 256 / 224  # the ImageNet convention: resize 256, centre crop 224
-DECODERS = ("workers", "device")  # data.decode: where JPEGs are decoded
 
 
 def read_file(path: str | os.PathLike) -> bytearray:
@@ -373,27 +373,24 @@ def eval_resize(cfg: Mapping[str, Any]) -> int:
 def decode_on_device(cfg: Mapping[str, Any]) -> bool:
     """Whether the training device decodes the JPEGs: ``data.decode='device'`` (nvJPEG on
     CUDA, which takes the decoding off the CPU workers), not the default 'workers'."""
-    decode = cfg.get("decode") or "workers"
-    if decode not in DECODERS:
-        raise ConfigError(f"data.decode must be one of {', '.join(DECODERS)}, got {decode!r}")
-    return decode == "device"
+    return cfg["decode"] == "device"
 
 
 def _settings(cfg: Mapping[str, Any]) -> tuple[tuple[int, int], int, int, tuple, tuple]:
     """(image_size, resize, in_chans, mean, std) of the streaming path, checked."""
-    size = as_size(cfg.get("image_size"))
+    size = as_size(cfg["image_size"])
     if size is None:
         raise ConfigError(
             "the streaming path needs data.image_size (the crop size; 224 for ImageNet)"
         )
-    resize = cfg.get("resize") or round(max(size) * EVAL_RESIZE_RATIO)
+    resize = cfg["resize"] or round(max(size) * EVAL_RESIZE_RATIO)
     if resize < max(size):
         raise ConfigError(
             f"data.resize={resize} is smaller than data.image_size={size[0]}x{size[1]}: the "
             f"evaluation crop would not fit; use at least {max(size)} (256 for 224 crops)"
         )
-    in_chans = cfg.get("in_chans") or 3
-    mean, std = cfg.get("mean"), cfg.get("std")
+    in_chans = cfg["in_chans"] or 3
+    mean, std = cfg["mean"], cfg["std"]
     if mean is None or std is None:
         raise ConfigError(
             "the streaming path does not pass over the data to compute data.mean/std: set both "
@@ -403,7 +400,7 @@ def _settings(cfg: Mapping[str, Any]) -> tuple[tuple[int, int], int, int, tuple,
         raise ConfigError(
             f"data.mean/std need {in_chans} values (one per channel), got {len(mean)}/{len(std)}"
         )
-    if cfg.get("skip_bad"):
+    if cfg["skip_bad"]:
         raise ConfigError(
             "data.skip_bad is not available on the streaming path (images are checked as they "
             "are decoded, and the error names the file): remove the bad files or use "
@@ -429,26 +426,23 @@ def build_stream(
     """:func:`~cnnzoo.data.build_data` for ``data.loader='stream'`` or ``data.format='shards'``."""
     from cnnzoo.data.shards import ShardBatches, read_shard_index
 
-    name = cfg.get("type")
-    shards = (cfg.get("format") or "folder") == "shards"
+    name = cfg["type"]
+    shards = cfg["format"] == "shards"
     if name not in ("imagefolder", "imagenet"):
         what = "data.format='shards'" if shards else "data.loader='stream'"
         raise ConfigError(
             f"{what} reads image files: data.type must be imagefolder or imagenet, got {name!r}"
         )
-    if shards and (cfg.get("loader") or "auto") not in ("auto", "stream"):
+    if shards and cfg["loader"] not in ("auto", "stream"):
         raise ConfigError(
             f"shards are always streamed: data.format='shards' takes data.loader='stream' "
-            f"(or 'auto'), got {cfg.get('loader')!r}"
+            f"(or 'auto'), got {cfg['loader']!r}"
         )
     size, resize, in_chans, mean, std = _settings(cfg)
     device = torch.device(device)
-    root = dataset_root(name, cfg.get("root"), cfg.get("folder"))
-    train_cfg = dict(cfg.get("train") or {})
-    if any(
-        isinstance(op, Mapping) and op.get("type") == "PCAColor"
-        for op in train_cfg.get("pipeline") or ()
-    ):
+    root = dataset_root(name, cfg["root"], cfg["folder"])
+    train_cfg = cfg["train"]
+    if any(op["type"] == "PCAColor" for op in train_cfg["pipeline"]):
         raise ConfigError(
             "PCAColor needs the colour statistics of the whole training set, which the "
             "streaming path does not compute; drop it or use data.loader='dataloader'"
@@ -457,13 +451,13 @@ def build_stream(
     if shards:
         index = read_shard_index(root)
         class_names, parts = index.classes, dict(index.splits)
-        if "val" not in parts and float(cfg.get("val_split", 0.0) or 0.0) > 0:
+        if "val" not in parts and cfg["val_split"] > 0:
             raise ConfigError(
                 f"the shards in {root} hold no val split and data.val_split holds one out of "
                 f"the training images, which shards cannot do: write them with "
                 f"`cnnzoo shards FOLDER OUT --val-split F`, or set data.val_split=0"
             )
-        if cfg.get("train_subset") is not None:
+        if cfg["train_subset"] is not None:
             raise ConfigError(
                 "data.train_subset draws images out of the training split, which shards (read "
                 "front to back) cannot do: write shards of the subset, or drop data.train_subset"
@@ -477,32 +471,28 @@ def build_stream(
         if "val" not in parts:
             train, val = split_train_val(
                 parts["train"],
-                float(cfg.get("val_split", 0.0) or 0.0),
-                int(cfg.get("split_seed", 0)),
+                float(cfg["val_split"]),
+                cfg["split_seed"],
             )
             parts["train"] = train
             if val is not None:
                 parts["val"] = val
         # after the hold-out, as on the other paths: a trial validates on the full run's images
-        parts["train"] = train_subset(
-            parts["train"], cfg.get("train_subset"), int(cfg.get("split_seed", 0))
-        )
+        parts["train"] = train_subset(parts["train"], cfg["train_subset"], cfg["split_seed"])
     if name == "imagenet":
         check_imagenet_classes(class_names, root)
     eval_crop = CenterCrop(resize, size)
-    pipeline = build_pipeline(train_cfg.get("pipeline"), AugContext(len(class_names), mean))
+    pipeline = build_pipeline(train_cfg["pipeline"], AugContext(len(class_names), mean))
     train_crop, rest = split_pipeline(pipeline, eval_crop)
-    workers = int(cfg.get("num_workers", 2) or 0)
+    workers = cfg["num_workers"]
     defer = decode_on_device(cfg)
 
     def make(part: str) -> BatchIterable | None:
         if part not in parts:
             return None
         training = part == "train"
-        part_cfg = dict(cfg.get(part) or {})
-        batch_size = int(part_cfg.get("batch_size", 128 if training else 512))
-        if batch_size < 1:
-            raise ConfigError(f"data.{part}.batch_size must be positive, got {batch_size}")
+        part_cfg = cfg[part]
+        batch_size = part_cfg["batch_size"]
         crop = train_crop if training else eval_crop
         kw = dict(
             batch_size=batch_size,
@@ -512,7 +502,7 @@ def build_stream(
             out_size=rest.out_size(crop.size) if training else size,
             pipeline=rest if training else None,
             shuffle=training,
-            drop_last=bool(part_cfg.get("drop_last", False)),
+            drop_last=part_cfg["drop_last"],
             seed=seed,
             rank=rank,
             world_size=world_size,

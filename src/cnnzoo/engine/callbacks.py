@@ -336,13 +336,7 @@ class BestCheckpoint(Callback):
         self.best = dict(monitor=monitor, mode=mode, value=None, epoch=0)
 
     def on_validation_end(self, run, row):
-        monitor = self.best["monitor"]
-        if any(k.startswith("val/") for k in row) and monitor not in row:
-            raise ConfigError(
-                f"checkpoint.monitor={monitor!r} is not a metric of this run; choose one of: "
-                + ", ".join(k for k in row if "/" in k)
-            )
-        value = row.get(monitor)
+        value = row.get(self.best["monitor"])  # the config checked it is one of the run's
         run.improved = (
             run.epoch_trained
             and value is not None

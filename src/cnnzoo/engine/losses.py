@@ -16,18 +16,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from cnnzoo import schema
 from cnnzoo.errors import ConfigError, unknown
 
-REGRESSION = ("mae", "mse", "rmse", "huber")
-# The one schema of the ``loss`` section: each type and the keys it takes (besides ``type``).
-LOSS_KEYS: dict[str, tuple[str, ...]] = dict(
-    cross_entropy=("label_smoothing", "aux_weight"),
-    mae=("aux_weight",),
-    mse=("aux_weight",),
-    rmse=("aux_weight",),
-    huber=("aux_weight", "delta"),
-)
-LOSSES = tuple(LOSS_KEYS)
+REGRESSION = schema.REGRESSION_LOSSES
+LOSSES = tuple(schema.LOSS.types)  # their keys, defaults and ranges: cnnzoo.schema.LOSS
 
 
 def _as_values(targets: Tensor) -> Tensor:
@@ -87,14 +80,9 @@ class Loss(nn.Module):
 
 def build_loss(cfg: Mapping) -> Loss:
     """The :class:`Loss` of a ``loss = dict(type=..., ...)`` config."""
-    cfg = dict(cfg)
-    kind = cfg.pop("type", "cross_entropy")
-    if kind not in LOSS_KEYS:
+    kind = cfg["type"]
+    if kind not in LOSSES:
         raise unknown("loss", kind, LOSSES)
-    allowed = set(LOSS_KEYS[kind])
-    extra = sorted(set(cfg) - allowed)
-    if extra:
-        raise ConfigError(
-            f"loss {kind!r} does not take {', '.join(extra)}; it takes: {', '.join(sorted(allowed))}"
-        )
-    return Loss(kind, **cfg)
+    kwargs = {**schema.LOSS.defaults(kind), **cfg}
+    del kwargs["type"]
+    return Loss(kind, **kwargs)

@@ -26,11 +26,12 @@ import torch
 import torch.nn as nn
 from torch.optim import lr_scheduler
 
+from cnnzoo import schema
 from cnnzoo.errors import ConfigError, unknown
 
-# The one schema of the ``optimizer`` and ``param_scheduler`` sections: each type and the
-# config keys it takes (besides ``type``). The config is checked against these tables, and the
-# builders below pass every key on, so a key cannot be accepted and ignored.
+# The builders of the ``optimizer`` and ``param_scheduler`` sections. Which keys each type
+# takes, their defaults and ranges are cnnzoo.schema.OPTIMIZER / SCHEDULER; every key a
+# validated section holds is passed on here, so a key cannot be accepted and ignored.
 OPTIMIZERS = {
     "SGD": torch.optim.SGD,
     "Adam": torch.optim.Adam,
@@ -39,24 +40,7 @@ OPTIMIZERS = {
     "RMSprop": torch.optim.RMSprop,
 }
 _FUSED = ("SGD", "Adam", "AdamW")
-OPTIMIZER_KEYS: dict[str, tuple[str, ...]] = dict(
-    SGD=("lr", "momentum", "dampening", "nesterov", "weight_decay", "fused"),
-    Adam=("lr", "betas", "eps", "weight_decay", "amsgrad", "fused"),
-    AdamW=("lr", "betas", "eps", "weight_decay", "amsgrad", "fused"),
-    Adadelta=("lr", "rho", "eps", "weight_decay"),
-    # PyTorch's RMSprop adds eps outside the square root, TensorFlow's inside: TF's eps=1e-3
-    # (MobileNetV3, EfficientNet) is about eps=0.0316 here, as torchvision's recipes use
-    RMSprop=("lr", "alpha", "eps", "weight_decay", "momentum", "centered"),
-)
-OPTIMIZER_OWN_KEYS = ("decay_norm_and_bias",)  # cnnzoo's, taken by every optimizer
-SCHEDULER_KEYS: dict[str, tuple[str, ...]] = dict(
-    StepLR=("step_size", "gamma", "warmup_epochs"),
-    MultiStepLR=("milestones", "gamma", "warmup_epochs"),
-    CosineAnnealingLR=("min_lr", "warmup_epochs"),
-    OneCycleLR=("max_lr", "pct_start"),  # warms up by its own pct_start
-    ReduceLROnPlateau=("monitor", "mode", "factor", "patience"),
-)
-SCHEDULERS = (*SCHEDULER_KEYS, "None")
+SCHEDULERS = (*schema.SCHEDULER.types, "None")
 
 
 def param_groups(model: nn.Module, weight_decay: float, decay_norm_and_bias: bool) -> list[dict]:
@@ -72,15 +56,17 @@ def param_groups(model: nn.Module, weight_decay: float, decay_norm_and_bias: boo
 
 def build_optimizer(model: nn.Module, cfg: Mapping) -> torch.optim.Optimizer:
     """``optimizer = dict(type='SGD', lr=..., weight_decay=..., decay_norm_and_bias=True,
-    fused=None, ...)`` (keys: :data:`OPTIMIZER_KEYS`); ``fused=None`` uses the fused kernels
-    on CUDA where PyTorch has them (SGD, Adam, AdamW), ``fused=True`` asks for them anywhere."""
-    cfg = dict(cfg)
-    kind = cfg.pop("type", "SGD")
+    fused=None, ...)`` (keys: :data:`cnnzoo.schema.OPTIMIZER`; those left out take its
+    defaults, then torch's); ``fused=None`` uses the fused kernels on CUDA where PyTorch has
+    them (SGD, Adam, AdamW), ``fused=True`` asks for them anywhere."""
+    kind = cfg["type"]
     if kind not in OPTIMIZERS:
         raise unknown("optimizer", kind, OPTIMIZERS)
-    weight_decay = cfg.pop("weight_decay", 0.0)
-    decay_norm_and_bias = cfg.pop("decay_norm_and_bias", True)
-    fused = cfg.pop("fused", None)
+    cfg = {**schema.OPTIMIZER.defaults(kind), **cfg}
+    del cfg["type"]
+    weight_decay = cfg.pop("weight_decay")
+    decay_norm_and_bias = cfg.pop("decay_norm_and_bias")
+    fused = cfg.pop("fused") if "fused" in cfg else False  # Adadelta and RMSprop have none
     on_cuda = all(p.is_cuda for p in model.parameters())
     if fused is None:
         fused = kind in _FUSED and on_cuda
@@ -118,22 +104,21 @@ class Schedule:
         steps_per_epoch: int,
         max_epochs: int,
     ) -> None:
-        cfg = dict(cfg or {"type": "None"})
-        kind = str(cfg.pop("type", "None"))
+        kind = str((cfg or {"type": "None"})["type"])
         if kind not in SCHEDULERS:
             raise unknown("param_scheduler", kind, SCHEDULERS)
-        extra = sorted(set(cfg) - set(SCHEDULER_KEYS.get(kind, ())))
-        if extra:
-            raise ConfigError(f"param_scheduler {kind} does not take {', '.join(extra)}")
+        defaults = schema.SCHEDULER.defaults(kind) if kind != "None" else {}
+        cfg = {**defaults, **(cfg or {})}
+        cfg.pop("type", None)
         self.kind = kind
         self.optimizer = optimizer
-        self.monitor = cfg.pop("monitor", "val/loss")
+        self.monitor = cfg.pop("monitor", None)  # ReduceLROnPlateau's
         spe = self.steps_per_epoch = max(1, steps_per_epoch)
-        warmup = int(cfg.pop("warmup_epochs", 0) * spe)
+        warmup = int(cfg.pop("warmup_epochs", 0) * spe)  # OneCycleLR and Plateau have none
         total = max_epochs * spe
         try:
             if kind == "OneCycleLR":
-                max_lr = cfg.pop("max_lr", [g["lr"] for g in optimizer.param_groups])
+                max_lr = cfg.pop("max_lr") or [g["lr"] for g in optimizer.param_groups]
                 self.sched = lr_scheduler.OneCycleLR(
                     optimizer, max_lr=max_lr, total_steps=total, **cfg
                 )
@@ -151,17 +136,11 @@ class Schedule:
     @staticmethod
     def _factor(kind: str, cfg: dict, base_lr: float, spe: int, warmup: int, total: int):
         """The LR multiplier at step ``s``: a linear warm-up, then the schedule ``kind``."""
-        gamma = cfg.pop("gamma", 0.1)
-        every = int(cfg.pop("step_size", 1)) * spe if kind == "StepLR" else 1
-        milestones = (
-            sorted(int(m) * spe for m in cfg.pop("milestones", ())) if kind == "MultiStepLR" else []
-        )
-        floor = cfg.pop("min_lr", 0.0) / base_lr if kind == "CosineAnnealingLR" and base_lr else 0.0
+        gamma = cfg["gamma"] if kind in ("StepLR", "MultiStepLR") else 1.0
+        every = cfg["step_size"] * spe if kind == "StepLR" else 1
+        milestones = sorted(m * spe for m in cfg["milestones"]) if kind == "MultiStepLR" else []
+        floor = cfg["min_lr"] / base_lr if kind == "CosineAnnealingLR" and base_lr else 0.0
         span = max(1, total - warmup)
-        if kind == "MultiStepLR" and not milestones:
-            raise ConfigError(
-                "param_scheduler MultiStepLR needs milestones, e.g. milestones=[8, 11]"
-            )
 
         def factor(s: int) -> float:
             if s < warmup:
@@ -245,23 +224,12 @@ def lr_scale(cfg: Mapping, world_size: int) -> float:
     """The factor of the linear scaling rule, ``global batch / auto_scale_lr.base_batch_size``,
     when ``auto_scale_lr.enable`` is True (``base_batch_size=None``: the config's own batch,
     i.e. the learning rate was tuned for one process); else 1."""
-    auto = cfg.get("auto_scale_lr") or {}
-    if not isinstance(auto, Mapping) or set(auto) - {"enable", "base_batch_size"}:
-        raise ConfigError(
-            f"auto_scale_lr must be dict(enable=True|False, base_batch_size=N), got {auto!r}"
-        )
-    enable = auto.get("enable", False)
-    if not isinstance(enable, bool):
-        raise ConfigError(f"auto_scale_lr.enable must be True or False, got {enable!r}")
-    if not enable:
+    auto = cfg["auto_scale_lr"]
+    if not auto["enable"]:
         return 1.0
-    base = auto.get("base_batch_size")
+    base = auto["base_batch_size"]
     if base is None:  # the learning rate was tuned for one process
         return float(world_size)
-    if isinstance(base, bool) or not isinstance(base, int) or base < 1:
-        raise ConfigError(
-            f"auto_scale_lr.base_batch_size must be a positive integer (the batch the lr was tuned for), got {base!r}"
-        )
     return global_batch_size(cfg, world_size) / base
 
 
@@ -271,7 +239,7 @@ def scaled_lr_sections(cfg: Mapping, factor: float) -> dict[str, dict | None]:
     written, so the saved config stays the one the user gave."""
     out: dict[str, dict | None] = {}
     for section, keys in LR_KEYS.items():
-        part = cfg.get(section)
+        part = cfg[section]
         if part is None:
             out[section] = None
             continue

@@ -55,6 +55,32 @@ def run_config(run: str | os.PathLike, cfg_options=()) -> Config:
     return load_config(file, cfg_options)
 
 
+def resume_config(
+    config: str | os.PathLike | None,
+    resume: str | os.PathLike,
+    cfg_options=(),
+    work_dir: str | None = None,
+) -> tuple[Config, str | Path]:
+    """What ``cnnzoo train [CONFIG] --resume [RUN]`` continues, by one rule for both forms:
+    the run's own resolved config (its overrides included) with ``cfg_options`` on top.
+    ``resume='auto'`` means the latest run of CONFIG under its ``work_dir``; when there is
+    none yet, CONFIG itself (with ``cfg_options``) starts a new run. Returns the config and
+    the run directory (``'auto'`` when none was found)."""
+    if str(resume) == "auto":
+        cfg = load_config(config, cfg_options)
+        if work_dir:
+            cfg.work_dir = work_dir
+        run_dir = latest_run(Path(cfg.work_dir).expanduser() / config_stem(cfg))
+        if run_dir is None:
+            return cfg, "auto"
+    else:
+        run_dir = resume_dir(None, resume)
+    cfg = run_config(run_dir, cfg_options)
+    if work_dir:
+        cfg.work_dir = work_dir
+    return cfg, run_dir
+
+
 def config_stem(cfg: Config) -> str:
     """The folder under ``work_dir`` that holds this config's runs."""
     filename = getattr(cfg, "filename", None)
@@ -69,7 +95,7 @@ def config_stem(cfg: Config) -> str:
 
 def new_run_dir(cfg: Config) -> Path:
     """A new, empty run directory (with ``checkpoints/``) for ``cfg``."""
-    parent = Path(cfg.get("work_dir", "runs")).expanduser() / config_stem(cfg)
+    parent = Path(cfg.work_dir).expanduser() / config_stem(cfg)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for i in range(1000):
         run_dir = parent / (stamp if i == 0 else f"{stamp}-{i}")
@@ -85,10 +111,11 @@ def new_run_dir(cfg: Config) -> Path:
     raise TrainingError(f"cannot create a new run directory under {parent}")
 
 
-def resume_dir(cfg: Config, resume: str | os.PathLike) -> Path | None:
-    """The run to continue: ``'auto'`` -> the latest of this config (None: there is none)."""
+def resume_dir(cfg: Config | None, resume: str | os.PathLike) -> Path | None:
+    """The run to continue: ``'auto'`` -> the latest of ``cfg`` (None: there is none), or the
+    run directory ``resume`` names (a run directory or one of its checkpoints)."""
     if str(resume) == "auto":
-        return latest_run(Path(cfg.get("work_dir", "runs")).expanduser() / config_stem(cfg))
+        return latest_run(Path(cfg.work_dir).expanduser() / config_stem(cfg))
     run_dir = run_dir_of(resume)
     if not (run_config_file(run_dir) or (run_dir / "checkpoints").is_dir()):
         raise CheckpointError(

@@ -16,6 +16,7 @@ preemption notice) finish the step, save a resumable checkpoint and raise
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import os
 import random
@@ -35,9 +36,9 @@ import torch.nn.functional as F
 from mmengine.config import Config
 from tqdm import tqdm
 
-from cnnzoo import distributed
+from cnnzoo import distributed, schema
 from cnnzoo.analysis.flops import count_flops
-from cnnzoo.config import config_data, config_hash
+from cnnzoo.config import config_data, config_diff, config_hash
 from cnnzoo.data import DataBundle, build_data
 from cnnzoo.data.datasets import dataset_root
 from cnnzoo.data.stream import eval_resize
@@ -80,6 +81,8 @@ from cnnzoo.errors import (
 )
 from cnnzoo.fileio import atomic_write
 from cnnzoo.models import create_model, load_weights
+
+MAX_DIFF_LINES = 20  # a resume with a changed config shows this many changed keys
 
 
 @contextlib.contextmanager
@@ -311,26 +314,27 @@ class Run:
 def setup(cfg: Config, *, resume, quiet: bool, data: DataBundle | None, held: contextlib.ExitStack,
           callbacks: list[Callback]) -> Run:  # fmt: skip
     """Build the run of ``cfg`` (resumed from its ``last.pt`` when asked) and its callbacks."""
-    ctx = distributed.setup(resolve_device(cfg.get("device", "auto")))
-    _setup_torch(bool(cfg.get("deterministic", False)), ctx.device)
-    seed_everything(int(cfg.get("seed", 0)))
+    ctx = distributed.setup(resolve_device(cfg.device))
+    _setup_torch(cfg.deterministic, ctx.device)
+    seed_everything(cfg.seed)
     if data is None:
-        data = build_data(cfg.data, device=ctx.device, seed=int(cfg.get("seed", 0)),
-                          rank=ctx.rank, world_size=ctx.world_size)  # fmt: skip
-        if cfg.data.get("root") is None and cfg.data.get("type") != "digits":
+        data = build_data(
+            cfg.data, device=ctx.device, seed=cfg.seed, rank=ctx.rank, world_size=ctx.world_size
+        )
+        if cfg.data.root is None and cfg.data.type != "digits":
             # kept as resolved (from CNNZOO_DATA too): test and export find the data later
-            cfg.data.root = str(dataset_root(cfg.data.type, None, cfg.data.get("folder")))
+            cfg.data.root = str(dataset_root(cfg.data.type, None, cfg.data.folder))
     if data.test is None and data.val is None:
         raise DataError(f"the {data.dataset} data has no test split and data.val_split=0: nothing "
                         "to score; set data.val_split > 0")  # fmt: skip
-    loss_fn = build_loss(cfg.get("loss") or {})
-    weights = {"pretrained": cfg.model.get("pretrained") or cfg.get("load_from")}  # mmengine's key
+    loss_fn = build_loss(cfg.loss)
+    weights = {"pretrained": cfg.model.pretrained or cfg.load_from}  # load_from: mmengine's key
     model, model_name, model_kwargs = build_model(
         {**cfg.model, **weights}, data, regression=loss_fn.regression
     )
     model.to(ctx.device)
     channels_last, nchw_note = cpu_kernels.channels_last_allowed(  # said once the run can say
-        model, ctx.device, bool(cfg.get("channels_last", True))
+        model, ctx.device, cfg.channels_last
     )
     if channels_last:
         model.to(memory_format=torch.channels_last)
@@ -338,10 +342,10 @@ def setup(cfg: Config, *, resume, quiet: bool, data: DataBundle | None, held: co
     lr_scale = optim.lr_scale(cfg, ctx.world_size)  # auto_scale_lr; 1 unless enabled
     lr_cfg = optim.scaled_lr_sections(cfg, lr_scale)
     optimizer = build_optimizer(model, lr_cfg["optimizer"])
-    accumulate = int(cfg.train_cfg.get("accumulate", 1))
+    accumulate = cfg.train_cfg.accumulate
     schedule = Schedule(optimizer, lr_cfg["param_scheduler"], max_epochs=int(cfg.train_cfg.max_epochs),
                         steps_per_epoch=math.ceil(len(data.train) / accumulate))  # fmt: skip
-    amp_dtype = autocast_dtype(cfg.get("amp") or {}, ctx.device)
+    amp_dtype = autocast_dtype(cfg.amp, ctx.device)
     if ctx.is_main and (slow := cpu_kernels.bf16_warning(model, ctx.device, amp_dtype)):
         warnings.warn(slow, stacklevel=2)
     scaler = torch.amp.GradScaler(ctx.device.type,
@@ -356,15 +360,15 @@ def setup(cfg: Config, *, resume, quiet: bool, data: DataBundle | None, held: co
         run_dir = distributed.broadcast_object(new_run_dir(cfg) if ctx.is_main else None)
     if ctx.is_main:
         held.enter_context(run_lock(run_dir))
-    val_every = _val_interval(cfg.get("workflow", [("train", 1), ("val", 1)])) if data.val else 0
+    val_every = _val_interval(cfg.workflow) if data.val else 0
     run = Run(cfg=cfg, ctx=ctx, data=data, model=model, forward=model, loss_fn=loss_fn,
               optimizer=optimizer, schedule=schedule, scaler=scaler, model_name=model_name,
               model_kwargs=model_kwargs, run_dir=run_dir, quiet=quiet, global_batch=global_batch,
               lr_scale=lr_scale, amp_dtype=amp_dtype, channels_last=channels_last,
-              clip=dict(cfg.get("clip_grad") or {}), accumulate=accumulate,
+              clip=dict(cfg.clip_grad or {}), accumulate=accumulate,
               max_epochs=int(cfg.train_cfg.max_epochs), val_every=val_every,
               resumed=ckpt is not None,
-              interruption=Interruption(every=int(cfg.get("sync_every", 1))))  # fmt: skip
+              interruption=Interruption(every=cfg.sync_every))  # fmt: skip
     if nchw_note:
         run.say(nchw_note)
     if ckpt is not None:
@@ -380,9 +384,9 @@ def setup(cfg: Config, *, resume, quiet: bool, data: DataBundle | None, held: co
             data.train.set_epoch(0)
             model.init_from_data(next(iter(data.train))[0])
     # DDP starts every process from rank 0's weights; sync_bn swaps BatchNorm modules in place
-    ddp = distributed.wrap_model(model, ctx, sync_bn=cfg.get("sync_bn", False))
+    ddp = distributed.wrap_model(model, ctx, sync_bn=cfg.sync_bn)
     run.model = distributed.unwrap(ddp)
-    run.forward = torch.compile(ddp) if cfg.get("compile", False) else ddp
+    run.forward = torch.compile(ddp) if cfg.compile else ddp
     run.callbacks = default_callbacks(run) + callbacks + [run.interruption]
     if ckpt is not None:
         for callback in run.callbacks:
@@ -397,21 +401,18 @@ def setup(cfg: Config, *, resume, quiet: bool, data: DataBundle | None, held: co
 def default_callbacks(run: Run) -> list[Callback]:
     """The callbacks that every run has, and those its config asks for."""
     cfg = run.cfg
-    callbacks: list[Callback] = [
-        NonFiniteGuard(cfg.get("nan_policy", "stop"), int(cfg.get("sync_every", 1)))
-    ]
-    if cfg.get("lookahead"):
+    callbacks: list[Callback] = [NonFiniteGuard(cfg.nan_policy, cfg.sync_every)]
+    if cfg.lookahead:
         callbacks.append(LookaheadAveraging(run.model, **cfg.lookahead))
-    if cfg.get("ema"):
+    if cfg.ema:
         callbacks.append(ModelEMA(run.model, **cfg.ema))
-    callbacks.append(BestCheckpoint(**dict(cfg.get("checkpoint") or {})))
-    if cfg.get("early_stopping"):
+    callbacks.append(BestCheckpoint(**cfg.checkpoint))
+    if cfg.early_stopping:
         callbacks.append(EarlyStopping(**cfg.early_stopping))
-    log = dict(cfg.get("log") or {})
-    interval = max(1, int(log.get("interval", 50)))
+    interval = cfg.log.interval
     if run.main:
         callbacks.append(MetricsCSV())
-        if log.get("tensorboard", True):
+        if cfg.log.tensorboard:
             callbacks.append(TensorBoardLog(run.run_dir, interval, purge_step=run.global_step))
     callbacks.append(ConsoleLog(interval))
     return callbacks
@@ -448,8 +449,15 @@ def _restore(run: Run, ckpt: dict, resume) -> None:
     at = f", step {run.partial['step']} of epoch {run.epoch + 1}" if run.partial else ""
     run.say(f"resuming {run.run_dir} after epoch {run.epoch}{at}")
     if ckpt["config_hash"] != config_hash(run.cfg):
-        run.say("note: the config differs from the one this run trained with; continuing with the "
-                "given config, kept beside the earlier one(s) as config.resume-N.yaml")  # fmt: skip
+        then = schema.complete(copy.deepcopy(dict(ckpt["config"])))  # older runs: fewer defaults
+        changes = config_diff(then, config_data(run.cfg))
+        shown = [f"  {line}" for line in changes[:MAX_DIFF_LINES]]
+        if len(changes) > MAX_DIFF_LINES:
+            shown.append(f"  ... and {len(changes) - MAX_DIFF_LINES} more")
+        run.say(
+            "note: the config differs from the one this run trained with; continuing with the "
+            "new one, kept beside the earlier one(s) as config.resume-N.yaml:\n" + "\n".join(shown)
+        )
 
 
 def _prepare_run_dir(run: Run) -> None:
@@ -570,9 +578,8 @@ def final_test(run: Run) -> None:
     split = "test" if run.data.test is not None else "val"
     if split == "val":
         run.say("note: the data has no test split; the final scores are on the validation split")
-    tta = dict(run.cfg.data.get("test") or {})
-    test = run.evaluate(run.model, split, tta_flip=bool(tta.get("tta_flip", False)),
-                        tta_translate=int(tta.get("tta_translate", 0)))  # fmt: skip
+    tta = run.cfg.data.test
+    test = run.evaluate(run.model, split, tta_flip=tta.tta_flip, tta_translate=tta.tta_translate)
     metrics = test.compute(f"{split}/")
     meta = run.data_meta()
     best_state = next(c for c in run.callbacks if isinstance(c, BestCheckpoint)).best
@@ -698,14 +705,11 @@ def _setup_torch(deterministic: bool, device: torch.device) -> None:
 
 def autocast_dtype(amp: Mapping, device: torch.device) -> torch.dtype | None:
     """None without AMP; bfloat16 on CPU; the configured dtype on CUDA."""
-    if not amp.get("enabled", False):
+    if not amp["enabled"]:
         return None
     if device.type != "cuda":
         return torch.bfloat16
-    dtype = str(amp.get("dtype", "bfloat16"))
-    if dtype not in ("bfloat16", "float16"):
-        raise ConfigError(f"amp.dtype must be 'bfloat16' or 'float16', got {dtype!r}")
-    return getattr(torch, dtype)
+    return getattr(torch, amp["dtype"])
 
 
 def build_model(cfg_model: Mapping, data: Any, *, regression: bool) -> tuple[nn.Module, str, dict]:
@@ -746,6 +750,4 @@ def build_model(cfg_model: Mapping, data: Any, *, regression: bool) -> tuple[nn.
 def _val_interval(workflow: Sequence) -> int:
     """Train epochs between validations (0: never), from ``[('train', N), ('val', 1)]``."""
     phases = {str(p[0]): int(p[1]) for p in workflow}
-    if "train" not in phases:
-        raise ConfigError(f"workflow must contain ('train', N), got {list(workflow)!r}")
     return phases["train"] if "val" in phases else 0
