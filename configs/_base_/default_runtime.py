@@ -1,4 +1,5 @@
-# Runtime settings shared by every experiment (cnnzoo.config.RUNTIME_DEFAULTS holds the same values).
+# Runtime settings shared by every experiment (their one home, with types and help: cnnzoo/schema.py;
+# tests/test_config.py checks that the two agree).
 seed = 0
 deterministic = False  # torch.use_deterministic_algorithms + cudnn settings
 device = "auto"  # 'auto' | 'cpu' | 'cuda'

@@ -14,7 +14,7 @@ import torch
 
 import cnnzoo.engine.trainer as trainer
 from cnnzoo.cli import main
-from cnnzoo.config import load_config
+from cnnzoo.config import config_data, load_config
 from cnnzoo.engine.checkpoint import load_checkpoint
 from cnnzoo.engine.runs import LOCK_FILE, run_config, run_dir_of
 from cnnzoo.errors import Interrupted
@@ -49,6 +49,45 @@ def test_resume_without_a_config_continues_with_the_runs_own_and_records_changes
     assert main(["train", "--resume", str(run), "--quiet"]) == 0  # the same config: nothing new
     assert sorted(p.name for p in run.glob("config*")) == ["config.resume-1.yaml", "config.yaml"]
     assert list(work.glob("*/*")) == [run]
+
+
+def test_resume_with_a_config_continues_with_the_runs_overrides_and_prints_the_diff(
+    make_cfg, fake_data, tmp_path, capsys
+):
+    """One rule for both forms: ``train CONFIG --resume`` continues the latest run of CONFIG
+    with that run's own config (its overrides kept), new overrides on top, and says what
+    changed."""
+    work = tmp_path / "runs"
+    assert (
+        _cli_train(make_cfg, "--cfg-options", "optimizer.lr=0.0123", "train_cfg.max_epochs=1") == 0
+    )
+    (run,) = work.glob("*/*")
+    capsys.readouterr()
+    assert _cli_train(make_cfg, "--resume", "--cfg-options", "train_cfg.max_epochs=2") == 0
+    out = capsys.readouterr().out
+    assert "the config differs" in out
+    assert "  train_cfg.max_epochs: 1 -> 2" in out.splitlines()
+    assert "optimizer.lr" not in out  # kept from the run, not taken from CONFIG again
+    assert list(work.glob("*/*")) == [run]
+    resumed = load_config(run / "config.resume-1.yaml")
+    assert (resumed.optimizer.lr, resumed.train_cfg.max_epochs) == (0.0123, 2)
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["epoch"] == 2
+
+
+def test_config_command_prints_what_a_run_trains_with(make_cfg, fake_data, tmp_path, capsys):
+    assert (
+        _cli_train(make_cfg, "--cfg-options", "optimizer.lr=0.0123", "train_cfg.max_epochs=1") == 0
+    )
+    (run,) = (tmp_path / "runs").glob("*/*")
+    capsys.readouterr()
+    assert main(["config", str(run), "--format", "json", "--cfg-options", "seed=5"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["optimizer"]["lr"] == 0.0123 and printed["seed"] == 5
+    assert printed == config_data(load_config(run, ["seed=5"]))
+    assert main(["config", str(run), "--cfg-options", "seed=-1"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "cnnzoo config: error: seed must be an integer in [0, 4,294,967,295], got -1"
+    ]
 
 
 def test_the_printed_resume_command_reproduces_the_run(
