@@ -71,8 +71,6 @@ class DataBundle:
 def split_train_val(train: Split, val_split: float, split_seed: int) -> tuple[Split, Split | None]:
     """Hold out ``val_split`` of ``train`` (a permutation seeded by ``split_seed``); both
     parts keep the original order."""
-    if not 0.0 <= val_split < 1.0:
-        raise ConfigError(f"data.val_split must be in [0, 1), got {val_split!r}")
     n = len(train)
     n_val = int(round(val_split * n))
     if val_split > 0 and n_val == 0:
@@ -229,7 +227,7 @@ def build_data(
     pipeline = build_pipeline(train_cfg["pipeline"], ctx)
     out_size = pipeline.out_size(stored)
     shift = cfg["test"]["tta_translate"]
-    if shift >= min(out_size):  # the views are cut from a reflection-padded image
+    if shift >= min(out_size):  # the config checks sizes it knows; an ImageFolder's shows here
         raise ConfigError(
             f"data.test.tta_translate={shift} must be smaller than the images "
             f"({out_size[0]}x{out_size[1]}); airbench uses 2 pixels at 32x32"

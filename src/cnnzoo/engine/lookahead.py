@@ -5,8 +5,6 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from cnnzoo.errors import ConfigError
-
 
 class Lookahead:
     """Lookahead (Zhang, Lucas, Hinton and Ba 2019): every ``k`` optimizer steps the slow
@@ -20,10 +18,6 @@ class Lookahead:
     """
 
     def __init__(self, model: nn.Module, k: int = 5, alpha: float = 0.5) -> None:
-        if not (isinstance(k, int) and k >= 1):
-            raise ConfigError(f"lookahead.k must be an integer >= 1, got {k!r}")
-        if not 0.0 < float(alpha) <= 1.0:
-            raise ConfigError(f"lookahead.alpha must be in (0, 1], got {alpha!r}")
         self.k, self.alpha = k, float(alpha)
         self.fast = [t for t in model.state_dict().values() if t.is_floating_point()]
         self.slow = [t.detach().clone() for t in self.fast]
