@@ -305,3 +305,30 @@ def test_external_bases_stay_refused_unless_allowed(tmp_path, monkeypatch):
     monkeypatch.setenv("CNNZOO_ALLOW_EXTERNAL_BASE", "1")
     assert load_config(inner / "top.yaml").seed == 5
     assert os.environ["CNNZOO_ALLOW_EXTERNAL_BASE"] == "1"
+
+
+def test_each_file_of_a_config_tree_is_read_once(tmp_path, monkeypatch):
+    """One parser, one read: neither cnnzoo nor mmengine opens a config file a second time
+    (a file that changed between two reads could be validated in one form and run in another)."""
+    import builtins
+    import pathlib
+
+    (tmp_path / "base.yaml").write_text(f"_base_: ['{QUICKSTART_BASE}']\nseed: 3\n")
+    (tmp_path / "mid.json").write_text(json.dumps({"_base_": ["base.yaml"], "seed": 4}))
+    (tmp_path / "top.py").write_text("_base_ = ['./mid.json']\nseed = _base_.seed + 1\n")
+    reads: list[str] = []
+    real_open, real_read_text = builtins.open, pathlib.Path.read_text
+
+    def counting_open(file, *args, **kwargs):
+        reads.append(str(file))
+        return real_open(file, *args, **kwargs)
+
+    def counting_read_text(self, *args, **kwargs):
+        reads.append(str(self))
+        return real_read_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", counting_open)
+    monkeypatch.setattr(pathlib.Path, "read_text", counting_read_text)
+    assert load_config(tmp_path / "top.py").seed == 5
+    ours = [r for r in reads if r.startswith(str(tmp_path))]
+    assert sorted(ours) == sorted(str(tmp_path / n) for n in ("base.yaml", "mid.json", "top.py"))

@@ -119,7 +119,8 @@ def load_config(
         apply_option(plain, key, value)
     schema.complete(plain)
     check_plain(plain, where)
-    cfg = Config(plain, filename=filename)
+    # cfg_text: mmengine would otherwise open the file again to keep its raw text
+    cfg = Config(plain, cfg_text=f"# resolved from {where}\n", filename=filename)
     try:
         validate_config(cfg)
     except ConfigError as e:
