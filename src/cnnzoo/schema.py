@@ -18,6 +18,7 @@ This module is a leaf: it imports nothing of cnnzoo but its errors, so every lay
 
 from __future__ import annotations
 
+import abc
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -46,7 +47,7 @@ def is_number(x: Any) -> bool:
 # --- what a key accepts ---------------------------------------------------------------------
 
 
-class Accepts:
+class Accepts(abc.ABC):
     """What values a key takes: :meth:`check` raises one :class:`ConfigError` naming the key,
     the value and what to write instead; :meth:`describe` says it in a few words."""
 
@@ -54,11 +55,13 @@ class Accepts:
         if not self.accepts(value):
             raise ConfigError(f"{name} must be {self.describe()}, got {value!r}")
 
+    @abc.abstractmethod
     def accepts(self, value: Any) -> bool:
-        raise NotImplementedError  # each kind below says what it accepts
+        """Whether ``value`` is one of the values this kind takes."""
 
+    @abc.abstractmethod
     def describe(self) -> str:
-        raise NotImplementedError
+        """The values this kind takes, as words that follow 'must be'."""
 
 
 @dataclass(frozen=True)
@@ -180,17 +183,6 @@ class Check(Accepts):
 
     def describe(self):
         return self.what
-
-
-@dataclass(frozen=True)
-class AnyValue(Accepts):
-    """Plain data of any shape (checked where it is used, e.g. a model's arguments)."""
-
-    def accepts(self, value):
-        return True
-
-    def describe(self):
-        return "any value"
 
 
 # --- keys and sections ----------------------------------------------------------------------
