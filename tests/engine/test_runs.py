@@ -5,11 +5,13 @@ locked while it trains."""
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
 import sys
 import textwrap
 
+import pytest
 import torch
 
 import cnnzoo.engine.trainer as trainer
@@ -204,3 +206,49 @@ def test_cnnzoo_test_reproduces_the_end_of_training_test_and_keeps_its_report(
     assert main(["test", str(run), "--quiet", "--data", str(tmp_path / "other")]) == 0
     assert (run / "test_report-other.json").is_file()
     assert (run / "test_report.json").read_text() == own
+
+
+@pytest.mark.parametrize(
+    "kind", ["link to a file", "dangling link", "link to a device", "folder", "fifo"]
+)
+def test_a_lock_that_is_not_a_file_it_made_is_refused_and_nothing_is_written(
+    make_cfg, fake_data, tmp_path, capsys, kind
+):
+    """RUN/train.lock is untrusted: it is never written through a link or into anything but
+    a regular file, and each odd kind of lock is one line (was: the target of a link was
+    truncated and given a PID; IsADirectoryError, EINVAL, FileNotFoundError)."""
+    assert _cli_train(make_cfg, "--cfg-options", "train_cfg.max_epochs=1") == 0
+    (run,) = (tmp_path / "runs").glob("*/*")
+    lock, precious = run / LOCK_FILE, tmp_path / "precious.txt"
+    precious.write_text("keep me")
+    if kind == "link to a file":
+        lock.symlink_to(precious)
+    elif kind == "dangling link":
+        lock.symlink_to(tmp_path / "nowhere")
+    elif kind == "link to a device":
+        lock.symlink_to("/dev/null")
+    elif kind == "folder":
+        lock.mkdir()
+    else:
+        os.mkfifo(lock)
+    capsys.readouterr()
+    code = main(
+        ["train", "--resume", str(run), "--quiet", "--cfg-options", "train_cfg.max_epochs=2"]
+    )
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert f"{lock} is " in err and "remove it" in err
+    assert precious.read_text() == "keep me"
+    assert not (tmp_path / "nowhere").exists()
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["epoch"] == 1  # nothing trained
+
+
+def test_the_lock_is_removed_when_the_run_ends(make_cfg, fake_data, tmp_path):
+    assert _cli_train(make_cfg, "--cfg-options", "train_cfg.max_epochs=1") == 0
+    (run,) = (tmp_path / "runs").glob("*/*")
+    assert not (run / LOCK_FILE).exists()
+    assert (
+        main(["train", "--resume", str(run), "--quiet", "--cfg-options", "train_cfg.max_epochs=2"])
+        == 0
+    )
+    assert not (run / LOCK_FILE).exists()

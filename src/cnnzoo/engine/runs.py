@@ -4,14 +4,16 @@ A run is ``{work_dir}/{config stem}/{timestamp}/``. It keeps ``config.yaml`` (th
 it started with) and, for each resume that changed the config, ``config.resume-N.yaml``; none is
 ever overwritten, and the latest is the config ``cnnzoo train --resume RUN`` continues with.
 While a process trains in it, ``train.lock`` holds an exclusive lock (``flock``, which the
-kernel drops when the process dies) and that process's id.
+kernel drops when the process dies) and that process's id; it is removed when the run ends.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
+import stat
 import time
 from pathlib import Path
 
@@ -145,10 +147,15 @@ def record_config(cfg: Config, run_dir: Path) -> Path | None:
 
 @contextlib.contextmanager
 def run_lock(run_dir: Path):
-    """Hold ``run_dir``'s training lock; another process that holds it is named in one line.
-    The lock of a process that died is released by the kernel, so it is taken over."""
+    """Hold ``run_dir``'s training lock while the block runs, then remove the lock file.
+
+    Another process that holds it is named in one line; the lock of a process that died is
+    released by the kernel, so it is taken over. The lock file is untrusted like everything
+    in a run directory: it is never opened through a symbolic link, and anything but a
+    regular file there (a folder, a FIFO, a device) is refused with one line, so the lock
+    never writes into a file it did not create."""
     path = run_dir / LOCK_FILE
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = _open_lock(path)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -158,8 +165,42 @@ def run_lock(run_dir: Path):
                 f"{run_dir} is being trained by process {other} (it holds {path}); wait for it "
                 "to end or stop it, then resume"
             ) from None
+        if not _same_file(path, fd):  # removed or replaced while we waited for the lock
+            raise TrainingError(f"{path} changed while it was being locked; run the command again")
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         yield
+        with contextlib.suppress(OSError):  # the run is over: no lock is left behind
+            if _same_file(path, fd):
+                path.unlink()
     finally:
         os.close(fd)  # closing drops the lock
+
+
+def _open_lock(path: Path) -> int:
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            why = "is a symbolic link; cnnzoo writes its lock only into a file it created"
+        elif e.errno == errno.EISDIR:
+            why = "is a folder"
+        else:
+            why = f"cannot be opened ({e.strerror})"
+        raise TrainingError(f"{path} {why}: remove it, then run the command again") from None
+    kind = os.fstat(fd).st_mode
+    if not stat.S_ISREG(kind):
+        os.close(fd)
+        what = "a FIFO" if stat.S_ISFIFO(kind) else "not a regular file"
+        raise TrainingError(f"{path} is {what}: remove it, then run the command again")
+    return fd
+
+
+def _same_file(path: Path, fd: int) -> bool:
+    """``path`` is still the file ``fd`` has open (not removed, not replaced)."""
+    try:
+        here, held = os.lstat(path), os.fstat(fd)
+    except OSError:
+        return False
+    return (here.st_dev, here.st_ino) == (held.st_dev, held.st_ino)
