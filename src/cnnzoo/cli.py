@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextlib
+import errno
 import importlib
 import os
 import signal
@@ -127,6 +128,21 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()
         return 0
+    except OSError as e:
+        if e.errno != errno.ENAMETOOLONG:
+            raise
+        print(f"cnnzoo {args.command}: error: {too_long(e)}", file=sys.stderr)
+        return CnnzooError.exit_code
+
+
+def too_long(e: OSError) -> str:
+    """The one line for a path the file system cannot take (any command, any path)."""
+    name = str(e.filename or "")
+    shown = one_line(name if len(name) <= 80 else f"{name[:40]}...{name[-30:]}")
+    return (
+        f"a path of {len(name):,} characters is too long for the file system ({shown}); "
+        "use a shorter path (a name is at most 255 bytes, a whole path 4,096)"
+    )
 
 
 def entry() -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import ast
 import json
 import math
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -105,7 +106,10 @@ def check_plain(value: Any, where: str) -> None:
 def read_data_file(path: Path) -> dict[str, Any]:
     """One YAML or JSON config file as a checked dict (its ``_base_`` not followed)."""
     try:
-        size = path.stat().st_size
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # a FIFO would block the read forever
+            raise ConfigError(f"{path}: not a regular file; a config is a text file")
+        size = info.st_size
         if size > MAX_CONFIG_BYTES:
             raise ConfigError(
                 f"{path}: {size:,} bytes is too large for a config (limit {MAX_CONFIG_BYTES:,})"

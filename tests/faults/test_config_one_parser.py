@@ -333,3 +333,27 @@ def test_each_file_of_a_config_tree_is_read_once(tmp_path, monkeypatch):
     assert load_config(tmp_path / "top.py").seed == 5
     ours = [r for r in reads if r.startswith(str(tmp_path))]
     assert sorted(ours) == sorted(str(tmp_path / n) for n in ("base.yaml", "mid.json", "top.py"))
+
+
+@pytest.mark.parametrize("where", ["config", "base"])
+def test_a_fifo_config_is_refused_without_blocking(tmp_path, capsys, where):
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    target = fifo
+    if where == "base":
+        target = tmp_path / "top.yaml"
+        target.write_text("_base_: [fifo.yaml]\n")
+    err = _one_line(capsys, main(["config", str(target)]))
+    assert "not a regular file" in err
+
+
+@pytest.mark.parametrize("length", [300, 5000])
+@pytest.mark.parametrize(
+    "argv",
+    [["config", "{p}"], ["train", "{p}"], ["train", "--resume", "{p}"], ["runs", "{p}"]],
+    ids=["config", "train", "resume", "runs"],
+)
+def test_a_path_too_long_for_the_file_system_is_one_line(tmp_path, capsys, argv, length):
+    path = str(tmp_path / ("p" * length))
+    err = _one_line(capsys, main([a.format(p=path) for a in argv]))
+    assert f"a path of {len(path):,} characters is too long" in err

@@ -96,6 +96,8 @@ def resolve_config_path(path: str | os.PathLike | None) -> Path:
         return run_config_file(p)
     if p.is_file():
         return p
+    if p.exists() and not p.is_dir():
+        raise ConfigError(f"config {str(path)!r} is not a regular file (a FIFO or a device?)")
     root = configs_dir()
     names = [p, Path(p.name)] + (
         [Path(*p.parts[1:])] if len(p.parts) > 1 and p.parts[0] == "configs" else []
