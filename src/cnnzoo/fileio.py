@@ -1,8 +1,10 @@
-"""Writing files so that a reader never sees half of one."""
+"""Writing files so that a reader never sees half of one, and reading only regular files."""
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -40,3 +42,32 @@ def atomic_write(
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+class NotRegularFile(OSError):
+    """A path that names a FIFO, a device or a socket where a file was expected."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        super().__init__(errno.EINVAL, "not a regular file (a FIFO or a device?)", str(path))
+
+
+def open_regular(path: str | os.PathLike, mode: str = "rb", encoding: str | None = None) -> IO:
+    """Open ``path`` for reading if it is a regular file; anything else raises
+    :class:`NotRegularFile` (an ``OSError``) at once. A plain ``open()`` of a FIFO blocks until
+    a writer comes, and a device can be endless: every file cnnzoo reads back from disk (run
+    directories, caches, images) may be one, since anything on disk is untrusted."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotRegularFile(path)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, mode, encoding=encoding)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_regular_text(path: str | os.PathLike) -> str:
+    """The UTF-8 text of a regular file (see :func:`open_regular`)."""
+    with open_regular(path, "r", encoding="utf-8") as f:
+        return f.read()

@@ -88,8 +88,9 @@ def test_runs_table_of_a_real_run(trained, tmp_path, capsys):
     run, _ = trained
     root = str(run.parent.parent)
     assert main(["runs", root, "--format", "json", "--sort", "test_top1", "--desc"]) == 0
-    out = capsys.readouterr().out
-    (row,) = json.loads(out[: out.rindex("]") + 1])
+    captured = capsys.readouterr()
+    (row,) = json.loads(captured.out)  # stdout holds the JSON alone; the count is on stderr
+    assert captured.err.strip() == "1 of 1 run(s)"
     assert row["model"] == "lenet5" and row["epochs"] == 1 and row["params"] == 61_706
     assert row["test_top1"] is not None and row["images_per_s"] > 0
     assert row["run"] == str(run)

@@ -33,7 +33,7 @@ from matplotlib.ticker import MaxNLocator
 
 from cnnzoo.config import read_run_config, run_config_file
 from cnnzoo.errors import CnnzooError, ConfigError, DataError
-from cnnzoo.fileio import atomic_write
+from cnnzoo.fileio import atomic_write, read_regular_text
 from cnnzoo.schema import DATASETS
 
 COLUMNS = (
@@ -146,7 +146,7 @@ def read_runs(folders: Iterable[str | os.PathLike]) -> list[dict[str, Any]]:
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
+        value = json.loads(read_regular_text(path))
     except (OSError, ValueError):
         return {}
     return value if isinstance(value, dict) else {}
@@ -154,8 +154,8 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 def _read_metrics(path: Path) -> list[dict[str, float]]:
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError:
+        text = read_regular_text(path)
+    except (OSError, ValueError):  # ValueError: not UTF-8
         return []
     rows = []
     for raw in csv.DictReader(io.StringIO(text)):

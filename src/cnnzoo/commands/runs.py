@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 HELP = "one table of the runs under some folders: filter, sort, write as md/csv/json, plot"
 
@@ -66,8 +67,10 @@ def run(args: argparse.Namespace) -> int:
     rows = rt.sort_runs(rows, ("-" if args.desc else "") + args.sort)
     text = rt.format_runs(rows, args.format)
     print(text, end="")
+    # the table alone on stdout for csv/json (a pipe parses it); the notes beside it on stderr
+    notes = sys.stdout if args.format == "md" else sys.stderr
     if args.output:
-        print(f"table written to {rt.write_text(args.output, text)}")
+        print(f"table written to {rt.write_text(args.output, text)}", file=notes)
     if args.plot:
         folder = Path(args.plot)
         folder.mkdir(parents=True, exist_ok=True)
@@ -78,6 +81,6 @@ def run(args: argparse.Namespace) -> int:
         ]
         for chart in charts:
             if chart is not None:
-                print(f"chart written to {chart}")
-    print(f"{len(rows)} of {len(found)} run(s)")
+                print(f"chart written to {chart}", file=notes)
+    print(f"{len(rows)} of {len(found)} run(s)", file=notes)
     return 0

@@ -58,6 +58,7 @@ from cnnzoo.data.device_loader import BatchIterable, seeded_generator
 from cnnzoo.data.images import as_size, decode_image, open_image
 from cnnzoo.data.loader import LoaderBatches
 from cnnzoo.errors import ConfigError, DataError
+from cnnzoo.fileio import open_regular
 from cnnzoo.schema import DECODERS
 
 MAX_FILE_BYTES = 1 << 28  # an image file larger than 256 MiB is refused unread
@@ -69,7 +70,7 @@ def read_file(path: str | os.PathLike) -> bytearray:
     :class:`DataError` naming it."""
     path = Path(path)
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             size = os.fstat(f.fileno()).st_size
             if size > MAX_FILE_BYTES:
                 raise DataError(
