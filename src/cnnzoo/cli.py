@@ -55,10 +55,11 @@ def one_line(text: str) -> str:
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse's parser whose error line stays one line whatever the arguments it quotes."""
+    """argparse's parser whose usage error is one line, as every other error of cnnzoo's, and
+    stays one line whatever the arguments it quotes (argparse prints its usage first)."""
 
     def error(self, message: str):
-        super().error(one_line(message))
+        self.exit(2, f"{self.prog}: error: {one_line(message)}; see `{self.prog} --help`\n")
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -80,10 +80,11 @@ def cli(tmp_path, monkeypatch):
                 code = main(argv)
             except _FirstStep:
                 return "ran", err.getvalue()
-            except SystemExit as e:  # argparse: usage line, then one error line
+            except SystemExit as e:  # argparse's error: one line too
                 assert e.code == 2, err.getvalue()
                 lines = err.getvalue().strip().splitlines()
-                assert lines[0].startswith("usage:") and ": error: " in lines[-1], lines
+                assert len(lines) == 1 and lines[0].startswith("cnnzoo"), lines
+                assert ": error: " in lines[0] and "--help" in lines[0], lines
                 return "usage error", err.getvalue()
         lines = [line for line in err.getvalue().splitlines() if line.strip()]
         if code == 0:

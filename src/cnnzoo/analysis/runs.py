@@ -22,6 +22,7 @@ import json
 import math
 import os
 import re
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -34,7 +35,8 @@ from matplotlib.ticker import MaxNLocator
 from cnnzoo.config import read_run_config, run_config_file
 from cnnzoo.errors import CnnzooError, ConfigError, DataError
 from cnnzoo.fileio import atomic_write, read_regular_text
-from cnnzoo.schema import DATASETS
+from cnnzoo.plaindata import is_int
+from cnnzoo.schema import DATASETS, MAX_IMAGE_SIZE
 
 COLUMNS = (
     "run",
@@ -103,14 +105,19 @@ def find_runs(folders: Iterable[str | os.PathLike]) -> list[Path]:
 
 def read_run(run_dir: str | os.PathLike) -> dict[str, Any]:
     """One row of the table (keys :data:`COLUMNS`, ``None`` where unknown) plus ``history``
-    (the epochs of ``metrics.csv`` as dicts of numbers) and ``model_kwargs``."""
+    (the epochs of ``metrics.csv`` as dicts of numbers), ``model_kwargs`` and ``problems``
+    (``'FILE: why'`` for each file of the run that is damaged). Everything in a run directory
+    is untrusted: a damaged file leaves its columns unknown and never stops the table."""
     run_dir = Path(run_dir)
-    summary = _read_json(run_dir / "summary.json")
-    history = _read_metrics(run_dir / "metrics.csv")
+    problems: list[str] = []
+    summary = _read_json(run_dir / "summary.json", problems)
+    history = _read_metrics(run_dir / "metrics.csv", problems)
     try:
         cfg = read_run_config(run_config_file(run_dir))
-    except (CnnzooError, TypeError, OSError):
+    except (CnnzooError, TypeError, OSError) as e:
         cfg = {}
+        if run_config_file(run_dir) is not None:
+            problems.append(f"config: {_why(e)}")
     model_cfg = cfg.get("model") if isinstance(cfg.get("model"), Mapping) else {}
     data_cfg = cfg.get("data") if isinstance(cfg.get("data"), Mapping) else {}
     vals = [r["val/top1"] for r in history if _finite(r.get("val/top1"))]
@@ -129,14 +136,31 @@ def read_run(run_dir: str | os.PathLike) -> dict[str, Any]:
         best_val_top1=max(vals) if vals else None,
         test_top1=_number(summary.get("test/top1")),
         train_time_s=train_time,
-        images_per_s=samples * epochs / train_time if samples and epochs and train_time else None,
-        latency_ms=_number(_read_json(run_dir / SPEED_FILE).get("latency_ms")),
+        images_per_s=_rate(samples, epochs, train_time),
+        latency_ms=_number(_read_json(run_dir / SPEED_FILE, problems).get("latency_ms")),
     )
-    if (row["params"] is None or row["macs"] is None) and model_cfg.get("type"):
-        costs = model_costs(model_cfg, input_size(model_cfg, data_cfg))
+    size = input_size(model_cfg, data_cfg)
+    if (row["params"] is None or row["macs"] is None) and model_cfg.get("type") and size:
+        costs = model_costs(model_cfg, size)
         if costs is not None:
             row["params"], row["macs"] = costs
-    return dict(row, history=history, model_kwargs=dict(model_cfg))
+    return dict(row, history=history, model_kwargs=dict(model_cfg), problems=problems)
+
+
+def _rate(samples: float | None, epochs: float | None, seconds: float | None) -> float | None:
+    """Training images per second, if the numbers give a finite one."""
+    if not (samples and epochs and seconds):
+        return None
+    return _number(samples * epochs / seconds)
+
+
+def _why(e: BaseException) -> str:
+    if isinstance(e, RecursionError):
+        return "nested too deep"
+    if isinstance(e, UnicodeDecodeError):
+        return "not UTF-8 text"
+    text = " ".join(str(getattr(e, "strerror", None) or e).split())
+    return text[:120] or type(e).__name__
 
 
 def read_runs(folders: Iterable[str | os.PathLike]) -> list[dict[str, Any]]:
@@ -144,19 +168,32 @@ def read_runs(folders: Iterable[str | os.PathLike]) -> list[dict[str, Any]]:
     return [read_run(run) for run in find_runs(folders)]
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def _read_json(path: Path, problems: list[str] | None = None) -> dict[str, Any]:
+    """A JSON object from a file of a run or the cache; {} when it is missing or damaged (a
+    damaged one is added to ``problems``)."""
     try:
         value = json.loads(read_regular_text(path))
-    except (OSError, ValueError):
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, RecursionError) as e:
+        if problems is not None:
+            problems.append(f"{path.name}: {_why(e)}")
         return {}
     return value if isinstance(value, dict) else {}
 
 
-def _read_metrics(path: Path) -> list[dict[str, float]]:
+def _read_metrics(path: Path, problems: list[str]) -> list[dict[str, float]]:
     try:
-        text = read_regular_text(path)
-    except (OSError, ValueError):  # ValueError: not UTF-8
+        rows = _parse_metrics(read_regular_text(path))
+    except FileNotFoundError:
         return []
+    except (OSError, ValueError, csv.Error) as e:
+        problems.append(f"{path.name}: {_why(e)}")
+        return []
+    return rows
+
+
+def _parse_metrics(text: str) -> list[dict[str, float]]:
     rows = []
     for raw in csv.DictReader(io.StringIO(text)):
         row = {}
@@ -181,16 +218,24 @@ def _finite(value: Any) -> bool:
 # --- parameters and MACs of a run that did not record them ---------------------------------
 
 
-def input_size(model_cfg: Mapping[str, Any], data_cfg: Mapping[str, Any]) -> tuple[int, int, int]:
-    """The (C, H, W) a run's model saw: ``data.image_size`` or the dataset's own size."""
-    chans = int(model_cfg.get("in_chans") or 3)
+def input_size(
+    model_cfg: Mapping[str, Any], data_cfg: Mapping[str, Any]
+) -> tuple[int, int, int] | None:
+    """The (C, H, W) a run's model saw: ``data.image_size`` or the dataset's own size; None
+    when the run's config holds no sizes that make sense (it is not trusted)."""
+    chans = model_cfg.get("in_chans") or 3
     size = data_cfg.get("image_size")
-    if isinstance(size, int) and size > 0:
-        return chans, size, size
-    if isinstance(size, list | tuple) and len(size) == 2:
-        return chans, int(size[0]), int(size[1])
-    native = DATASETS.get(str(data_cfg.get("type")), (None, None, None))[2]
-    return (chans, *native) if native else (chans, 224, 224)
+    if isinstance(size, int):
+        size = (size, size)
+    elif size is None:
+        native = DATASETS.get(str(data_cfg.get("type")), (None, None, None))[2]
+        size = native or (224, 224)
+    if not (isinstance(size, list | tuple) and len(size) == 2):
+        return None
+    dims = (chans, *size)
+    if not all(is_int(d) and 0 < d <= MAX_IMAGE_SIZE for d in dims):
+        return None
+    return tuple(dims)
 
 
 def model_costs(model_cfg: Mapping[str, Any], size: Sequence[int]) -> tuple[int, int] | None:
@@ -205,7 +250,12 @@ def model_costs(model_cfg: Mapping[str, Any], size: Sequence[int]) -> tuple[int,
     key = json.dumps([model_cfg.get("type"), kwargs, list(size)], sort_keys=True, default=str)
     path = _cache_dir() / "run_costs.json"
     fingerprint = code_fingerprint()
-    cache = _read_json(path)
+    damaged: list[str] = []
+    cache = _read_json(path, damaged)
+    if damaged:  # never trusted, never fatal: counted again and written anew
+        warnings.warn(
+            f"the run-cost cache {path} is damaged ({damaged[0]}); it is rebuilt", stacklevel=2
+        )
     costs = cache.get("costs") if cache.get("fingerprint") == fingerprint else None
     costs = costs if isinstance(costs, dict) else {}
     if key not in costs:

@@ -17,6 +17,8 @@ from cnnzoo.fileio import atomic_write
 from cnnzoo.models import create_model, get_model_entry
 from cnnzoo.models._registry import ModelEntry
 
+MAX_INPUT_CHANNELS = 4096
+MAX_INPUT_SIDE = 8192  # one 3x8192x8192 float image is 0.8 GB; the zoo's inputs are <= 299
 _SIZE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*[xX]\s*(\d+)\s*$")
 
 
@@ -28,6 +30,11 @@ def parse_input_size(text: str) -> tuple[int, int, int]:
             f"input size must be CxHxW with positive integers, e.g. 3x224x224; got {text!r}"
         )
     c, h, w = (int(g) for g in m.groups())
+    if c > MAX_INPUT_CHANNELS or max(h, w) > MAX_INPUT_SIDE:
+        raise ConfigError(
+            f"input size {text!r} is beyond what a model can be run at here (at most "
+            f"{MAX_INPUT_CHANNELS} channels and {MAX_INPUT_SIDE} pixels a side); e.g. 3x224x224"
+        )
     return c, h, w
 
 

@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from cnnzoo.analysis import runs as rt
-    from cnnzoo.errors import DataError
+    from cnnzoo.errors import DataError, WriteError
 
     found = rt.find_runs(args.dirs)
     if not found:
@@ -69,8 +69,17 @@ def run(args: argparse.Namespace) -> int:
     print(text, end="")
     # the table alone on stdout for csv/json (a pipe parses it); the notes beside it on stderr
     notes = sys.stdout if args.format == "md" else sys.stderr
+    for row in rows:  # a damaged run keeps its row, with what is known of it
+        if row["problems"]:
+            print(f"{row['run']}: damaged: {'; '.join(row['problems'])}", file=sys.stderr)
     if args.output:
-        print(f"table written to {rt.write_text(args.output, text)}", file=notes)
+        try:
+            written = rt.write_text(args.output, text)
+        except OSError as e:
+            raise WriteError(
+                f"cannot write the table to {args.output}: {e.strerror or e}"
+            ) from None
+        print(f"table written to {written}", file=notes)
     if args.plot:
         folder = Path(args.plot)
         folder.mkdir(parents=True, exist_ok=True)

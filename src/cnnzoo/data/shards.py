@@ -58,6 +58,7 @@ FORMAT = "cnnzoo-shards/1"
 SPLITS = ("train", "val", "test")
 SHUFFLE_BUFFER = 1000  # samples (encoded bytes: ~110 kB each for ImageNet) per worker
 MAX_INDEX_BYTES = 64 << 20
+MAX_SHARD_SAMPLES = 1 << 30  # per shard; ImageNet's whole training set is 1.28 million
 
 
 @dataclass(frozen=True)
@@ -163,6 +164,8 @@ def read_shard_index(root: str | os.PathLike) -> ShardIndex:
         obj = json.loads(raw.decode("utf-8"))
     except (OSError, ValueError) as e:
         raise DataError(f"cannot read {file}: {e}; write the shards again") from None
+    except RecursionError:
+        raise DataError(f"cannot read {file}: nested too deep; write the shards again") from None
 
     def bad(what: str) -> DataError:
         return DataError(f"{file}: {what}; write the shards again with `cnnzoo shards`")
@@ -194,8 +197,11 @@ def read_shard_index(root: str | os.PathLike) -> ShardIndex:
                 or not name.endswith(".tar")
             ):
                 raise bad(f'split "{part}": {name!r} is not a plain .tar file name')
-            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-                raise bad(f'split "{part}": shard {name} needs a positive "samples" count')
+            if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SHARD_SAMPLES:
+                raise bad(
+                    f'split "{part}": shard {name} needs a "samples" count from 1 to '
+                    f"{MAX_SHARD_SAMPLES:,}"
+                )
             if not (root / name).is_file():
                 raise DataError(
                     f"shard {root / name} listed in {file} does not exist; copy it back or "
@@ -245,7 +251,8 @@ def iter_shard(path: Path, num_classes: int) -> Iterator[tuple[str, bytearray, s
                 data = bytearray(tar.extractfile(m).read())
                 if ext == "cls":
                     text = data.decode("ascii", "replace").strip()
-                    if not text.isdigit() or int(text) >= num_classes:
+                    # a class index has few digits: int() of thousands would raise, not answer
+                    if not (text.isdigit() and len(text) <= 9) or int(text) >= num_classes:
                         raise DataError(
                             f"shard {path}: {m.name} holds {text[:20]!r}, not a class index "
                             f"in 0..{num_classes - 1}"

@@ -1,0 +1,148 @@
+"""What cnnzoo wrote itself is untrusted too (issue 21): run directories, caches and shard
+indexes read back from disk, and paths and sizes given on the command line. Each case here
+was a traceback; each is one line (or, for a run among others, a note) now."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from cnnzoo.analysis import runs as runs_table
+from cnnzoo.cli import main
+from cnnzoo.config import dump_config, load_config
+from cnnzoo.data.shards import FORMAT, INDEX, iter_shard, read_shard_index
+from cnnzoo.errors import DataError
+
+DEEP = "[" * 100_000 + "]" * 100_000  # nested past Python's recursion limit
+
+
+def _one_line(capsys, code: int, command: str) -> str:
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"cnnzoo {command}: error: "), lines
+    return lines[0]
+
+
+# --- run directories under `cnnzoo runs` ----------------------------------------------------
+
+
+def _run(root: Path, name: str) -> Path:
+    run = root / name / "1"
+    (run / "checkpoints").mkdir(parents=True)
+    dump_config(load_config(None), run / "config.yaml")
+    (run / "metrics.csv").write_text("epoch,val/top1,time\n1,50.0,2.0\n")
+    summary = dict(model="lenet5", epochs=1, train_time_s=2.0, train_samples=1000)
+    (run / "summary.json").write_text(json.dumps(summary))
+    return run
+
+
+DAMAGE = {
+    "deep summary.json": lambda r: (r / "summary.json").write_text(DEEP),
+    "deep speed.json": lambda r: (r / runs_table.SPEED_FILE).write_text(DEEP),
+    "non-UTF-8 metrics.csv": lambda r: (r / "metrics.csv").write_bytes(b"epoch,val/top1\n1,\xff\n"),
+    "200 KB CSV field": lambda r: (r / "metrics.csv").write_text("epoch\n" + "9" * 200_000 + "\n"),
+    "sizes that are not integers": lambda r: (r / "config.yaml").write_text(
+        (r / "config.yaml").read_text().replace("image_size: 32", "image_size: [a, b]")
+    ),
+    "an infinite images/s": lambda r: (r / "summary.json").write_text(
+        json.dumps(dict(model="lenet5", epochs=1, train_time_s=1e-320, train_samples=1e300))
+    ),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_a_damaged_run_keeps_its_row_and_the_table_goes_on(tmp_path, capsys, monkeypatch, damage):
+    monkeypatch.setenv("CNNZOO_CACHE", str(tmp_path / "cache"))
+    _run(tmp_path / "runs", "good")
+    bad = _run(tmp_path / "runs", "bad")
+    if damage == "sizes that are not integers":
+        (bad / "summary.json").unlink()  # the costs are then counted from the config
+    DAMAGE[damage](bad)
+    assert main(["runs", str(tmp_path / "runs"), "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    rows = {Path(r["run"]).parent.name: r for r in json.loads(captured.out)}  # valid JSON
+    assert set(rows) == {"good", "bad"} and rows["good"]["images_per_s"] == 500.0
+    if damage in ("sizes that are not integers", "an infinite images/s"):
+        assert rows["bad"]["params"] is None or rows["bad"]["images_per_s"] is None
+    else:
+        assert f"{bad}: damaged: " in captured.err
+
+
+def test_a_damaged_run_cost_cache_is_rebuilt_with_a_note(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CNNZOO_CACHE", str(tmp_path / "cache"))
+    run = _run(tmp_path / "runs", "costs")
+    (run / "summary.json").unlink()
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "run_costs.json").write_text(DEEP)
+    with pytest.warns(UserWarning, match="run-cost cache .* is damaged .*; it is rebuilt"):
+        assert main(["runs", str(tmp_path / "runs"), "--format", "csv"]) == 0
+    assert "61706" in capsys.readouterr().out  # counted again
+    assert json.loads((tmp_path / "cache" / "run_costs.json").read_text())["costs"]
+
+
+def test_a_table_that_cannot_be_written_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CNNZOO_CACHE", str(tmp_path / "cache"))
+    _run(tmp_path / "runs", "a")
+    code = main(["runs", str(tmp_path / "runs"), "--output", "/proc/cnnzoo-table.md"])
+    assert "cannot write the table to /proc/cnnzoo-table.md" in _one_line(capsys, code, "runs")
+
+
+# --- tar shards -----------------------------------------------------------------------------
+
+
+def _tar(path: Path, members: dict[str, bytes]) -> Path:
+    with tarfile.open(path, "w") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_a_class_index_of_thousands_of_digits_is_named(tmp_path):
+    shard = _tar(tmp_path / "a.tar", {"000.jpg": b"\xff\xd8", "000.cls": b"9" * 5000})
+    with pytest.raises(DataError, match=r"000.cls holds '99999.*', not a class index in 0..1"):
+        list(iter_shard(shard, 2))
+
+
+@pytest.mark.parametrize(
+    ("samples", "match"),
+    [(10**20, "samples. count from 1 to"), (1e20, "samples. count from 1 to"), (0, "from 1 to")],
+)
+def test_shard_counts_beyond_reason_are_refused(tmp_path, samples, match):
+    _tar(tmp_path / "a.tar", {})
+    shard = {"file": "a.tar", "samples": samples}
+    index = dict(format=FORMAT, classes=["a", "b"], splits={"train": [shard]})
+    (tmp_path / INDEX).write_text(json.dumps(index))
+    with pytest.raises(DataError, match=match):
+        read_shard_index(tmp_path)
+
+
+def test_a_shard_index_nested_too_deep_is_named(tmp_path):
+    (tmp_path / INDEX).write_text(DEEP)
+    with pytest.raises(DataError, match="nested too deep"):
+        read_shard_index(tmp_path)
+
+
+# --- the command line -----------------------------------------------------------------------
+
+
+def test_an_input_size_beyond_reason_is_one_line(capsys):
+    code = main(["summary", "lenet5", "--input", "1x99999999999999999999x32"])
+    assert "at most 4096 channels and 8192 pixels" in _one_line(capsys, code, "summary")
+
+
+def test_a_missing_argument_is_one_line_not_the_usage(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["predict", "runs/x"])
+    assert stop.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [
+        "cnnzoo predict: error: the following arguments are required: IMAGE; "
+        "see `cnnzoo predict --help`"
+    ]
