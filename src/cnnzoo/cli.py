@@ -129,21 +129,24 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()
         return 0
-    except OSError as e:
-        if e.errno != errno.ENAMETOOLONG:
-            raise
-        print(f"cnnzoo {args.command}: error: {too_long(e)}", file=sys.stderr)
+    except OSError as e:  # a path the user gave that the file system refuses
+        if e.filename is None and e.errno != errno.ENAMETOOLONG:
+            raise  # not about a file: a fault of cnnzoo's, shown in full
+        print(f"cnnzoo {args.command}: error: {file_error(e)}", file=sys.stderr)
         return CnnzooError.exit_code
 
 
-def too_long(e: OSError) -> str:
-    """The one line for a path the file system cannot take (any command, any path)."""
+def file_error(e: OSError) -> str:
+    """The one line for a file operation the system refused (any command, any path)."""
     name = str(e.filename or "")
     shown = one_line(name if len(name) <= 80 else f"{name[:40]}...{name[-30:]}")
-    return (
-        f"a path of {len(name):,} characters is too long for the file system ({shown}); "
-        "use a shorter path (a name is at most 255 bytes, a whole path 4,096)"
-    )
+    if e.errno == errno.ENAMETOOLONG:
+        return (
+            f"a path of {len(name):,} characters is too long for the file system ({shown}); "
+            "use a shorter path (a name is at most 255 bytes, a whole path 4,096)"
+        )
+    hint = "free disk space" if e.errno == errno.ENOSPC else "check the path and its permissions"
+    return f"{shown}: {e.strerror or e}; {hint}"
 
 
 def entry() -> None:

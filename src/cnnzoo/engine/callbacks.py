@@ -33,6 +33,7 @@ import torch
 import torch.nn as nn
 
 from cnnzoo import distributed
+from cnnzoo.engine.checkpoint import non_finite_weights
 from cnnzoo.engine.lookahead import Lookahead
 from cnnzoo.errors import ConfigError, Interrupted, TrainingError
 from cnnzoo.fileio import atomic_write
@@ -167,12 +168,6 @@ class NonFiniteGuard(Callback):
 
     def load_state_dict(self, state):
         self.streak, self.seen = int(state["streak"]), int(state["seen"])
-
-
-def non_finite_weights(model: nn.Module) -> list[str]:
-    """The names of the model's floating-point weights and buffers holding a NaN or an Inf."""
-    return [name for name, t in model.state_dict().items()
-            if t.is_floating_point() and not torch.isfinite(t).all()]  # fmt: skip
 
 
 def _last_good(run: Run) -> str:

@@ -303,6 +303,15 @@ def latest_run(parent: Path) -> Path | None:
     return None
 
 
+def non_finite_weights(model: nn.Module) -> list[str]:
+    """The names of the model's floating-point weights and buffers holding a NaN or an Inf."""
+    return [
+        name
+        for name, t in model.state_dict().items()
+        if t.is_floating_point() and not torch.isfinite(t).all()
+    ]
+
+
 def load_trained(target: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, dict]:
     """A trained model (eval mode, on ``device``) and its metadata from a run directory or
     checkpoint file. ``meta`` holds class_names, mean, std, image_size, in_chans, num_classes,
@@ -311,6 +320,13 @@ def load_trained(target: str | Path, device: torch.device | str = "cpu") -> tupl
     ckpt = load_checkpoint(path)
     model = create_model(ckpt["model_name"], **dict(ckpt["model_kwargs"]))
     load_weights(model, extract_state_dict(ckpt), source=f"checkpoint {path}")
+    bad = non_finite_weights(model)
+    if bad:
+        raise CheckpointError(
+            f"checkpoint {path} holds NaN or infinite weights ({len(bad)} tensor(s), e.g. "
+            f"{bad[0]}): it cannot score anything; use another checkpoint of the run (best.pt, "
+            "last.pt) or train again"
+        )
     meta = dict(ckpt["data_meta"])
     meta.update(
         model_name=ckpt["model_name"],

@@ -13,6 +13,7 @@ import contextlib
 import copy
 import io
 import json
+import math
 import os
 import sys
 import tempfile
@@ -27,6 +28,7 @@ from torch import Tensor
 
 from cnnzoo.errors import CheckpointError, ConfigError, InputShapeError, WriteError
 from cnnzoo.export.fold import conv_bn_pairs, fold_batchnorm
+from cnnzoo.fileio import read_regular_text
 from cnnzoo.models import reparameterize_model
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
@@ -74,8 +76,8 @@ def read_sidecar(path: str | os.PathLike) -> dict | None:
     """The sidecar of ``path`` if it is a cnnzoo export sidecar, else None."""
     side = sidecar_path(path)
     try:
-        data = json.loads(side.read_text())
-    except (OSError, ValueError):
+        data = json.loads(read_regular_text(side))
+    except (OSError, ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) and data.get("cnnzoo_export") == SIDECAR_VERSION else None
 
@@ -435,5 +437,57 @@ def load_exported(path: str | os.PathLike) -> tuple[ExportedModel, dict]:
             f"{path} has no cnnzoo sidecar {sidecar_path(path).name} (class names, mean/std); "
             f"export it with `cnnzoo export`"
         )
+    _check_sidecar(meta, sidecar_path(path))
     shape = (meta["in_chans"], *meta["image_size"])
     return ExportedModel(path, meta["format"], shape), meta
+
+
+def _check_sidecar(meta: dict, side: Path) -> None:
+    """The sidecar's fields that predicting needs, each of its type and consistent (the file
+    is read back from disk, so it is untrusted like everything there)."""
+
+    def positive_int(x) -> bool:
+        return isinstance(x, int) and not isinstance(x, bool) and 0 < x <= 1 << 20
+
+    def numbers(x) -> bool:
+        return (
+            isinstance(x, list)
+            and len(x) == meta.get("in_chans")
+            and all(
+                isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+                for v in x
+            )
+        )
+
+    checks = {
+        "format": (lambda x: x in FORMATS, f"one of {', '.join(FORMATS)}"),
+        "in_chans": (positive_int, "a positive integer"),
+        "image_size": (
+            lambda x: isinstance(x, list) and len(x) == 2 and all(map(positive_int, x)),
+            "[height, width]",
+        ),
+        "num_classes": (positive_int, "a positive integer"),
+        "class_names": (
+            lambda x: (
+                isinstance(x, list)
+                and len(x) == meta.get("num_classes")
+                and all(isinstance(c, str) for c in x)
+            ),
+            "a list of num_classes names",
+        ),
+        "mean": (numbers, "a list of in_chans numbers"),
+        "std": (
+            lambda x: numbers(x) and all(v > 0 for v in x),
+            "a list of in_chans positive numbers",
+        ),
+    }
+    for key, (ok, what) in checks.items():
+        if key not in meta:
+            raise CheckpointError(
+                f"{side} lacks {key!r}; export the model again with `cnnzoo export`"
+            )
+        if not ok(meta[key]):
+            raise CheckpointError(
+                f"{side}: {key} must be {what}, got {str(meta[key])[:60]}; export the model again "
+                "with `cnnzoo export`"
+            )

@@ -105,6 +105,7 @@ def extract_state_dict(obj: Mapping) -> dict[str, Tensor]:
 def load_weights(model: nn.Module, state: Mapping[str, Tensor], source: str = "checkpoint") -> None:
     """Load ``state`` into ``model`` strictly; any missing, unexpected or mis-shaped key is a
     :class:`CheckpointError` that lists them (never a silent partial load)."""
+    refuse_complex(state, source)
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
@@ -112,6 +113,17 @@ def load_weights(model: nn.Module, state: Mapping[str, Tensor], source: str = "c
     if missing or unexpected or shapes:
         raise _misfit(model, source, missing, unexpected, shapes)
     model.load_state_dict(state, strict=True)
+
+
+def refuse_complex(state: Mapping[str, Tensor], source: str) -> None:
+    """Complex-valued tensors cannot load into a real model: torch would keep the real part
+    with only a warning. Refuse them in one line instead."""
+    keys = [k for k, v in state.items() if isinstance(v, Tensor) and v.is_complex()]
+    if keys:
+        raise CheckpointError(
+            f"{source} holds complex-valued weights ({len(keys)} tensor(s), e.g. {keys[0]}); "
+            "the networks here are real-valued: give a checkpoint of real weights"
+        )
 
 
 def _shape_mismatches(own: Mapping[str, Tensor], state: Mapping[str, Tensor]) -> list[str]:
@@ -375,6 +387,7 @@ def load_pretrained(
         k: "classifier this model does not have" if in_head(k) else "not in this model"
         for k in unexpected
     }
+    refuse_complex(state, f"pretrained weights {source!r}")
     model.load_state_dict({k: state[k] for k in fits}, strict=False)
     return LoadReport(
         source=source,
