@@ -50,6 +50,10 @@ class WriteError(CnnzooError):
     """An output file that could not be written (a full disk, a read-only folder)."""
 
 
+class MissingExtraError(CnnzooError):
+    """An optional dependency that is not installed (the message names the extra to install)."""
+
+
 class Interrupted(KeyboardInterrupt):
     """A stop asked for by a signal: Ctrl-C (SIGINT), or SIGTERM and SIGHUP as clusters send
     them before preemption. The CLI exits with the shell's status for it, 128 + signum."""
