@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 from matplotlib.image import imread
 
 from cnnzoo.analysis import runs as rt
+from cnnzoo.cli import main
 from cnnzoo.config import dump_config, load_config
 from cnnzoo.errors import ConfigError, DataError
 
@@ -168,3 +169,20 @@ def test_same_model_runs_are_labelled_apart(runs):
     labels = {rt.label_of(r, rows) for r in rows}
     assert len(labels) == len(rows)
     assert rt.label_of(rows[0], rows[:1]) == "lenet5"
+
+
+def test_runs_named_by_relative_and_absolute_folders_are_charted(runs, tmp_path, monkeypatch):
+    monkeypatch.chdir(runs)
+    out = tmp_path / "charts"
+    assert main(["runs", "a", str(runs / "b"), "--plot", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "curves.png",
+        "pareto_latency.png",
+        "pareto_macs.png",
+    ]
+    rows = rt.read_runs(["a", runs / "b"])
+    assert sorted(rt.label_of(r, rows) for r in rows) == [
+        "lenet5 (a/1)",
+        "lenet5 (b/1)",
+        "lenet5 (b/2)",
+    ]

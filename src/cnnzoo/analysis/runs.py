@@ -367,11 +367,12 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
 def label_of(row: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> str:
     """The model name; runs of the same model are told apart by the part of their paths
     that differs."""
-    same = [r["run"] for r in rows if r.get("model") == row.get("model")]
+    same = [os.path.abspath(r["run"]) for r in rows if r.get("model") == row.get("model")]
     if len(same) <= 1:
         return str(row.get("model") or Path(row["run"]).name)
-    where = Path(os.path.relpath(row["run"], os.path.commonpath(same))).as_posix()
-    return f"{row.get('model')} ({where})"
+    # absolute: the runs may have been named by relative and absolute folders together
+    where = Path(os.path.relpath(os.path.abspath(row["run"]), os.path.commonpath(same)))
+    return f"{row.get('model')} ({where.as_posix()})"
 
 
 def plot_curves(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> Path | None:
