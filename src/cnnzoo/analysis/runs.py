@@ -31,6 +31,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure  # drawn without pyplot: no backend is chosen or changed
 from matplotlib.ticker import MaxNLocator
 
+from cnnzoo.analysis.speed import format_spread
 from cnnzoo.config import DATASETS, read_run_config, run_config_file
 from cnnzoo.errors import CnnzooError, ConfigError, DataError
 from cnnzoo.fileio import atomic_write
@@ -118,6 +119,7 @@ def read_run(run_dir: str | os.PathLike) -> dict[str, Any]:
     if train_time is None and history:
         train_time = sum(r.get("time", 0.0) for r in history if _finite(r.get("time")))
     samples = _number(summary.get("train_samples"))
+    speed = _read_json(run_dir / SPEED_FILE)
     row: dict[str, Any] = dict(
         run=str(run_dir),
         model=summary.get("model") or model_cfg.get("type"),
@@ -129,13 +131,18 @@ def read_run(run_dir: str | os.PathLike) -> dict[str, Any]:
         test_top1=_number(summary.get("test/top1")),
         train_time_s=train_time,
         images_per_s=samples * epochs / train_time if samples and epochs and train_time else None,
-        latency_ms=_number(_read_json(run_dir / SPEED_FILE).get("latency_ms")),
+        latency_ms=_number(speed.get("latency_ms")),
     )
     if (row["params"] is None or row["macs"] is None) and model_cfg.get("type"):
         costs = model_costs(model_cfg, input_size(model_cfg, data_cfg))
         if costs is not None:
             row["params"], row["macs"] = costs
-    return dict(row, history=history, model_kwargs=dict(model_cfg))
+    return dict(
+        row,
+        latency_spread=_number(speed.get("latency_spread")),
+        history=history,
+        model_kwargs=dict(model_cfg),
+    )
 
 
 def read_runs(folders: Iterable[str | os.PathLike]) -> list[dict[str, Any]]:
@@ -321,7 +328,10 @@ def format_runs(rows: Sequence[Mapping[str, Any]], fmt: str = "md") -> str:
         + "|",
     ]
     for r in rows:
-        lines.append("| " + " | ".join(_human(r.get(c), c) for c in COLUMNS) + " |")
+        cells = [_human(r.get(c), c) for c in COLUMNS]
+        if r.get("latency_ms") is not None and r.get("latency_spread") is not None:
+            cells[COLUMNS.index("latency_ms")] += " " + format_spread(r["latency_spread"])
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
