@@ -186,3 +186,60 @@ def test_runs_named_by_relative_and_absolute_folders_are_charted(runs, tmp_path,
         "lenet5 (b/1)",
         "lenet5 (b/2)",
     ]
+
+
+def test_runs_without_validation_are_in_the_legend_and_get_no_empty_panel(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNZOO_CACHE", str(tmp_path / "cache"))
+    make_run(tmp_path, "val", test_top1=90.0)
+    make_run(tmp_path, "noval", model="resnet20", test_top1=80.0)
+    metrics = tmp_path / "noval" / "metrics.csv"  # trained with val_split=0: no val columns
+    metrics.write_text("epoch,lr,train/loss,train/top1,time\n1,0.1,2.0,40.0,1.0\n")
+    rows = rt.read_runs([tmp_path])
+    fig = rt.curves_figure(rows)
+    (legend,) = fig.legends
+    assert sorted(t.get_text() for t in legend.get_texts()) == ["lenet5", "resnet20 (no val)"]
+    assert [ax.get_title() for ax in fig.axes] == ["validation top-1 (%)", "training loss"]
+    only_loss = rt.curves_figure([r for r in rows if r["model"] == "resnet20"])
+    assert [ax.get_title() for ax in only_loss.axes] == ["training loss"]
+    assert [t.get_text() for t in only_loss.legends[0].get_texts()] == ["resnet20"]
+
+
+def _labels_inside_their_axes(fig):
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        frame = ax.get_window_extent(renderer)
+        for text in ax.texts:
+            box = text.get_window_extent(renderer)
+            assert frame.x0 <= box.x0 and box.x1 <= frame.x1, text.get_text()
+
+
+def test_pareto_ticks_read_plainly_and_labels_stay_inside(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNZOO_CACHE", str(tmp_path / "cache"))
+    make_run(tmp_path, "a", test_top1=91.0)  # 417K MACs, alone: a range of less than a decade
+    fig = rt.pareto_figure(rt.read_runs([tmp_path]), "macs")
+    fig.canvas.draw()
+    (ax,) = fig.axes
+    ticks = [t.get_text() for t in ax.get_xticklabels() + ax.get_xticklabels(minor=True)]
+    assert "200K" in ticks and "500K" in ticks
+    assert not [t for t in ticks if "times" in t or "^" in t or "$" in t]  # no 4.158x10^5
+    assert ax.get_ylim()[1] <= 100.0  # no accuracy axis above 100%
+    # a long name at the right end of the axis goes to the left of its point
+    rows = [dict(run=str(i), model=f"model_with_a_long_name_{i}", dataset="d", macs=10.0**i,
+                 test_top1=50.0 + i) for i in range(4, 8)]  # fmt: skip
+    fig = rt.pareto_figure(rows, "macs")
+    _labels_inside_their_axes(fig)
+
+
+def test_runs_of_different_data_sets_get_their_own_accuracy_axis():
+    rows = [
+        dict(run="a", model="lenet5", dataset="mnist", macs=4e5, test_top1=99.1),
+        dict(run="b", model="resnet20", dataset="cifar10", macs=4e7, test_top1=91.0),
+        dict(run="c", model="resnet56", dataset="cifar10", macs=1.2e8, test_top1=93.0),
+    ]
+    fig = rt.pareto_figure(rows, "macs")
+    assert [ax.get_title() for ax in fig.axes] == ["mnist", "cifar10"]
+    mnist, cifar = fig.axes
+    assert mnist.get_ylim()[0] > 91.0 and cifar.get_ylim()[1] < 99.1  # not one shared range
+    assert mnist.get_xlim() == cifar.get_xlim()  # one cost axis
+    fronts = [[line for line in ax.lines if line.get_label() == "Pareto front"] for ax in fig.axes]
+    assert [len(f[0].get_xdata()) for f in fronts] == [1, 2]
