@@ -40,7 +40,6 @@ from cnnzoo.analysis.flops import count_flops
 from cnnzoo.config import config_data, config_hash
 from cnnzoo.data import DataBundle, build_data
 from cnnzoo.data.datasets import dataset_root
-from cnnzoo.data.stream import eval_resize
 from cnnzoo.engine import cpu_kernels, optim
 from cnnzoo.engine.callbacks import (
     STOP_SIGNALS,
@@ -259,8 +258,8 @@ class Run:
             image_size=[int(s) for s in d.image_size], mean=[float(m) for m in d.mean],
             std=[float(s) for s in d.std],
         )  # fmt: skip
-        if getattr(d, "loader", None) in ("stream", "shards"):  # predict resizes and crops alike
-            meta["resize"] = eval_resize(self.cfg.data)
+        if getattr(d, "resize", None):  # streamed: predict resizes and crops alike
+            meta["resize"] = d.resize
         return meta
 
     def checkpoint(self) -> dict:
