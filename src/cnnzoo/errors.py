@@ -88,6 +88,8 @@ def closest(name: str, choices: Iterable[str], n: int = 5, common: Sequence[str]
     hits = difflib.get_close_matches(name, choices, n=len(choices), cutoff=0.5)
     if not hits:
         hits = [c for c in choices if name.lower() in c.lower()]
+    if not common:
+        return hits[:n]
     rank = {c: i for i, c in enumerate(common)}
 
     def order(choice: str) -> tuple[float, int]:
