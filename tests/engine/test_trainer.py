@@ -439,3 +439,22 @@ def test_a_signal_outside_the_epoch_loop_stops_at_once_in_one_line(
     if where == "final test":
         assert "every epoch is saved but the final test did not finish; resume with" in err
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers given back
+
+
+def test_the_lr_column_is_the_rate_each_epoch_trained_with(fake_data, make_cfg):
+    """MultiStepLR halves the rate after epoch 2: epochs 1-2 trained at 0.05, epoch 3 at 0.025
+    (logged after the epoch, the rate had already moved: 0.05, 0.025, 0.025)."""
+    run_dir = train(make_cfg(), quiet=True)
+    lrs = [
+        float(line.split(",")[1]) for line in (run_dir / "metrics.csv").read_text().splitlines()[1:]
+    ]
+    assert lrs == pytest.approx([0.05, 0.05, 0.025])
+
+
+def test_best_is_marked_only_when_validating(fake_data, make_cfg, capsys):
+    train(make_cfg(**{"train_cfg.max_epochs": 2}), quiet=False)
+    epochs = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
+    assert "*best" in epochs[0]
+    train(make_cfg(workflow=[("train", 1)], **{"train_cfg.max_epochs": 2}), quiet=False)
+    epochs = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
+    assert len(epochs) == 2 and not any("*best" in line for line in epochs)

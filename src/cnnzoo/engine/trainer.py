@@ -179,6 +179,7 @@ class Run:
     history: list[dict] = field(default_factory=list)
     partial: dict | None = None  # resumed mid-epoch: the steps done in epoch+1, their metrics
     epoch_trained: bool = True  # some step of this epoch was applied
+    step_lr: float | None = None  # the rate of this epoch's last optimizer step, as logged
     improved: bool = False  # this epoch is the new best
     stop_after_epoch: bool = False  # set by a callback (early stopping)
     bar: Any = None
@@ -476,6 +477,7 @@ def fit(run: Run) -> None:
             break
         t0 = time.perf_counter()
         meter, done = _start_epoch(run, epoch)
+        run.step_lr = None
         run.bar = tqdm(run.data.train, desc=f"epoch {epoch}/{run.max_epochs}", leave=False,
                        disable=not run.show_bars, dynamic_ncols=True)  # fmt: skip
         for step, (images, targets) in enumerate(run.bar, 1):
@@ -503,7 +505,8 @@ def fit(run: Run) -> None:
         meter.all_reduce()
         run.epoch_trained = meter.sums[0].item() > 0
         run.emit("on_steps_end", run)
-        row = {"epoch": epoch, "lr": run.schedule.lr, **meter.compute("train/")}
+        lr = run.schedule.lr if run.step_lr is None else run.step_lr
+        row = {"epoch": epoch, "lr": lr, **meter.compute("train/")}
         if run.val_every and (epoch % run.val_every == 0 or epoch == run.max_epochs):
             row.update(run.evaluate(run.model, "val").compute("val/"))
         run.emit("on_validation_end", run, row)
@@ -541,6 +544,7 @@ def _optimizer_step(run: Run) -> None:
         clip_gradients(run.model, **run.clip)
     run.scaler.step(run.optimizer)
     run.scaler.update()
+    run.step_lr = run.schedule.lr  # the rate this step trained with, before the schedule moves
     run.schedule.step_batch()
     run.global_step += 1
 
