@@ -67,7 +67,7 @@ from cnnzoo.engine.checkpoint import (
 from cnnzoo.engine.losses import Loss, build_loss
 from cnnzoo.engine.metrics import Meter
 from cnnzoo.engine.optim import Schedule, build_optimizer, clip_gradients
-from cnnzoo.engine.report import write_reports
+from cnnzoo.engine.report import scores_line, write_reports
 from cnnzoo.engine.runs import new_run_dir, record_config, resume_dir, run_lock
 from cnnzoo.errors import (
     CheckpointError,
@@ -593,7 +593,7 @@ def final_test(run: Run) -> None:
     if run.main:
         run.guard_io(lambda: write_reports(run.run_dir, run.history, confusion=test.confusion.cpu().tolist(),
                                            class_names=meta["class_names"], summary=summary))  # fmt: skip
-        run.say(f"{split}  " + "  ".join(f"{k.split('/')[1]} {v:.4g}" for k, v in metrics.items()))
+        run.say(scores_line(split, metrics))
         run.flush_log()
         print(f"run dir: {run.run_dir}")
 
