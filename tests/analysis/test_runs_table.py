@@ -243,3 +243,18 @@ def test_runs_of_different_data_sets_get_their_own_accuracy_axis():
     assert mnist.get_xlim() == cifar.get_xlim()  # one cost axis
     fronts = [[line for line in ax.lines if line.get_label() == "Pareto front"] for ax in fig.axes]
     assert [len(f[0].get_xdata()) for f in fronts] == [1, 2]
+
+
+def test_the_status_column_says_how_each_run_ended(runs):
+    from cnnzoo.engine.runs import STATUS_FILE, run_lock
+
+    failed = make_run(runs, "failed", summary=False, val=(30.0, 31.0))
+    (failed / STATUS_FILE).write_text(json.dumps(dict(status="failed", epoch=2, error="NaN")))
+    status = {r["run"]: r["status"] for r in rt.read_runs([runs])}
+    assert status[str(runs / "a" / "1")] == "finished"
+    assert status[str(runs / "c" / "deep" / "1")] == "stopped at epoch 1"  # left no word
+    assert status[str(failed)] == "failed at epoch 2"
+    with run_lock(runs / "b" / "2"):
+        assert rt.read_run(runs / "b" / "2")["status"] == "running"
+    assert rt.read_run(runs / "b" / "2")["status"] == "finished"
+    assert "| finished |" in rt.format_runs(rt.read_runs([runs]), "md")

@@ -1,4 +1,5 @@
 import csv
+import json
 import math
 import os
 import signal
@@ -458,3 +459,27 @@ def test_best_is_marked_only_when_validating(fake_data, make_cfg, capsys):
     train(make_cfg(workflow=[("train", 1)], **{"train_cfg.max_epochs": 2}), quiet=False)
     epochs = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
     assert len(epochs) == 2 and not any("*best" in line for line in epochs)
+
+
+def test_a_run_that_ends_early_records_how(fake_data, make_cfg):
+    from cnnzoo.analysis.runs import read_run
+    from cnnzoo.engine.runs import STATUS_FILE
+
+    class StopAt(Callback):
+        def __init__(self, error):
+            self.error = error
+
+        def on_train_epoch_end(self, row):
+            if row["epoch"] >= 2:
+                raise self.error
+
+    cfg = make_cfg()
+    with pytest.raises(Interrupted):
+        train(cfg, quiet=True, callbacks=[StopAt(Interrupted())])
+    (run_dir,) = (Path(cfg.work_dir) / "tiny").iterdir()
+    assert read_run(run_dir)["status"] == "stopped at epoch 2"
+    with pytest.raises(RuntimeError):
+        train(cfg, resume=run_dir, quiet=True, callbacks=[StopAt(RuntimeError("boom"))])
+    assert json.loads((run_dir / STATUS_FILE).read_text())["error"] == "boom"
+    train(cfg, resume=run_dir, quiet=True)
+    assert not (run_dir / STATUS_FILE).exists() and read_run(run_dir)["status"] == "finished"

@@ -16,6 +16,7 @@ and accuracy-vs-MACs / accuracy-vs-latency charts with their Pareto fronts.
 from __future__ import annotations
 
 import csv
+import fcntl
 import fnmatch
 import io
 import json
@@ -35,11 +36,13 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 from cnnzoo.analysis.flops import format_count
 from cnnzoo.analysis.speed import format_spread
 from cnnzoo.config import DATASETS, read_run_config, run_config_file
+from cnnzoo.engine.runs import LOCK_FILE, STATUS_FILE
 from cnnzoo.errors import CnnzooError, ConfigError, DataError
 from cnnzoo.fileio import atomic_write
 
 COLUMNS = (
     "run",
+    "status",
     "model",
     "dataset",
     "params",
@@ -51,11 +54,12 @@ COLUMNS = (
     "images_per_s",
     "latency_ms",
 )
-NUMERIC = frozenset(COLUMNS[3:])
+NUMERIC = frozenset(COLUMNS[4:])
 FORMATS = ("md", "csv", "json")
 SPEED_FILE = "speed.json"  # {"latency_ms": ..., "device": ...}: written by `cnnzoo study`
 _HEADERS = dict(
     run="run",
+    status="status",
     model="model",
     dataset="dataset",
     params="params",
@@ -124,6 +128,7 @@ def read_run(run_dir: str | os.PathLike) -> dict[str, Any]:
     speed = _read_json(run_dir / SPEED_FILE)
     row: dict[str, Any] = dict(
         run=str(run_dir),
+        status=run_status(run_dir, summary, history),
         model=summary.get("model") or model_cfg.get("type"),
         dataset=summary.get("dataset") or data_cfg.get("type"),
         params=_number(summary.get("params")),
@@ -145,6 +150,37 @@ def read_run(run_dir: str | os.PathLike) -> dict[str, Any]:
         history=history,
         model_kwargs=dict(model_cfg),
     )
+
+
+def run_status(run_dir: Path, summary: Mapping[str, Any], history: Sequence[Mapping]) -> str:
+    """``running`` (a process holds its training lock), ``finished`` (it has its summary),
+    ``failed at epoch k`` or ``stopped at epoch k`` (k: the epochs it completed; stopped too
+    when it left no word, e.g. killed)."""
+    if _locked(run_dir / LOCK_FILE):
+        return "running"
+    if summary:
+        return "finished"
+    ended = _read_json(run_dir / STATUS_FILE)
+    epoch = ended.get("epoch") if _finite(ended.get("epoch")) else len(history)
+    how = "failed" if ended.get("status") == "failed" else "stopped"
+    return f"{how} at epoch {int(epoch)}"
+
+
+def _locked(path: Path) -> bool:
+    """Whether another process holds the lock on ``path`` (the file is only read)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # drops the shared lock just taken
+    return False
 
 
 def read_runs(folders: Iterable[str | os.PathLike]) -> list[dict[str, Any]]:
@@ -326,7 +362,7 @@ def format_runs(rows: Sequence[Mapping[str, Any]], fmt: str = "md") -> str:
     lines = [
         "| " + " | ".join(_HEADERS[c] for c in COLUMNS) + " |",
         "|"
-        + "|".join("---" if c in ("run", "model", "dataset") else "---:" for c in COLUMNS)
+        + "|".join("---" if c in ("run", "status", "model", "dataset") else "---:" for c in COLUMNS)
         + "|",
     ]
     for r in rows:

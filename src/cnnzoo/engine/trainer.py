@@ -16,6 +16,7 @@ preemption notice) finish the step, save a resumable checkpoint and raise
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import random
@@ -68,7 +69,7 @@ from cnnzoo.engine.losses import Loss, build_loss
 from cnnzoo.engine.metrics import Meter
 from cnnzoo.engine.optim import Schedule, build_optimizer, clip_gradients
 from cnnzoo.engine.report import scores_line, write_reports
-from cnnzoo.engine.runs import new_run_dir, record_config, resume_dir, run_lock
+from cnnzoo.engine.runs import STATUS_FILE, new_run_dir, record_config, resume_dir, run_lock
 from cnnzoo.errors import (
     CheckpointError,
     CnnzooError,
@@ -131,18 +132,33 @@ def train(
         run = setup(cfg, resume=resume, quiet=quiet, data=data, held=held,
                     callbacks=[as_callback(c) for c in callbacks])  # fmt: skip
         held.callback(run.close)
+        run.record_end(None)  # a resumed run is no longer stopped nor failed
         try:
             with run.interruption.catching():
                 fit(run)
         except KeyboardInterrupt as e:
             run.say_stopped(e, "")
+            run.record_end("stopped")
+            raise
+        except Exception as e:  # a non-finite loss, a full disk, ...: `cnnzoo runs` says so
+            run.record_end("failed", e)
             raise
         try:
             final_test(run)
         except KeyboardInterrupt as e:
             run.say_stopped(e, "every epoch is saved but the final test did not finish; ")
+            run.record_end("stopped")
+            raise
+        except Exception as e:
+            run.record_end("failed", e)
             raise
         return run.run_dir
+
+
+def _first_line(error: BaseException | None) -> str | None:
+    if error is None:
+        return None
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
 
 
 @dataclass(eq=False)
@@ -227,6 +243,20 @@ class Run:
         print(f"\n{stop}: {what or kept + '; '}resume with: cnnzoo train --resume {self.run_dir}",
               file=sys.stderr)  # fmt: skip
 
+    def record_end(self, status: str | None, error: BaseException | None = None) -> None:
+        """Write :data:`STATUS_FILE` for a run that ended early (``'stopped'`` by a signal,
+        ``'failed'`` by an error), or remove it (``None``: training starts). A finished run has
+        its ``summary.json`` instead; ``cnnzoo runs`` reads both."""
+        if not self.main:
+            return
+        path = self.run_dir / STATUS_FILE
+        if status is None:
+            path.unlink(missing_ok=True)
+            return
+        text = json.dumps(dict(status=status, epoch=self.epoch, error=_first_line(error)))
+        with contextlib.suppress(OSError):  # the run's own error (a full disk) is what matters
+            atomic_write(path, lambda f: f.write(text), binary=False)
+
     def flush_log(self) -> None:
         """Append the new console lines to ``train.log`` (the whole file rewritten atomically)."""
         if not self.main or not self.log_lines:
@@ -286,7 +316,9 @@ class Run:
         sums, confusion = meter.sums.clone(), meter.confusion.clone()
         distributed.all_reduce_sum(sums, confusion)
         if self.main and not non_finite_weights(self.model):
-            self.partial = dict(step=step, meter_sums=sums, meter_confusion=confusion)
+            self.partial = dict(
+                step=step, meter_sums=sums, meter_confusion=confusion, step_lr=self.step_lr
+            )
             self.save("last.pt")
 
     def evaluate(self, model: nn.Module, split: str, **tta: Any) -> Meter:
@@ -477,7 +509,6 @@ def fit(run: Run) -> None:
             break
         t0 = time.perf_counter()
         meter, done = _start_epoch(run, epoch)
-        run.step_lr = None
         run.bar = tqdm(run.data.train, desc=f"epoch {epoch}/{run.max_epochs}", leave=False,
                        disable=not run.show_bars, dynamic_ncols=True)  # fmt: skip
         for step, (images, targets) in enumerate(run.bar, 1):
@@ -525,11 +556,12 @@ def fit(run: Run) -> None:
 
 def _start_epoch(run: Run, epoch: int) -> tuple[Meter, int]:
     """Train mode, the epoch's batch order, a fresh meter (or a resumed epoch's: its first
-    steps are done and their metrics kept); returns the meter and the steps done."""
+    steps are done, their metrics and last rate kept); returns the meter and the steps done."""
     run.model.train()
     run.data.train.set_epoch(epoch)
     meter = Meter(run.data.num_classes, regression=run.loss_fn.regression, device=run.device)
     partial = run.partial
+    run.step_lr = partial.get("step_lr") if partial else None
     if not partial:
         return meter, 0
     if run.main:  # once: the meters of all ranks are summed
