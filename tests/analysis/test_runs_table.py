@@ -258,3 +258,13 @@ def test_the_status_column_says_how_each_run_ended(runs):
         assert rt.read_run(runs / "b" / "2")["status"] == "running"
     assert rt.read_run(runs / "b" / "2")["status"] == "finished"
     assert "| finished |" in rt.format_runs(rt.read_runs([runs]), "md")
+
+
+def test_one_run_named_shows_its_epochs(runs, capsys):
+    assert main(["runs", str(runs / "b" / "1")]) == 0
+    out = capsys.readouterr().out
+    assert f"epochs of {runs / 'b' / '1'}:" in out
+    assert "| epoch | lr | train/loss | train/top1 | val/loss | val/top1 | time |" in out
+    assert "| 3 | 0.1 | 0.6667 | 90.00 | 0.3333 | 95.00 | 10.0 s |" in out
+    assert main(["runs", str(runs)]) == 0
+    assert "epochs of" not in capsys.readouterr().out  # a folder of runs: the table alone

@@ -373,6 +373,27 @@ def format_runs(rows: Sequence[Mapping[str, Any]], fmt: str = "md") -> str:
     return "\n".join(lines) + "\n"
 
 
+def format_history(history: Sequence[Mapping[str, float]]) -> str:
+    """One run's epochs (its ``metrics.csv``) as a Markdown table: every column it logged."""
+    keys = list(dict.fromkeys(k for row in history for k in row))
+    lines = ["| " + " | ".join(keys) + " |", "|" + "|".join("---:" for _ in keys) + "|"]
+    for row in history:
+        lines.append("| " + " | ".join(_epoch_cell(row.get(k), k) for k in keys) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _epoch_cell(value: float | None, key: str) -> str:
+    if value is None:
+        return ""
+    if key == "epoch":
+        return str(int(value))
+    if key == "lr":
+        return f"{value:.3g}"
+    if key == "time":
+        return f"{value:.1f} s"
+    return f"{value:.4f}" if key.endswith("loss") else f"{value:.2f}"
+
+
 def _plain(value: Any, col: str) -> Any:
     if value is None:
         return None

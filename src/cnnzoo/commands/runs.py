@@ -15,7 +15,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         nargs="*",
         default=["runs"],
         metavar="DIR",
-        help="run directories or folders of runs, searched to any depth (default: runs/)",
+        help="run directories or folders of runs, searched to any depth (default: runs/); "
+        "one run directory also shows its epochs",
     )
     p.add_argument(
         "--sort",
@@ -66,6 +67,9 @@ def run(args: argparse.Namespace) -> int:
     rows = rt.sort_runs(rows, ("-" if args.desc else "") + args.sort)
     text = rt.format_runs(rows, args.format)
     print(text, end="")
+    if len(args.dirs) == 1 and rows and rt.is_run_dir(Path(args.dirs[0])) and args.format == "md":
+        print(f"\nepochs of {rows[0]['run']}:")  # one run named: its epochs too
+        print(rt.format_history(rows[0]["history"]) if rows[0]["history"] else "(none yet)")
     if args.output:
         print(f"table written to {rt.write_text(args.output, text)}")
     if args.plot:
