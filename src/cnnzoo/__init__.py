@@ -22,18 +22,22 @@ _MODEL_API = (
     "reparameterize_model",
 )
 _API = ("Callback", "TrainResult", "load_config", "load_run", "train")
+_DATA_API = ("DataBundle", "from_datasets")
 
 
 def __getattr__(name: str):
-    """The model API (:mod:`cnnzoo.models`), the training API (:mod:`cnnzoo.api`) and the
-    subpackages (``cnnzoo.layers``, ...), imported on first use."""
+    """The model API (:mod:`cnnzoo.models`), the training API (:mod:`cnnzoo.api`), the data
+    bundle of one's own datasets (:mod:`cnnzoo.data`) and the subpackages (``cnnzoo.layers``,
+    ...), imported on first use."""
     if name in _MODEL_API:
         return getattr(importlib.import_module("cnnzoo.models"), name)
     if name in _API:
         return getattr(importlib.import_module("cnnzoo.api"), name)
+    if name in _DATA_API:
+        return getattr(importlib.import_module("cnnzoo.data"), name)
     if importlib.util.find_spec(f"{__name__}.{name}") is not None:
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'cnnzoo' has no attribute {name!r}")
 
 
-__all__ = sorted([*_MODEL_API, *_API, "__version__"])
+__all__ = sorted([*_MODEL_API, *_API, *_DATA_API, "__version__"])
