@@ -483,3 +483,16 @@ def test_a_run_that_ends_early_records_how(fake_data, make_cfg):
     assert json.loads((run_dir / STATUS_FILE).read_text())["error"] == "boom"
     train(cfg, resume=run_dir, quiet=True)
     assert not (run_dir / STATUS_FILE).exists() and read_run(run_dir)["status"] == "finished"
+
+
+def test_without_a_terminal_progress_comes_as_lines(fake_data, make_cfg, capsys, monkeypatch):
+    import cnnzoo.engine.callbacks as callbacks
+
+    monkeypatch.setattr(callbacks, "PROGRESS_EVERY_S", 0.0)  # a line at every step
+    train(make_cfg(**{"train_cfg.max_epochs": 1}), quiet=False)
+    lines = [line for line in capsys.readouterr().out.splitlines() if " steps/s " in line]
+    assert lines and lines[-1].startswith("epoch 1/1  step 3/3  ")
+    assert "loss " in lines[-1] and lines[-1].endswith("ETA 0 s to the epoch's end")
+    train(make_cfg(**{"train_cfg.max_epochs": 1}), quiet=True)
+    assert " steps/s " not in capsys.readouterr().out  # quiet: none
+    assert callbacks._duration(185) == "3 min 05 s" and callbacks._duration(3720) == "1 h 02 min"
