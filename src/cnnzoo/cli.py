@@ -36,6 +36,7 @@ COMMANDS = (
     "runs",
     "study",
     "shards",
+    "browse",
 )
 
 
