@@ -37,6 +37,7 @@ COMMANDS = (
     "study",
     "shards",
     "browse",
+    "lr_find",
 )
 
 
