@@ -78,6 +78,7 @@ def test_what_is_still_missing_is_one_message(tmp_path):
         dict(image_size=[40, "x"], in_chans=3, mean=[0.5] * 3, std=[0.2] * 3),
         dict(image_size=[40, 40], in_chans=3, mean=[0.5] * 3, std=[0.2, 0.0, 0.2]),
         dict(image_size=[40, 40], in_chans=1, mean=[0.5, 0.5], std=[0.2]),
+        dict(image_size=[40, 40], in_chans=1, mean=[float("nan")], std=[0.2]),
     ],
 )
 def test_bad_recorded_settings_are_named(tmp_path, data):

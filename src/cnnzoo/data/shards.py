@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import tarfile
 from collections.abc import Callable, Iterator
@@ -249,14 +250,13 @@ def _recorded_settings(data: Any, bad: Callable[[str], DataError]) -> dict[str, 
     if not isinstance(data, dict):
         raise bad('"data" must map settings to values')
 
-    def numbers(key: str, length: int | None = None, positive: bool = False) -> bool:
+    def numbers(key: str, length: int, positive: bool = False) -> bool:
+        """Whether ``data[key]`` is a list of ``length`` finite numbers (> 0 if ``positive``)."""
         value = data.get(key)
         return (
             isinstance(value, list)
-            and bool(value)
-            and (length is None or len(value) == length)
-            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
-            and all(v > 0 for v in value if positive)
+            and len(value) == length
+            and all(_finite(v) and (v > 0 or not positive) for v in value)
         )
 
     in_chans = data.get("in_chans")
@@ -269,6 +269,10 @@ def _recorded_settings(data: Any, bad: Callable[[str], DataError]) -> dict[str, 
     if not numbers("mean", in_chans) or not numbers("std", in_chans, positive=True):
         raise bad(f'"data": "mean" and "std" must hold {in_chans} numbers each')
     return {k: data[k] for k in SETTINGS}
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def iter_shard(path: Path, num_classes: int) -> Iterator[tuple[str, bytearray, str, int]]:
