@@ -1,4 +1,6 @@
 import argparse
+import subprocess
+import sys
 import warnings
 
 import pytest
@@ -16,10 +18,13 @@ def test_warnings_print_as_one_line_naming_the_command():
 
 def test_every_command_and_option_has_help_text():
     """Each subcommand lives in cnnzoo.commands with its own arguments; none lacks help."""
-    parser = _parser()
-    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    listing = _parser([])  # no command named: each is listed with its help, none imported
+    (sub,) = [a for a in listing._actions if isinstance(a, argparse._SubParsersAction)]
     assert sorted(sub.choices) == sorted(COMMANDS)
-    for name, command in sub.choices.items():
+    assert all(choice.help for choice in sub._choices_actions)
+    for name in COMMANDS:
+        (sub,) = [a for a in _parser([name])._actions if isinstance(a, argparse._SubParsersAction)]
+        command = sub.choices[name]
         assert command.description, name
         for action in command._actions:
             if not isinstance(action, argparse._HelpAction):
@@ -30,3 +35,16 @@ def test_version(capsys):
     with pytest.raises(SystemExit) as stop:
         main(["--version"])
     assert stop.value.code == 0 and capsys.readouterr().out.strip() == f"cnnzoo {__version__}"
+
+
+@pytest.mark.parametrize("flag", ["--version", "--help"])
+def test_version_and_help_answer_without_importing_torch(flag):
+    """A fresh interpreter: the answer comes at once (importing torch takes seconds)."""
+    code = (
+        "import sys\nfrom cnnzoo.cli import main\n"
+        f"try:\n    main([{flag!r}])\nexcept SystemExit:\n    pass\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert ("cnnzoo 0.1.0" if flag == "--version" else "export a trained model") in done.stdout

@@ -8,15 +8,18 @@ out, 128 + the signal number when Ctrl-C, SIGTERM or SIGHUP stopped a run: 130, 
 from __future__ import annotations
 
 import argparse
+import ast
 import atexit
 import contextlib
 import errno
 import importlib
+import importlib.util
 import os
 import signal
 import sys
 import threading
 import warnings
+from pathlib import Path
 
 from cnnzoo import __version__
 from cnnzoo.errors import CnnzooError, Interrupted
@@ -35,6 +38,8 @@ COMMANDS = (
     "runs",
     "study",
     "shards",
+    "browse",
+    "lr_find",
 )
 
 
@@ -62,14 +67,31 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {one_line(message)}; see `{self.prog} --help`\n")
 
 
-def _parser() -> argparse.ArgumentParser:
+def _command_help(name: str) -> str:
+    """The ``HELP`` line of command module ``name``, read from its source, not imported:
+    listing the commands (``cnnzoo --help``) imports none of them, nor torch."""
+    spec = importlib.util.find_spec(f"cnnzoo.commands.{name}")
+    for node in ast.parse(Path(spec.origin).read_text(encoding="utf-8")).body:
+        targets = [t.id for t in getattr(node, "targets", ()) if isinstance(t, ast.Name)]
+        if targets == ["HELP"]:
+            return ast.literal_eval(node.value)
+    raise LookupError(f"cnnzoo.commands.{name} has no HELP")
+
+
+def _parser(argv: list[str]) -> argparse.ArgumentParser:
+    """The parser of ``argv``: only the command it names (its first word that is one) is
+    imported; the others are listed with their help."""
     p = _Parser(
         prog="cnnzoo",
         description="Classic image-classification networks: build, explain, train, evaluate, export.",
     )
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    chosen = next((word for word in argv if word in COMMANDS), None)
     for name in COMMANDS:
+        if name != chosen:
+            sub.add_parser(name, help=_command_help(name))
+            continue
         command = importlib.import_module(f"cnnzoo.commands.{name}")
         s = sub.add_parser(name, help=command.HELP, description=command.HELP)
         command.add_arguments(s)
@@ -103,7 +125,8 @@ def _one_line_warnings(command: str):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = _parser(argv).parse_args(argv)
     try:
         with _one_line_warnings(args.command):
             return int(args.run(args) or 0)

@@ -113,3 +113,26 @@ def test_chart_labels_never_overlap():
         assert not overlapping
     finally:
         plt.close(fig)
+
+
+def test_timings_show_their_spread_and_a_wide_one_warns(monkeypatch, capsys):
+    import cnnzoo.analysis.speed as speed
+    from cnnzoo.cli import main
+
+    monkeypatch.setattr(speed, "spread", lambda times: 0.25)  # as on a busy machine
+    argv = ["compare", "lenet5", "--device", "cpu", "--chart", "", "--repeats", "3"]
+    with pytest.warns(UserWarning) as caught:
+        assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "median of 3 timings after 3 warm-up passes" in out
+    assert " ±25% | " in out and out.count("±25%") == 2
+    (warning,) = [str(w.message) for w in caught]
+    assert warning.startswith("timings spread more than ±10% of their median over 3 repeats")
+    assert "(lenet5 CPU latency ±25%, lenet5 CPU throughput ±25%)" in warning
+    assert main(["compare", "lenet5", "--repeats", "0"]) == 2
+    assert "--repeats >= 1" in capsys.readouterr().err
+
+
+def test_steady_timings_do_not_warn(rows, recwarn):
+    assert "±" in format_table(rows, "markdown", batch_size=2)
+    assert not [w for w in recwarn if "spread" in str(w.message)]

@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 from matplotlib.image import imread
 
 from cnnzoo.analysis import runs as rt
+from cnnzoo.cli import main
 from cnnzoo.config import dump_config, load_config
 from cnnzoo.errors import ConfigError, DataError
 
@@ -168,3 +169,102 @@ def test_same_model_runs_are_labelled_apart(runs):
     labels = {rt.label_of(r, rows) for r in rows}
     assert len(labels) == len(rows)
     assert rt.label_of(rows[0], rows[:1]) == "lenet5"
+
+
+def test_runs_named_by_relative_and_absolute_folders_are_charted(runs, tmp_path, monkeypatch):
+    monkeypatch.chdir(runs)
+    out = tmp_path / "charts"
+    assert main(["runs", "a", str(runs / "b"), "--plot", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "curves.png",
+        "pareto_latency.png",
+        "pareto_macs.png",
+    ]
+    rows = rt.read_runs(["a", runs / "b"])
+    assert sorted(rt.label_of(r, rows) for r in rows) == [
+        "lenet5 (a/1)",
+        "lenet5 (b/1)",
+        "lenet5 (b/2)",
+    ]
+
+
+def test_runs_without_validation_are_in_the_legend_and_get_no_empty_panel(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNZOO_CACHE", str(tmp_path / "cache"))
+    make_run(tmp_path, "val", test_top1=90.0)
+    make_run(tmp_path, "noval", model="resnet20", test_top1=80.0)
+    metrics = tmp_path / "noval" / "metrics.csv"  # trained with val_split=0: no val columns
+    metrics.write_text("epoch,lr,train/loss,train/top1,time\n1,0.1,2.0,40.0,1.0\n")
+    rows = rt.read_runs([tmp_path])
+    fig = rt.curves_figure(rows)
+    (legend,) = fig.legends
+    assert sorted(t.get_text() for t in legend.get_texts()) == ["lenet5", "resnet20 (no val)"]
+    assert [ax.get_title() for ax in fig.axes] == ["validation top-1 (%)", "training loss"]
+    only_loss = rt.curves_figure([r for r in rows if r["model"] == "resnet20"])
+    assert [ax.get_title() for ax in only_loss.axes] == ["training loss"]
+    assert [t.get_text() for t in only_loss.legends[0].get_texts()] == ["resnet20"]
+
+
+def _labels_inside_their_axes(fig):
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        frame = ax.get_window_extent(renderer)
+        for text in ax.texts:
+            box = text.get_window_extent(renderer)
+            assert frame.x0 <= box.x0 and box.x1 <= frame.x1, text.get_text()
+
+
+def test_pareto_ticks_read_plainly_and_labels_stay_inside(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNZOO_CACHE", str(tmp_path / "cache"))
+    make_run(tmp_path, "a", test_top1=91.0)  # 417K MACs, alone: a range of less than a decade
+    fig = rt.pareto_figure(rt.read_runs([tmp_path]), "macs")
+    fig.canvas.draw()
+    (ax,) = fig.axes
+    ticks = [t.get_text() for t in ax.get_xticklabels() + ax.get_xticklabels(minor=True)]
+    assert "200K" in ticks and "500K" in ticks
+    assert not [t for t in ticks if "times" in t or "^" in t or "$" in t]  # no 4.158x10^5
+    assert ax.get_ylim()[1] <= 100.0  # no accuracy axis above 100%
+    # a long name at the right end of the axis goes to the left of its point
+    rows = [dict(run=str(i), model=f"model_with_a_long_name_{i}", dataset="d", macs=10.0**i,
+                 test_top1=50.0 + i) for i in range(4, 8)]  # fmt: skip
+    fig = rt.pareto_figure(rows, "macs")
+    _labels_inside_their_axes(fig)
+
+
+def test_runs_of_different_data_sets_get_their_own_accuracy_axis():
+    rows = [
+        dict(run="a", model="lenet5", dataset="mnist", macs=4e5, test_top1=99.1),
+        dict(run="b", model="resnet20", dataset="cifar10", macs=4e7, test_top1=91.0),
+        dict(run="c", model="resnet56", dataset="cifar10", macs=1.2e8, test_top1=93.0),
+    ]
+    fig = rt.pareto_figure(rows, "macs")
+    assert [ax.get_title() for ax in fig.axes] == ["mnist", "cifar10"]
+    mnist, cifar = fig.axes
+    assert mnist.get_ylim()[0] > 91.0 and cifar.get_ylim()[1] < 99.1  # not one shared range
+    assert mnist.get_xlim() == cifar.get_xlim()  # one cost axis
+    fronts = [[line for line in ax.lines if line.get_label() == "Pareto front"] for ax in fig.axes]
+    assert [len(f[0].get_xdata()) for f in fronts] == [1, 2]
+
+
+def test_the_status_column_says_how_each_run_ended(runs):
+    from cnnzoo.engine.runs import STATUS_FILE, run_lock
+
+    failed = make_run(runs, "failed", summary=False, val=(30.0, 31.0))
+    (failed / STATUS_FILE).write_text(json.dumps(dict(status="failed", epoch=2, error="NaN")))
+    status = {r["run"]: r["status"] for r in rt.read_runs([runs])}
+    assert status[str(runs / "a" / "1")] == "finished"
+    assert status[str(runs / "c" / "deep" / "1")] == "stopped at epoch 1"  # left no word
+    assert status[str(failed)] == "failed at epoch 2"
+    with run_lock(runs / "b" / "2"):
+        assert rt.read_run(runs / "b" / "2")["status"] == "running"
+    assert rt.read_run(runs / "b" / "2")["status"] == "finished"
+    assert "| finished |" in rt.format_runs(rt.read_runs([runs]), "md")
+
+
+def test_one_run_named_shows_its_epochs(runs, capsys):
+    assert main(["runs", str(runs / "b" / "1")]) == 0
+    out = capsys.readouterr().out
+    assert f"epochs of {runs / 'b' / '1'}:" in out
+    assert "| epoch | lr | train/loss | train/top1 | val/loss | val/top1 | time |" in out
+    assert "| 3 | 0.1 | 0.6667 | 90.00 | 0.3333 | 95.00 | 10.0 s |" in out
+    assert main(["runs", str(runs)]) == 0
+    assert "epochs of" not in capsys.readouterr().out  # a folder of runs: the table alone

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 import cnnzoo
-from cnnzoo.analysis import measure_speed
+from cnnzoo.analysis import measure_speed, speed
 from cnnzoo.errors import ConfigError
 
 
@@ -27,3 +27,23 @@ def test_bad_mode_and_missing_gpu_are_config_errors():
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="no CUDA"):
             measure_speed(model, (1, 32, 32), device="cuda")
+
+
+def test_spread_is_half_the_interquartile_range_over_the_median():
+    assert speed.spread([2.0]) == 0.0
+    assert speed.spread([1.0, 1.0, 1.0, 1.0]) == 0.0
+    assert speed.spread([0.9, 1.0, 1.0, 1.1, 3.0]) == pytest.approx(0.05)
+    assert speed.format_spread(0.05) == "±5%"
+
+
+def test_timings_warm_up_repeat_and_report_their_spread(monkeypatch):
+    """The pass count of each repeat is calibrated so a repeat lasts MIN_REPEAT_S; the fake
+    clock makes every other repeat twice as slow, so the spread is wide."""
+    clock = iter(range(10**6))
+    monkeypatch.setattr(speed.time, "perf_counter", lambda: next(clock) * 1e-3)
+    r = measure_speed(cnnzoo.create_model("lenet5"), (1, 32, 32), batch_size=2, warmup=2, repeats=5)
+    assert (r["warmup"], r["repeats"]) == (2, 5)
+    assert r["latency_ms"] > 0 and r["latency_spread"] == 0.0  # a steady clock: no spread
+    assert speed.unsteady("lenet5 CPU", r) == []
+    wide = dict(r, throughput_spread=0.3)
+    assert speed.unsteady("lenet5 CPU", wide) == ["lenet5 CPU throughput ±30%"]

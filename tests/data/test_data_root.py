@@ -72,3 +72,30 @@ def test_folder_belongs_to_imagefolders_only():
     assert load_config("speedrun/cifar10_94").data.folder == "cifar10-jpeg"
     with pytest.raises(ConfigError, match="remove data.folder"):
         load_config("resnet20_b128_164e_cifar10", {"data.folder": "cifar10-jpeg"})
+
+
+def test_a_missing_data_set_names_the_imagefolder_copy_beside_it(tmp_path, monkeypatch):
+    make_imagefolder(tmp_path / "cifar10-jpeg", classes=("cat", "dog"), per_class=2)
+    monkeypatch.setenv("CNNZOO_DATA", str(tmp_path))
+    with pytest.raises(DataError) as err:
+        build_data(cfg(type="cifar10"), device=CPU, seed=0)
+    msg = str(err.value)
+    assert "cifar10 files not found" in msg and "set data.download=True" in msg
+    assert f"{tmp_path} holds the ImageFolder tree cifar10-jpeg/" in msg
+    hint = "--cfg-options data.type=imagefolder data.folder=cifar10-jpeg"
+    assert hint in msg
+    # the overrides it names read the copy
+    assert build_data(cfg(type="imagefolder", folder="cifar10-jpeg"), device=CPU, seed=0)
+
+    # download on (the default) and failing: no advice to turn it on, and why it failed
+    monkeypatch.setattr("cnnzoo.data.datasets._download", lambda fetch: "URLError: offline")
+    with pytest.raises(DataError) as err:
+        build_data(cfg(type="cifar10", download=True), device=CPU, seed=0)
+    msg = str(err.value)
+    assert "set data.download=True" not in msg and "the download failed: URLError" in msg
+    assert hint in msg
+
+    # an explicit data.root (not the data folder): the hint names the tree's own path
+    monkeypatch.delenv("CNNZOO_DATA")
+    with pytest.raises(DataError, match=f"data.root={tmp_path / 'cifar10-jpeg'}"):
+        build_data(cfg(type="cifar10", root=str(tmp_path)), device=CPU, seed=0)

@@ -46,6 +46,18 @@ def test_train_test_predict_round_trip(fake_data, tiny_config, tmp_path, monkeyp
         and "c3" in report["per_class_top1"]
     )
     assert (run_dir / "test_report.md").read_text().startswith("# Test report: lenet5")
+    # printed as training prints its scores (99.14, not 99.1400)
+    top1 = json.loads((run_dir / "summary.json").read_text())["test/top1"]
+    assert out.startswith(f"test  loss {report['loss']:.4g}  top1 {top1:.4g}  top5 ")
+    # two data roots named alike keep their reports apart
+    for parent in ("a", "b"):
+        (tmp_path / parent / "data").mkdir(parents=True)
+        assert (
+            main(["test", str(run_dir), "--quiet", "--data", str(tmp_path / parent / "data")]) == 0
+        )
+    reports = sorted(p.name for p in run_dir.glob("test_report-data-*.json"))
+    assert len(reports) == 2, reports
+    capsys.readouterr()
 
     img = tmp_path / "digit.png"
     Image.fromarray((torch.rand(28, 28) * 255).byte().numpy(), mode="L").save(img)

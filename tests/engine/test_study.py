@@ -114,3 +114,18 @@ def test_a_study_trains_measures_and_tabulates_then_resumes_without_retraining(
     assert "trained already" in again[0] and list((out / "runs").glob("*/*")) == runs
     with pytest.raises(ConfigError, match="--epochs"):
         st.run_study("tiny", "smoke", data=source, work_dir=tmp_path / "w", epochs=0)
+
+
+def test_a_study_latency_keeps_its_spread_and_warns_when_too_wide(tmp_path, monkeypatch):
+    from cnnzoo.analysis import runs as runs_table
+    from cnnzoo.analysis import speed
+    from cnnzoo.config import load_config
+
+    monkeypatch.setattr(speed, "spread", lambda times: 0.3)  # as on a busy machine
+    cfg = load_config("quickstart_lenet5_digits")
+    with pytest.warns(UserWarning, match=r"lenet5 CPU latency ±30%.*delete .*speed\.json"):
+        st.measure_latency(cfg, tmp_path)
+    measured = json.loads((tmp_path / runs_table.SPEED_FILE).read_text())
+    assert measured["repeats"] == st.LATENCY_REPEATS and measured["latency_spread"] == 0.3
+    row = dict.fromkeys(runs_table.COLUMNS) | dict(run="r", latency_ms=2.5, latency_spread=0.3)
+    assert "| 2.5 ±30% |" in runs_table.format_runs([row], "md")

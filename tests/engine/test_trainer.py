@@ -1,4 +1,5 @@
 import csv
+import json
 import math
 import os
 import signal
@@ -439,3 +440,59 @@ def test_a_signal_outside_the_epoch_loop_stops_at_once_in_one_line(
     if where == "final test":
         assert "every epoch is saved but the final test did not finish; resume with" in err
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers given back
+
+
+def test_the_lr_column_is_the_rate_each_epoch_trained_with(fake_data, make_cfg):
+    """MultiStepLR halves the rate after epoch 2: epochs 1-2 trained at 0.05, epoch 3 at 0.025
+    (logged after the epoch, the rate had already moved: 0.05, 0.025, 0.025)."""
+    run_dir = train(make_cfg(), quiet=True)
+    lrs = [
+        float(line.split(",")[1]) for line in (run_dir / "metrics.csv").read_text().splitlines()[1:]
+    ]
+    assert lrs == pytest.approx([0.05, 0.05, 0.025])
+
+
+def test_best_is_marked_only_when_validating(fake_data, make_cfg, capsys):
+    train(make_cfg(**{"train_cfg.max_epochs": 2}), quiet=False)
+    epochs = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
+    assert "*best" in epochs[0]
+    train(make_cfg(workflow=[("train", 1)], **{"train_cfg.max_epochs": 2}), quiet=False)
+    epochs = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
+    assert len(epochs) == 2 and not any("*best" in line for line in epochs)
+
+
+def test_a_run_that_ends_early_records_how(fake_data, make_cfg):
+    from cnnzoo.analysis.runs import read_run
+    from cnnzoo.engine.runs import STATUS_FILE
+
+    class StopAt(Callback):
+        def __init__(self, error):
+            self.error = error
+
+        def on_train_epoch_end(self, row):
+            if row["epoch"] >= 2:
+                raise self.error
+
+    cfg = make_cfg()
+    with pytest.raises(Interrupted):
+        train(cfg, quiet=True, callbacks=[StopAt(Interrupted())])
+    (run_dir,) = (Path(cfg.work_dir) / "tiny").iterdir()
+    assert read_run(run_dir)["status"] == "stopped at epoch 2"
+    with pytest.raises(RuntimeError):
+        train(cfg, resume=run_dir, quiet=True, callbacks=[StopAt(RuntimeError("boom"))])
+    assert json.loads((run_dir / STATUS_FILE).read_text())["error"] == "boom"
+    train(cfg, resume=run_dir, quiet=True)
+    assert not (run_dir / STATUS_FILE).exists() and read_run(run_dir)["status"] == "finished"
+
+
+def test_without_a_terminal_progress_comes_as_lines(fake_data, make_cfg, capsys, monkeypatch):
+    import cnnzoo.engine.callbacks as callbacks
+
+    monkeypatch.setattr(callbacks, "PROGRESS_EVERY_S", 0.0)  # a line at every step
+    train(make_cfg(**{"train_cfg.max_epochs": 1}), quiet=False)
+    lines = [line for line in capsys.readouterr().out.splitlines() if " steps/s " in line]
+    assert lines and lines[-1].startswith("epoch 1/1  step 3/3  ")
+    assert "loss " in lines[-1] and lines[-1].endswith("ETA 0 s to the epoch's end")
+    train(make_cfg(**{"train_cfg.max_epochs": 1}), quiet=True)
+    assert " steps/s " not in capsys.readouterr().out  # quiet: none
+    assert callbacks._duration(185) == "3 min 05 s" and callbacks._duration(3720) == "1 h 02 min"

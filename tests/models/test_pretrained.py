@@ -15,7 +15,7 @@ from safetensors.torch import save_file
 
 import cnnzoo
 from cnnzoo.cli import main
-from cnnzoo.errors import CheckpointError, ConfigError
+from cnnzoo.errors import CheckpointError, ConfigError, MissingExtraError
 from cnnzoo.models import LoadReport, get_model_entry, parse_hub_name, published_weights
 from zoo_helpers import randomize_all
 
@@ -164,7 +164,9 @@ def test_a_hub_name_offline_is_one_clear_error(monkeypatch, tmp_path):
 
 def test_a_hub_name_without_huggingface_hub_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "huggingface_hub", None)
-    with pytest.raises(ConfigError, match=r"needs huggingface_hub; pip install 'cnnzoo\[hub\]'"):
+    with pytest.raises(
+        MissingExtraError, match=r'needs huggingface_hub: pip install "cnnzoo\[hub\]"'
+    ):
         cnnzoo.create_model("lenet5", pretrained="hf-hub:timm/lenet.x")
 
 

@@ -49,3 +49,12 @@ def test_model_contract(name: str):
 
 def test_registry_is_not_empty():
     assert len(cnnzoo.list_models()) >= 1 and "lenet5" in cnnzoo.list_models()
+
+
+@pytest.mark.parametrize("family", cnnzoo.list_families())
+def test_reset_classifier_updates_the_default_cfg(family):
+    name = cnnzoo.list_models(family=family)[0]
+    model = cnnzoo.create_model(name, num_classes=7)
+    model.reset_classifier(5)
+    assert model.num_classes == 5 and model.default_cfg.num_classes == 5
+    assert model.default_cfg["num_classes"] == 5  # read as a mapping too

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
 
 from cnnzoo.analysis.flops import count_flops, format_count, has_depthwise_conv
-from cnnzoo.analysis.speed import measure_speed, resolve_device
+from cnnzoo.analysis.speed import (
+    format_spread,
+    measure_speed,
+    resolve_device,
+    unsteady,
+    unsteady_warning,
+)
 from cnnzoo.errors import ConfigError
 from cnnzoo.fileio import atomic_write
 from cnnzoo.models import create_model, get_model_entry
@@ -28,19 +35,21 @@ def compare(
     num_classes: int | None = None,
     batch_size: int = 8,
     devices: Sequence[str] | None = None,
-    warmup: int = 2,
-    repeats: int = 5,
+    warmup: int = 3,
+    repeats: int = 10,
 ) -> list[dict]:
     """One row per model: ``name, family, input_size, num_classes, params, flops, macs,
     depthwise`` (whether it has depthwise convolutions) and, for every device ``d``,
     ``{d}_latency_ms`` (batch 1) and ``{d}_throughput`` (images/s at ``batch_size``), all in
-    inference mode. Each model runs at its own default input (C, H, W) and number of classes
-    unless ``input_size`` / ``num_classes`` set them for all."""
+    inference mode, medians of ``repeats`` timings after ``warmup`` passes, with their
+    spreads ``{d}_latency_spread`` and ``{d}_throughput_spread``; a warning names the timings
+    whose spread is too wide to trust. Each model runs at its own default input (C, H, W) and
+    number of classes unless ``input_size`` / ``num_classes`` set them for all."""
     if not names:
         raise ConfigError("give at least one model name to compare")
     devices = list(devices) if devices is not None else compare_devices()
     entries = [get_model_entry(n) for n in names]
-    rows = []
+    rows, unsteady_timings = [], []
     for entry in entries:
         size = tuple(int(s) for s in (input_size or entry.cfg.input_size))
         classes = int(num_classes or entry.cfg.num_classes)
@@ -59,38 +68,60 @@ def compare(
         for dev in devices:
             speed = measure_speed(model, size, batch_size, dev, warmup=warmup, repeats=repeats)
             key = torch.device(dev).type
-            row[f"{key}_latency_ms"] = speed["latency_ms"]
-            row[f"{key}_throughput"] = speed["throughput"]
+            for name in ("latency_ms", "latency_spread", "throughput", "throughput_spread"):
+                row[f"{key}_{name}"] = speed[name]
+            unsteady_timings += unsteady(f"{entry.name} {_device_name(key)}", speed)
         rows.append(row)
+    if unsteady_timings:
+        warnings.warn(unsteady_warning(unsteady_timings, repeats), stacklevel=2)
     return rows
 
 
-def _columns(rows: list[dict], batch_size: int | None) -> list[tuple[str, str, Callable]]:
+def _device_name(device_type: str) -> str:
+    return "CPU" if device_type == "cpu" else "GPU"
+
+
+def _columns(rows: list[dict], batch_size: int | None) -> list[tuple[str, Callable[[dict], str]]]:
+    """(header, the cell of a row) of every column of the table."""
     bs = f" @bs{batch_size}" if batch_size else ""
-    cols = [
-        ("model", "name", str),
-        ("family", "family", str),
-        ("input", "input_size", lambda v: "x".join(str(s) for s in v)),
-        ("classes", "num_classes", str),
-        ("params", "params", format_count),
-        ("MACs", "macs", format_count),
-        ("FLOPs", "flops", format_count),
+    cols: list[tuple[str, Callable[[dict], str]]] = [
+        ("model", lambda r: str(r["name"])),
+        ("family", lambda r: str(r["family"])),
+        ("input", lambda r: "x".join(str(s) for s in r["input_size"])),
+        ("classes", lambda r: str(r["num_classes"])),
+        ("params", lambda r: format_count(r["params"])),
+        ("MACs", lambda r: format_count(r["macs"])),
+        ("FLOPs", lambda r: format_count(r["flops"])),
     ]
     for dev in ("cpu", "cuda"):
         if rows and f"{dev}_latency_ms" in rows[0]:
-            name = dev.upper() if dev == "cpu" else "GPU"
-            cols.append((f"{name} latency bs1 (ms)", f"{dev}_latency_ms", lambda v: f"{v:.2f}"))
-            cols.append(
-                (f"{name} throughput{bs} (img/s)", f"{dev}_throughput", lambda v: f"{v:.1f}")
-            )
+            name = _device_name(dev)
+            latency = _timing(f"{dev}_latency_ms", f"{dev}_latency_spread", 2)
+            throughput = _timing(f"{dev}_throughput", f"{dev}_throughput_spread", 1)
+            cols += [
+                (f"{name} latency bs1 (ms)", latency),
+                (f"{name} throughput{bs} (img/s)", throughput),
+            ]
     return cols
+
+
+def _timing(key: str, spread_key: str, digits: int) -> Callable[[dict], str]:
+    """The cell of the timing ``key``: its median, then its spread where measured
+    (``11.59 ±2%``)."""
+
+    def cell(row: dict) -> str:
+        spread = row.get(spread_key)
+        text = f"{row[key]:.{digits}f}"
+        return text if spread is None else f"{text} {format_spread(spread)}"
+
+    return cell
 
 
 def format_table(rows: list[dict], fmt: str = "markdown", batch_size: int | None = None) -> str:
     """The rows of :func:`compare` as a markdown table (``fmt='markdown'``) or aligned text."""
     cols = _columns(rows, batch_size)
     header = [c[0] for c in cols]
-    body = [[fn(r[key]) for _, key, fn in cols] for r in rows]
+    body = [[cell(r) for _, cell in cols] for r in rows]
     if fmt == "markdown":
         lines = [
             "| " + " | ".join(header) + " |",

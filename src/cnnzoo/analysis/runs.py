@@ -16,6 +16,7 @@ and accuracy-vs-MACs / accuracy-vs-latency charts with their Pareto fronts.
 from __future__ import annotations
 
 import csv
+import fcntl
 import fnmatch
 import io
 import json
@@ -25,14 +26,18 @@ import re
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure  # drawn without pyplot: no backend is chosen or changed
-from matplotlib.ticker import MaxNLocator
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
+from cnnzoo.analysis.flops import format_count
+from cnnzoo.analysis.speed import format_spread
 from cnnzoo.config import read_run_config, run_config_file
+from cnnzoo.engine.runs import LOCK_FILE, STATUS_FILE
 from cnnzoo.errors import CnnzooError, ConfigError, DataError
 from cnnzoo.fileio import atomic_write, read_regular_text
 from cnnzoo.plaindata import is_int
@@ -40,6 +45,7 @@ from cnnzoo.schema import DATASETS, MAX_IMAGE_SIZE
 
 COLUMNS = (
     "run",
+    "status",
     "model",
     "dataset",
     "params",
@@ -51,11 +57,12 @@ COLUMNS = (
     "images_per_s",
     "latency_ms",
 )
-NUMERIC = frozenset(COLUMNS[3:])
+NUMERIC = frozenset(COLUMNS[4:])
 FORMATS = ("md", "csv", "json")
 SPEED_FILE = "speed.json"  # {"latency_ms": ..., "device": ...}: written by `cnnzoo study`
 _HEADERS = dict(
     run="run",
+    status="status",
     model="model",
     dataset="dataset",
     params="params",
@@ -126,8 +133,10 @@ def read_run(run_dir: str | os.PathLike) -> dict[str, Any]:
     if train_time is None and history:
         train_time = sum(r.get("time", 0.0) for r in history if _finite(r.get("time")))
     samples = _number(summary.get("train_samples"))
+    speed = _read_json(run_dir / SPEED_FILE, problems)
     row: dict[str, Any] = dict(
         run=str(run_dir),
+        status=run_status(run_dir, summary, history),
         model=summary.get("model") or model_cfg.get("type"),
         dataset=summary.get("dataset") or data_cfg.get("type"),
         params=_number(summary.get("params")),
@@ -137,14 +146,51 @@ def read_run(run_dir: str | os.PathLike) -> dict[str, Any]:
         test_top1=_number(summary.get("test/top1")),
         train_time_s=train_time,
         images_per_s=_rate(samples, epochs, train_time),
-        latency_ms=_number(_read_json(run_dir / SPEED_FILE, problems).get("latency_ms")),
+        latency_ms=_number(speed.get("latency_ms")),
     )
     size = input_size(model_cfg, data_cfg)
     if (row["params"] is None or row["macs"] is None) and model_cfg.get("type") and size:
         costs = model_costs(model_cfg, size)
         if costs is not None:
             row["params"], row["macs"] = costs
-    return dict(row, history=history, model_kwargs=dict(model_cfg), problems=problems)
+    return dict(
+        row,
+        latency_spread=_number(speed.get("latency_spread")),
+        history=history,
+        model_kwargs=dict(model_cfg),
+        problems=problems,
+    )
+
+
+def run_status(run_dir: Path, summary: Mapping[str, Any], history: Sequence[Mapping]) -> str:
+    """``running`` (a process holds its training lock), ``finished`` (it has its summary),
+    ``failed at epoch k`` or ``stopped at epoch k`` (k: the epochs it completed; stopped too
+    when it left no word, e.g. killed)."""
+    if _locked(run_dir / LOCK_FILE):
+        return "running"
+    if summary:
+        return "finished"
+    ended = _read_json(run_dir / STATUS_FILE)
+    epoch = ended.get("epoch") if _finite(ended.get("epoch")) else len(history)
+    how = "failed" if ended.get("status") == "failed" else "stopped"
+    return f"{how} at epoch {int(epoch)}"
+
+
+def _locked(path: Path) -> bool:
+    """Whether another process holds the lock on ``path`` (the file is only read)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)  # a FIFO must not block
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # drops the shared lock just taken
+    return False
 
 
 def _rate(samples: float | None, epochs: float | None, seconds: float | None) -> float | None:
@@ -368,12 +414,36 @@ def format_runs(rows: Sequence[Mapping[str, Any]], fmt: str = "md") -> str:
     lines = [
         "| " + " | ".join(_HEADERS[c] for c in COLUMNS) + " |",
         "|"
-        + "|".join("---" if c in ("run", "model", "dataset") else "---:" for c in COLUMNS)
+        + "|".join("---" if c in ("run", "status", "model", "dataset") else "---:" for c in COLUMNS)
         + "|",
     ]
     for r in rows:
-        lines.append("| " + " | ".join(_human(r.get(c), c) for c in COLUMNS) + " |")
+        cells = [_human(r.get(c), c) for c in COLUMNS]
+        if r.get("latency_ms") is not None and r.get("latency_spread") is not None:
+            cells[COLUMNS.index("latency_ms")] += " " + format_spread(r["latency_spread"])
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def format_history(history: Sequence[Mapping[str, float]]) -> str:
+    """One run's epochs (its ``metrics.csv``) as a Markdown table: every column it logged."""
+    keys = list(dict.fromkeys(k for row in history for k in row))
+    lines = ["| " + " | ".join(keys) + " |", "|" + "|".join("---:" for _ in keys) + "|"]
+    for row in history:
+        lines.append("| " + " | ".join(_epoch_cell(row.get(k), k) for k in keys) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _epoch_cell(value: float | None, key: str) -> str:
+    if value is None:
+        return ""
+    if key == "epoch":
+        return str(int(value))
+    if key == "lr":
+        return f"{value:.3g}"
+    if key == "time":
+        return f"{value:.1f} s"
+    return f"{value:.4f}" if key.endswith("loss") else f"{value:.2f}"
 
 
 def _plain(value: Any, col: str) -> Any:
@@ -418,43 +488,52 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
 def label_of(row: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> str:
     """The model name; runs of the same model are told apart by the part of their paths
     that differs."""
-    same = [r["run"] for r in rows if r.get("model") == row.get("model")]
+    same = [os.path.abspath(r["run"]) for r in rows if r.get("model") == row.get("model")]
     if len(same) <= 1:
         return str(row.get("model") or Path(row["run"]).name)
-    where = Path(os.path.relpath(row["run"], os.path.commonpath(same))).as_posix()
-    return f"{row.get('model')} ({where})"
+    # absolute: the runs may have been named by relative and absolute folders together
+    where = Path(os.path.relpath(os.path.abspath(row["run"]), os.path.commonpath(same)))
+    return f"{row.get('model')} ({where.as_posix()})"
 
 
 def plot_curves(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> Path | None:
-    """Validation top-1 and training loss per epoch of ``rows``, overlaid (None: no run has
-    a history)."""
+    """:func:`curves_figure` of ``rows`` as a PNG (None: no run has a history)."""
+    fig = curves_figure(rows)
+    if fig is None:
+        return None
+    return atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
+
+
+def curves_figure(rows: Sequence[Mapping[str, Any]]) -> Figure | None:
+    """Validation top-1 and training loss per epoch of ``rows``, overlaid, one colour per run
+    and every run in the legend (None: no run has a history). Runs that did not validate are
+    marked so in the legend; when none did, only the loss is drawn."""
     drawn = [r for r in rows if r.get("history")]
     if not drawn:
         return None
-
-    def draw(file: IO[bytes]) -> None:
-        fig = Figure(figsize=(11, 4.2))
-        axes = fig.subplots(1, 2)
-        for r in drawn:
-            label = label_of(r, drawn)
-            for ax, key in zip(axes, ("val/top1", "train/loss"), strict=True):
-                pts = [(h["epoch"], h[key]) for h in r["history"] if _finite(h.get(key))]
-                if pts:
-                    xs, ys = zip(*pts, strict=True)
-                    ax.plot(xs, ys, marker="o" if len(xs) <= 30 else None, ms=3, label=label)
-        for ax, title in zip(axes, ("validation top-1 (%)", "training loss"), strict=True):
-            ax.set_title(title)
-            ax.set_xlabel("epoch")
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.grid(alpha=0.3)
-        handles, labels = axes[0].get_legend_handles_labels()
-        if not handles:
-            handles, labels = axes[1].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="outside right center", fontsize="small")
-        fig.set_layout_engine("constrained")
-        fig.savefig(file, format="png", dpi=110)
-
-    return atomic_write(path, draw)
+    validated = [any(_finite(h.get("val/top1")) for h in r["history"]) for r in drawn]
+    panels = [("train/loss", "training loss")]
+    if any(validated):
+        panels.insert(0, ("val/top1", "validation top-1 (%)"))
+    fig = Figure(figsize=(2.5 + 4.3 * len(panels), 4.2))
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    handles = []
+    for i, r in enumerate(drawn):
+        style = dict(color=f"C{i % 10}", marker="o" if len(r["history"]) <= 30 else None, ms=3)
+        for ax, (key, _) in zip(axes, panels, strict=True):
+            pts = [(h["epoch"], h[key]) for h in r["history"] if _finite(h.get(key))]
+            if pts:
+                ax.plot(*zip(*pts, strict=True), **style)
+        label = label_of(r, drawn) + ("" if validated[i] or len(panels) == 1 else " (no val)")
+        handles.append(Line2D([], [], label=label, **style))
+    for ax, (_, title) in zip(axes, panels, strict=True):
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    fig.legend(handles=handles, loc="outside right center", fontsize="small")
+    fig.set_layout_engine("constrained")
+    return fig
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
@@ -476,40 +555,104 @@ def plot_pareto(
     y: str = "test_top1",
     title: str = "",
 ) -> Path | None:
+    """:func:`pareto_figure` as a PNG (None when no row has both values)."""
+    fig = pareto_figure(rows, x, y, title)
+    if fig is None:
+        return None
+    return atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
+
+
+def pareto_figure(
+    rows: Sequence[Mapping[str, Any]], x: str = "macs", y: str = "test_top1", title: str = ""
+) -> Figure | None:
     """``y`` against ``x`` (log scale) for the rows that have both, each point labelled with
-    its model (labels moved apart so that none overlaps another), the Pareto front joined.
-    None when fewer than one row has both values."""
+    its model (labels kept inside the axes and moved apart so that none overlaps another), the
+    Pareto front joined. Runs of different data sets get a panel each, with its own ``y``
+    axis and front (their accuracies do not compare), over one shared ``x`` axis. None when
+    no row has both values."""
     pts = [r for r in rows if _finite(r.get(x)) and r[x] > 0 and _finite(r.get(y))]
     if not pts:
         return None
-    xy = [(float(r[x]), float(r[y])) for r in pts]
+    datasets = list(dict.fromkeys(_dataset(r) for r in pts))
+    fig = Figure(figsize=(7.5, 1.2 + 4.0 * len(datasets)), dpi=110)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(datasets), 1, sharex=True, squeeze=False)[:, 0]
+    texts = []
+    for ax, dataset in zip(axes, datasets, strict=True):
+        texts += _pareto_panel(ax, [r for r in pts if _dataset(r) == dataset], x, y)
+        if len(datasets) > 1:
+            ax.set_title(dataset, fontsize="medium")
+    axes[-1].set_xlabel({"macs": "MACs (log)", "latency_ms": "batch-1 latency, ms (log)"}.get(x, x))
+    _log_ticks(axes[-1], format_count if x == "macs" else _format_ms)
+    if title:
+        fig.suptitle(title, fontsize="medium")
+    fig.tight_layout()
+    _keep_inside(fig, texts)
+    separate_labels(fig, texts)
+    return fig
+
+
+def _dataset(row: Mapping[str, Any]) -> str:
+    return str(row.get("dataset") or "unknown data set")
+
+
+def _pareto_panel(ax: Any, rows: Sequence[Mapping[str, Any]], x: str, y: str) -> list[Any]:
+    """One data set's points, labels and Pareto front on ``ax``; returns the labels."""
+    xy = [(float(r[x]), float(r[y])) for r in rows]
     front = pareto_front(xy)
+    ax.scatter([p[0] for p in xy], [p[1] for p in xy], s=28, zorder=3)
+    ax.plot([xy[i][0] for i in front], [xy[i][1] for i in front], "--", alpha=0.6,
+            color="tab:orange", label="Pareto front", zorder=2)  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_ylabel(_HEADERS.get(y, y))
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(loc="lower right", fontsize="small")
+    ax.margins(x=0.15, y=0.12)
+    if y.endswith("top1"):  # an accuracy: no room above 100%
+        ax.set_ylim(top=min(ax.get_ylim()[1], 100.0))
+    return [
+        ax.annotate(label_of(r, rows), p, xytext=(5, 4), textcoords="offset points",
+                    fontsize=8, zorder=4)
+        for r, p in zip(rows, xy, strict=True)
+    ]  # fmt: skip
 
-    def draw(file: IO[bytes]) -> None:
-        fig = Figure(figsize=(7.5, 5.2))
-        FigureCanvasAgg(fig)
-        ax = fig.subplots()
-        ax.scatter([p[0] for p in xy], [p[1] for p in xy], s=28, zorder=3)
-        ax.plot([xy[i][0] for i in front], [xy[i][1] for i in front], "--", alpha=0.6,
-                color="tab:orange", label="Pareto front", zorder=2)  # fmt: skip
-        ax.set_xscale("log")
-        ax.set_xlabel({"macs": "MACs (log)", "latency_ms": "batch-1 latency, ms (log)"}.get(x, x))
-        ax.set_ylabel(_HEADERS.get(y, y))
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(loc="lower right", fontsize="small")
-        if title:
-            ax.set_title(title, fontsize="medium")
-        texts = [
-            ax.annotate(label_of(r, pts), p, xytext=(5, 4), textcoords="offset points",
-                        fontsize=8, zorder=4)
-            for r, p in zip(pts, xy, strict=True)
-        ]  # fmt: skip
-        ax.margins(x=0.15, y=0.12)
-        fig.tight_layout()
-        separate_labels(fig, texts)
-        fig.savefig(file, format="png", dpi=110)
 
-    return atomic_write(path, draw)
+def _format_ms(value: float) -> str:
+    return f"{value:g}"
+
+
+def _log_ticks(ax: Any, fmt: Callable[[float], str]) -> None:
+    """Plain tick labels on the log x axis of ``ax`` (``417K``, ``2``; not ``4.158x10^5``).
+    A range narrower than a decade is widened to one around its middle; one narrower than
+    two decades also has its minor ticks at 2 and 5 labelled (too few major ticks to read)."""
+    lo, hi = ax.get_xlim()
+    if hi < 10 * lo:
+        middle = math.sqrt(lo * hi)
+        lo, hi = middle / math.sqrt(10), middle * math.sqrt(10)
+        ax.set_xlim(lo, hi)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: fmt(v)))
+    if hi < 100 * lo:
+        ax.xaxis.set_minor_formatter(
+            FuncFormatter(lambda v, _pos: fmt(v) if _leading_digit(v) in (2, 5) else "")
+        )
+        ax.tick_params(axis="x", which="minor", labelsize="small")
+    else:
+        ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _leading_digit(value: float) -> int:
+    return round(value / 10 ** math.floor(math.log10(value))) if value > 0 else 0
+
+
+def _keep_inside(fig: Figure, texts: Sequence[Any]) -> None:
+    """Put a label that would run past the right edge of its axes on the left of its point."""
+    renderer = fig.canvas.get_renderer()
+    for text in texts:
+        frame = text.axes.get_window_extent(renderer)
+        if text.get_window_extent(renderer).x1 > frame.x1:
+            dx, dy = text.get_position()
+            text.set_position((-dx, dy))
+            text.set_horizontalalignment("right")
 
 
 def separate_labels(fig: Figure, texts: Sequence[Any], step: float = 2.0) -> None:

@@ -6,7 +6,7 @@ import argparse
 import re
 from pathlib import Path
 
-from cnnzoo.errors import ConfigError
+from cnnzoo.extras import require
 
 HELP = (
     "Grad-CAM and occlusion overlays, first-layer filters and per-stage feature maps of "
@@ -46,12 +46,7 @@ def _names(paths: list[str]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        import captum  # noqa: F401
-    except ImportError:
-        raise ConfigError(
-            "cnnzoo explain needs captum (Grad-CAM, occlusion): pip install 'cnnzoo[explain]'"
-        ) from None
+    require("captum", purpose="cnnzoo explain (Grad-CAM, occlusion)")
     from cnnzoo.analysis.explain import explain, resolve_class
     from cnnzoo.data import prepare_images
     from cnnzoo.engine.checkpoint import load_trained

@@ -10,6 +10,7 @@ from torch import Tensor
 
 from cnnzoo.errors import CnnzooError
 from cnnzoo.export.core import FORMATS, export_model
+from cnnzoo.extras import EXTRAS, require
 
 HELP = "export a trained model to ONNX or TorchScript and check it"
 CHECK_IMAGES = 32  # test images the export is checked on
@@ -58,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
     from cnnzoo.engine import load_trained
     from cnnzoo.engine.runs import run_dir_of
 
+    if args.format == "onnx":  # before loading the run: the answer comes at once
+        require(*EXTRAS["export"], purpose="cnnzoo export --format onnx")
     target = Path(args.target)
     model, meta = load_trained(target)
     if args.output:

@@ -16,7 +16,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         nargs="*",
         default=["runs"],
         metavar="DIR",
-        help="run directories or folders of runs, searched to any depth (default: runs/)",
+        help="run directories or folders of runs, searched to any depth (default: runs/); "
+        "one run directory also shows its epochs",
     )
     p.add_argument(
         "--sort",
@@ -72,6 +73,9 @@ def run(args: argparse.Namespace) -> int:
     for row in rows:  # a damaged run keeps its row, with what is known of it
         if row["problems"]:
             print(f"{row['run']}: damaged: {'; '.join(row['problems'])}", file=sys.stderr)
+    if len(args.dirs) == 1 and rows and rt.is_run_dir(Path(args.dirs[0])) and args.format == "md":
+        print(f"\nepochs of {rows[0]['run']}:")  # one run named: its epochs too
+        print(rt.format_history(rows[0]["history"]) if rows[0]["history"] else "(none yet)")
     if args.output:
         try:
             written = rt.write_text(args.output, text)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -14,6 +16,7 @@ from cnnzoo.config import load_config
 from cnnzoo.data import build_data
 from cnnzoo.engine.checkpoint import load_trained
 from cnnzoo.engine.losses import build_loss
+from cnnzoo.engine.report import scores_line
 from cnnzoo.engine.runs import run_dir_of
 from cnnzoo.engine.trainer import autocast_dtype, evaluate, resolve_device
 from cnnzoo.errors import DataError, TrainingError
@@ -40,8 +43,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Evaluate a run directory or checkpoint on its test split as the end of training did
     (the same AMP dtype, memory format and TTA), or on the test split under ``--data``; print
-    the metrics and write test_report.json/.md beside the run (``test_report-<data folder>``
-    for ``--data``, so the run's own report stays)."""
+    the metrics and write test_report.json/.md beside the run (``test_report-<data name>``
+    for ``--data``, so the run's own report stays: see :func:`_data_name`)."""
     model, meta = load_trained(args.target)
     cfg = load_config(
         meta["config"], args.cfg_options, source=f"the config in checkpoint {meta['path']}"
@@ -76,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         confusion=meter.confusion.cpu().tolist(),
     )  # fmt: skip
     out = run_dir_of(meta["path"])
-    name = "test_report" + (f"-{_slug(Path(args.data).resolve().name)}" if args.data else "")
+    name = "test_report" + (f"-{_data_name(args.data)}" if args.data else "")
     try:
         atomic_write(out / f"{name}.json", lambda f: json.dump(report, f, indent=2), binary=False)
         markdown = _markdown(report, data.class_names)
@@ -86,14 +89,17 @@ def run(args: argparse.Namespace) -> int:
             f"cannot write the test report to {out}: {e.strerror or e}; earlier reports there are "
             "intact. Free disk space and run the test again"
         ) from None
-    for key, value in metrics.items():
-        print(f"{key:6s} {value:.4f}")
+    print(scores_line("test", metrics))
     print(f"report: {out / f'{name}.md'}")
     return 0
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("._") or "data"
+def _data_name(root: str) -> str:
+    """The name of the reports on the data under ``root``: its folder's name and a hash of its
+    whole path (``data-1f3a9c``), so two roots named alike keep their reports apart."""
+    path = Path(root).resolve()
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", path.name).strip("._") or "data"
+    return f"{slug}-{hashlib.sha1(os.fsencode(path)).hexdigest()[:6]}"
 
 
 def _markdown(report: dict, class_names: list[str]) -> str:

@@ -18,6 +18,7 @@ from cnnzoo.data.datasets import (
     read_idx,
 )
 from cnnzoo.data.device_loader import BatchIterable, DeviceBatches
+from cnnzoo.data.from_datasets import from_datasets
 from cnnzoo.data.images import decode_image, normalize, prepare_images
 from cnnzoo.data.loader import LoaderBatches
 from cnnzoo.data.stats import ChannelStats, channel_stats
@@ -38,6 +39,7 @@ __all__ = [
     "Source",
     "Split",
     "build_data",
+    "from_datasets",
     "build_pipeline",
     "cache_dir",
     "channel_stats",

@@ -54,6 +54,7 @@ class DataBundle:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     loader: str
+    resize: int | None = None  # streamed: the shorter side evaluation images are resized to
 
     def meta(self) -> dict[str, Any]:
         """Plain-type description for checkpoints (``data_meta``) and ``predict``."""

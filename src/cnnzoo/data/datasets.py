@@ -131,17 +131,44 @@ def cache_dir() -> Path:
 
 
 def _missing(
-    what: str, looked: list[Path], dataset: str, layout: str, reason: str | None = None
+    what: str,
+    looked: list[Path],
+    dataset: str,
+    layout: str,
+    root: Path,
+    download: bool,
+    reason: str | None = None,
 ) -> DataError:
+    """The data set is not where it was looked for: say where, how to put it there, and what
+    the data folder ``root`` holds instead that could be read (an ImageFolder copy)."""
     where = ", ".join(str(p) for p in looked)
     msg = (
         f"{what} not found (looked for {where}). Put the {dataset} files in {layout} under a "
-        f"folder and pass data.root=<folder> (or set CNNZOO_DATA), or set data.download=True "
-        f"on a machine with a network"
+        f"folder and pass data.root=<folder> (or set CNNZOO_DATA)"
     )
-    if reason:
+    if not download:
+        msg += ", or set data.download=True on a machine with a network"
+    elif reason:
         msg += f"; the download failed: {reason}"
+    trees = _image_folders(root)
+    if trees:
+        read = (
+            f"data.folder={trees[0]}" if root == data_root(None) else f"data.root={root / trees[0]}"
+        )
+        msg += (
+            f". {root} holds the ImageFolder tree{'s' if len(trees) > 1 else ''} "
+            f"{', '.join(t + '/' for t in trees)} (train/<class>/ images): read "
+            f"{'one' if len(trees) > 1 else 'it'} with --cfg-options data.type=imagefolder {read}"
+        )
     return DataError(msg)
+
+
+def _image_folders(root: Path) -> list[str]:
+    """The subfolders of ``root`` that hold an ImageFolder tree (a ``train/`` folder)."""
+    try:
+        return sorted(p.name for p in root.iterdir() if (p / "train").is_dir())
+    except OSError:
+        return []
 
 
 # --------------------------------------------------------------------------------------
@@ -251,7 +278,8 @@ def _idx_dataset(
             found = locate()
         if found is None:
             looked = [raw / f"{s}[.gz]" for pair in stems.values() for s in pair]
-            raise _missing(f"{name} files", looked, name, f"{folder_name}/raw/", reason)
+            layout = f"{folder_name}/raw/"
+            raise _missing(f"{name} files", looked, name, layout, root, download, reason)
     train = _read_idx_pair(*found["train"], len(class_names))
     test = _read_idx_pair(*found["test"], len(class_names))
     return Source(
@@ -418,7 +446,8 @@ def _cifar(name: str, root: Path, download: bool) -> Source:
             reason = _download(lambda: _fetch_cifar(ten, root))
         if not all(p.is_file() for p in files):
             missing = [p for p in files if not p.is_file()]
-            raise _missing(f"{name} files", missing, name, f"{folder.name}/", reason)
+            layout = f"{folder.name}/"
+            raise _missing(f"{name} files", missing, name, layout, root, download, reason)
     num_classes = 10 if ten else 100
     key = b"labels" if ten else b"fine_labels"
     parts = [read_cifar_batch(p, key, num_classes) for p in train_files]

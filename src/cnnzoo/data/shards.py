@@ -4,7 +4,9 @@ A split is a series of POSIX tar files ``{split}-000000.tar``, ``{split}-000001.
 one sample is two consecutive members sharing a key, WebDataset's convention: ``KEY.jpg`` (the
 image file's bytes as they were; any extension of :data:`IMAGE_EXTENSIONS`) and ``KEY.cls``
 (the class index as decimal text). ``shards.json`` beside them names the classes and each
-shard's sample count, so the number of batches of an epoch is known before a shard is opened.
+shard's sample count, so the number of batches of an epoch is known before a shard is opened,
+and the data settings measured while writing (image size, channels, mean and std), which
+training reads where its config leaves them unset.
 A shard is read front to back (``tarfile`` in stream mode: no seeking), so a folder mounted
 from anywhere (NFS, an object store through a FUSE mount) serves as well as a local disk.
 
@@ -25,11 +27,13 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import tarfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -38,8 +42,9 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from cnnzoo.data.build import split_train_val
 from cnnzoo.data.datasets import Split, list_imagefolder
 from cnnzoo.data.device_loader import BatchIterable, seeded_generator
-from cnnzoo.data.images import IMAGE_EXTENSIONS, probe_image
+from cnnzoo.data.images import IMAGE_EXTENSIONS, decode_image, probe_image
 from cnnzoo.data.loader import unwrapped
+from cnnzoo.data.stats import channel_stats
 from cnnzoo.data.stream import (
     MAX_FILE_BYTES,
     CenterCrop,
@@ -59,15 +64,22 @@ SPLITS = ("train", "val", "test")
 SHUFFLE_BUFFER = 1000  # samples (encoded bytes: ~110 kB each for ImageNet) per worker
 MAX_INDEX_BYTES = 64 << 20
 MAX_SHARD_SAMPLES = 1 << 30  # per shard; ImageNet's whole training set is 1.28 million
+SETTINGS = ("image_size", "in_chans", "mean", "std")  # the data settings the index records
+STATS_IMAGES = 1000  # training images decoded for the recorded mean/std (a seeded sample)
+MAX_CROP = 224  # the recorded image_size of training images of many sizes is at most this
+GREY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"})
 
 
 @dataclass(frozen=True)
 class ShardIndex:
-    """What ``shards.json`` says: the class names and, per split, (shard file, samples)."""
+    """What ``shards.json`` says: the class names, per split (shard file, samples), and the
+    data settings the writer measured (``data``: ``image_size``, ``in_chans``, ``mean``,
+    ``std``; empty in an index written before they were recorded)."""
 
     root: Path
     classes: list[str]
     splits: dict[str, list[tuple[str, int]]]
+    data: dict[str, Any] = field(default_factory=dict)
 
     def num_samples(self, split: str) -> int:
         return sum(n for _, n in self.splits[split])
@@ -115,9 +127,8 @@ def write_shards(
     }
     if "val" not in parts and val_split > 0:
         parts["train"], parts["val"] = split_train_val(parts["train"], val_split, split_seed)
-    for split in parts.values():
-        for p in split.paths:
-            probe_image(p)
+    headers = {k: [probe_image(p) for p in split.paths] for k, split in parts.items()}
+    settings = measure_settings(parts["train"].paths, headers["train"], seed)
     out.mkdir(parents=True, exist_ok=True)
     splits: dict[str, list[tuple[str, int]]] = {}
     for part in (p for p in SPLITS if p in parts):
@@ -137,10 +148,37 @@ def write_shards(
         format=FORMAT,
         classes=classes,
         splits={k: [dict(file=f, samples=n) for f, n in v] for k, v in splits.items()},
+        data=settings,
     )
     text = json.dumps(index, indent=1) + "\n"
     atomic_write(out / INDEX, lambda f: f.write(text), binary=False)
-    return ShardIndex(out, classes, splits)
+    return ShardIndex(out, classes, splits, {k: settings[k] for k in SETTINGS})
+
+
+def measure_settings(
+    paths: list[str], headers: list[tuple[str, tuple[int, int]]], seed: int
+) -> dict[str, Any]:
+    """The data settings of a training split, recorded in the index so that
+    ``data.format='shards' data.root=OUT`` needs no more: ``in_chans`` (1 when every image is
+    grey), ``image_size`` (the images' size when they share one, else the median shorter side,
+    at most MAX_CROP), and ``mean``/``std`` over a seeded sample of STATS_IMAGES images."""
+    in_chans = 1 if all(mode in GREY_MODES for mode, _ in headers) else 3
+    sizes = sorted({size for _, size in headers})
+    if len(sizes) == 1:
+        image_size = list(sizes[0])
+    else:
+        shorter = sorted(min(size) for _, size in headers)
+        image_size = [min(shorter[len(shorter) // 2], MAX_CROP)] * 2
+    g = seeded_generator("shards-stats", seed)
+    sample = torch.randperm(len(paths), generator=g)[:STATS_IMAGES].tolist()
+    stats = channel_stats(decode_image(paths[i], in_chans)[None] for i in sample)
+    return dict(
+        image_size=image_size,
+        in_chans=in_chans,
+        mean=[round(v, 4) for v in stats.mean],
+        std=[round(v, 4) for v in stats.std],
+        stats_images=len(sample),
+    )
 
 
 # ---- reading --------------------------------------------------------------------------------
@@ -208,7 +246,39 @@ def read_shard_index(root: str | os.PathLike) -> ShardIndex:
                     f"write the shards again"
                 )
             out[part].append((name, n))
-    return ShardIndex(root, list(classes), out)
+    return ShardIndex(root, list(classes), out, _recorded_settings(obj.get("data"), bad))
+
+
+def _recorded_settings(data: Any, bad: Callable[[str], DataError]) -> dict[str, Any]:
+    """The index's ``data`` settings, checked (none in an index of an earlier version)."""
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise bad('"data" must map settings to values')
+
+    def numbers(key: str, length: int, positive: bool = False) -> bool:
+        """Whether ``data[key]`` is a list of ``length`` finite numbers (> 0 if ``positive``)."""
+        value = data.get(key)
+        return (
+            isinstance(value, list)
+            and len(value) == length
+            and all(_finite(v) and (v > 0 or not positive) for v in value)
+        )
+
+    in_chans = data.get("in_chans")
+    if in_chans not in (1, 3) or isinstance(in_chans, bool):
+        raise bad('"data": "in_chans" must be 1 or 3')
+    if not numbers("image_size", 2, positive=True) or not all(
+        isinstance(v, int) for v in data["image_size"]
+    ):
+        raise bad('"data": "image_size" must be [height, width] in pixels')
+    if not numbers("mean", in_chans) or not numbers("std", in_chans, positive=True):
+        raise bad(f'"data": "mean" and "std" must hold {in_chans} numbers each')
+    return {k: data[k] for k in SETTINGS}
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def iter_shard(path: Path, num_classes: int) -> Iterator[tuple[str, bytearray, str, int]]:

@@ -32,7 +32,7 @@ import os
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -60,6 +60,9 @@ from cnnzoo.data.loader import LoaderBatches
 from cnnzoo.errors import ConfigError, DataError
 from cnnzoo.fileio import open_regular
 from cnnzoo.schema import DECODERS
+
+if TYPE_CHECKING:  # shards.py imports this module
+    from cnnzoo.data.shards import ShardIndex
 
 MAX_FILE_BYTES = 1 << 28  # an image file larger than 256 MiB is refused unread
 EVAL_RESIZE_RATIO = 256 / 224  # the ImageNet convention: resize 256, centre crop 224
@@ -366,11 +369,6 @@ class StreamDataset(Dataset):
         return sample, self.labels[i]
 
 
-def eval_resize(cfg: Mapping[str, Any]) -> int:
-    """The shorter side evaluation images are resized to before the centre crop (checked)."""
-    return _settings(cfg)[1]
-
-
 def decode_on_device(cfg: Mapping[str, Any]) -> bool:
     """Whether the training device decodes the JPEGs: ``data.decode='device'`` (nvJPEG on
     CUDA, which takes the decoding off the CPU workers), not the default 'workers'."""
@@ -416,6 +414,42 @@ def _settings(cfg: Mapping[str, Any]) -> tuple[tuple[int, int], int, int, tuple,
     )
 
 
+def _with_shard_settings(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], ShardIndex]:
+    """``cfg`` for ``data.format='shards'`` completed from the shards' index, and the index.
+    The data set is the image files the shards hold (an ImageNet config keeps its class
+    check; any other type reads them as an ImageFolder), and the image_size, in_chans, mean
+    and std the config leaves unset are those the writer recorded. Whatever is still missing
+    or conflicting is one :class:`ConfigError` that lists all of it. Shards are always
+    streamed by worker processes: ``data.loader='dataloader'`` (a folder config's) reads
+    them so too; ``'device'`` (the whole data set held on the device) is refused."""
+    from cnnzoo.data.shards import SETTINGS, read_shard_index
+
+    cfg = dict(cfg)
+    if cfg["type"] != "imagenet":
+        cfg["type"] = "imagefolder"
+    root = dataset_root(cfg["type"], cfg["root"], cfg["folder"])
+    index = read_shard_index(root)
+    for key in SETTINGS:
+        if cfg.get(key) is None and key in index.data:
+            cfg[key] = index.data[key]
+    problems = []
+    if cfg["loader"] == "device":  # 'dataloader': worker processes read them, as streamed
+        problems.append("data.loader='stream' or 'auto' (shards are always streamed)")
+    if cfg["image_size"] is None:
+        problems.append("data.image_size (the crop size, e.g. 224)")
+    if cfg["mean"] is None or cfg["std"] is None:
+        problems.append("data.mean and data.std (one value per channel)")
+    if problems:
+        needs = f"training on the shards in {root} needs {'; '.join(problems)}"
+        if not index.data:
+            needs += (
+                ", which their index does not record (written by an earlier cnnzoo): set them "
+                "with --cfg-options, or write the shards again with `cnnzoo shards`"
+            )
+        raise ConfigError(needs)
+    return cfg, index
+
+
 def build_stream(
     cfg: Mapping[str, Any],
     *,
@@ -425,19 +459,16 @@ def build_stream(
     world_size: int = 1,
 ) -> DataBundle:
     """:func:`~cnnzoo.data.build_data` for ``data.loader='stream'`` or ``data.format='shards'``."""
-    from cnnzoo.data.shards import ShardBatches, read_shard_index
+    from cnnzoo.data.shards import ShardBatches
 
-    name = cfg["type"]
     shards = cfg["format"] == "shards"
+    if shards:
+        cfg, index = _with_shard_settings(cfg)
+    name = cfg["type"]
     if name not in ("imagefolder", "imagenet"):
-        what = "data.format='shards'" if shards else "data.loader='stream'"
         raise ConfigError(
-            f"{what} reads image files: data.type must be imagefolder or imagenet, got {name!r}"
-        )
-    if shards and cfg["loader"] not in ("auto", "stream"):
-        raise ConfigError(
-            f"shards are always streamed: data.format='shards' takes data.loader='stream' "
-            f"(or 'auto'), got {cfg['loader']!r}"
+            f"data.loader='stream' reads image files: data.type must be imagefolder or "
+            f"imagenet, got {name!r}"
         )
     size, resize, in_chans, mean, std = _settings(cfg)
     device = torch.device(device)
@@ -450,13 +481,14 @@ def build_stream(
         )
 
     if shards:
-        index = read_shard_index(root)
         class_names, parts = index.classes, dict(index.splits)
         if "val" not in parts and cfg["val_split"] > 0:
-            raise ConfigError(
-                f"the shards in {root} hold no val split and data.val_split holds one out of "
-                f"the training images, which shards cannot do: write them with "
-                f"`cnnzoo shards FOLDER OUT --val-split F`, or set data.val_split=0"
+            warnings.warn(
+                f"the shards in {root} hold no val split, and shards cannot hold one out of "
+                f"the training images as data.val_split={cfg['val_split']} asks: training "
+                f"without validation (write the shards with `cnnzoo shards FOLDER OUT "
+                f"--val-split F` to validate)",
+                stacklevel=2,
             )
         if cfg["train_subset"] is not None:
             raise ConfigError(
@@ -542,6 +574,7 @@ def build_stream(
         mean=mean,
         std=std,
         loader="shards" if shards else "stream",
+        resize=resize,
     )
 
 

@@ -25,6 +25,7 @@ import math
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -453,21 +454,47 @@ class TensorBoardLog(Callback):
         self.writer.close()
 
 
+PROGRESS_EVERY_S = 30.0  # without a terminal, a progress line at most this often
+
+
 class ConsoleLog(Callback):
     """One line per epoch on the console (and in ``train.log``); the progress bar shows the
-    loss and learning rate every ``log.interval`` steps."""
+    loss and learning rate every ``log.interval`` steps. Without a terminal (a log file, a
+    cluster job, CI) there is no bar: a line with the step, the rate and the epoch's ETA
+    comes every PROGRESS_EVERY_S seconds instead (not with ``quiet``)."""
 
     def __init__(self, interval: int) -> None:
         self.interval = interval
+        self.epoch_start: tuple[int, int, float] | None = None  # epoch, first step, time
+        self.last_line = 0.0
 
     def on_fit_start(self, run):
         self.run = run
 
     def on_train_batch_end(self, info):
-        if info["step"] % self.interval == 0 and self.run.show_bars:
-            self.run.bar.set_postfix(
-                loss=f"{info['loss'].item():.4f}", lr=f"{self.run.schedule.lr:.3g}"
-            )
+        run = self.run
+        if info["step"] % self.interval == 0 and run.show_bars:
+            run.bar.set_postfix(loss=f"{info['loss'].item():.4f}", lr=f"{run.schedule.lr:.3g}")
+        if run.main and not run.quiet and not run.show_bars:
+            self._progress_line(info["epoch"], info["step"], info["loss"])
+
+    def _progress_line(self, epoch: int, step: int, loss) -> None:
+        now = time.monotonic()
+        if self.epoch_start is None or self.epoch_start[0] != epoch:
+            self.epoch_start, self.last_line = (epoch, step, now), now
+            return
+        _, first, start = self.epoch_start
+        if now - self.last_line < PROGRESS_EVERY_S or now <= start:
+            return
+        self.last_line = now
+        total = len(self.run.data.train)
+        rate = (step - first) / (now - start)
+        eta = (total - step) / rate if rate > 0 else math.inf
+        print(
+            f"epoch {epoch}/{self.run.max_epochs}  step {step}/{total}  {rate:.2f} steps/s  "
+            f"loss {loss.item():.4f}  ETA {_duration(eta)} to the epoch's end",
+            flush=True,
+        )
 
     def on_train_epoch_end(self, row):
         run = self.run
@@ -475,3 +502,15 @@ class ConsoleLog(Callback):
         parts += [f"{k} {v:.4f}" if k.endswith("loss") else f"{k} {v:.2f}"
                   for k, v in row.items() if "/" in k]  # fmt: skip
         run.say("  ".join(parts) + f"  {row['time']:.1f}s" + ("  *best" if run.improved else ""))
+
+
+def _duration(seconds: float) -> str:
+    """``42 s``, ``3 min 05 s``, ``1 h 02 min``."""
+    if not math.isfinite(seconds):
+        return "unknown"
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"

@@ -179,6 +179,7 @@ def _partial(x: Any) -> bool:
         and isinstance(x.get("meter_sums"), torch.Tensor)
         and isinstance(x.get("meter_confusion"), torch.Tensor)
         and is_int(x.get("nan_streak", 0))
+        and (x.get("step_lr") is None or _is_number(x["step_lr"]))
     )
 
 

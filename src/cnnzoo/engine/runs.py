@@ -32,6 +32,7 @@ from cnnzoo.engine.checkpoint import latest_run
 from cnnzoo.errors import CheckpointError, CnnzooError, TrainingError
 
 LOCK_FILE = "train.lock"
+STATUS_FILE = "status.json"  # how a run that ended early ended: written by the trainer
 
 
 def run_dir_of(target: str | os.PathLike) -> Path:

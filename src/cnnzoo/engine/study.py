@@ -22,6 +22,7 @@ import json
 import os
 import random
 import shutil
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,7 @@ STUDIES: dict[str, Study] = {
 }
 
 SPLITS = ("train", "val", "test")
+LATENCY_REPEATS = 20  # timings of each network's latency and throughput
 
 
 def get_study(name: str) -> Study:
@@ -246,10 +248,11 @@ def _same_config(run: Path | None, cfg) -> bool:
 
 def measure_latency(cfg, run: Path) -> None:
     """Write ``run/speed.json``: the median batch-1 CPU latency of the run's network (fused
-    first where it re-parameterises, as it would be deployed) and its throughput at batch 32."""
+    first where it re-parameterises, as it would be deployed) and its throughput at batch 32,
+    each with its spread; a warning when a spread is too wide to trust."""
     import torch
 
-    from cnnzoo.analysis.speed import measure_speed
+    from cnnzoo.analysis.speed import measure_speed, unsteady, unsteady_warning
     from cnnzoo.models import create_model
     from cnnzoo.models._reparam import reparameterize_model
 
@@ -257,7 +260,11 @@ def measure_latency(cfg, run: Path) -> None:
     model = reparameterize_model(create_model(cfg.model.type, **kwargs).eval())
     size = runs_table.input_size(cfg.model, cfg.data)
     with torch.inference_mode():
-        speed = measure_speed(model, size, batch_size=32, device="cpu", repeats=20)
+        speed = measure_speed(model, size, batch_size=32, device="cpu", repeats=LATENCY_REPEATS)
+    timings = unsteady(f"{cfg.model.type} CPU", speed)
+    if timings:
+        remedy = f"delete {run / runs_table.SPEED_FILE} and run the study again on a quiet machine"
+        warnings.warn(unsteady_warning(timings, LATENCY_REPEATS, remedy), stacklevel=2)
     speed.update(input_size=list(size), threads=torch.get_num_threads())
     text = json.dumps(speed, indent=2)
     atomic_write(run / runs_table.SPEED_FILE, lambda f: f.write(text), binary=False)

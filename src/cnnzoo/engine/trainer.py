@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import math
 import os
 import random
@@ -41,7 +42,6 @@ from cnnzoo.analysis.flops import count_flops
 from cnnzoo.config import config_data, config_diff, config_hash
 from cnnzoo.data import DataBundle, build_data
 from cnnzoo.data.datasets import dataset_root
-from cnnzoo.data.stream import eval_resize
 from cnnzoo.engine import cpu_kernels, optim
 from cnnzoo.engine.callbacks import (
     STOP_SIGNALS,
@@ -69,8 +69,8 @@ from cnnzoo.engine.checkpoint import (
 from cnnzoo.engine.losses import Loss, build_loss
 from cnnzoo.engine.metrics import Meter
 from cnnzoo.engine.optim import Schedule, build_optimizer, clip_gradients
-from cnnzoo.engine.report import write_reports
-from cnnzoo.engine.runs import new_run_dir, record_config, resume_dir, run_lock
+from cnnzoo.engine.report import scores_line, write_reports
+from cnnzoo.engine.runs import STATUS_FILE, new_run_dir, record_config, resume_dir, run_lock
 from cnnzoo.errors import (
     CheckpointError,
     CnnzooError,
@@ -135,18 +135,33 @@ def train(
         run = setup(cfg, resume=resume, quiet=quiet, data=data, held=held,
                     callbacks=[as_callback(c) for c in callbacks])  # fmt: skip
         held.callback(run.close)
+        run.record_end(None)  # a resumed run is no longer stopped nor failed
         try:
             with run.interruption.catching():
                 fit(run)
         except KeyboardInterrupt as e:
             run.say_stopped(e, "")
+            run.record_end("stopped")
+            raise
+        except Exception as e:  # a non-finite loss, a full disk, ...: `cnnzoo runs` says so
+            run.record_end("failed", e)
             raise
         try:
             final_test(run)
         except KeyboardInterrupt as e:
             run.say_stopped(e, "every epoch is saved but the final test did not finish; ")
+            run.record_end("stopped")
+            raise
+        except Exception as e:
+            run.record_end("failed", e)
             raise
         return run.run_dir
+
+
+def _first_line(error: BaseException | None) -> str | None:
+    if error is None:
+        return None
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
 
 
 @dataclass(eq=False)
@@ -183,6 +198,7 @@ class Run:
     history: list[dict] = field(default_factory=list)
     partial: dict | None = None  # resumed mid-epoch: the steps done in epoch+1, their metrics
     epoch_trained: bool = True  # some step of this epoch was applied
+    step_lr: float | None = None  # the rate of this epoch's last optimizer step, as logged
     improved: bool = False  # this epoch is the new best
     stop_after_epoch: bool = False  # set by a callback (early stopping)
     bar: Any = None
@@ -230,6 +246,20 @@ class Run:
         print(f"\n{stop}: {what or kept + '; '}resume with: cnnzoo train --resume {self.run_dir}",
               file=sys.stderr)  # fmt: skip
 
+    def record_end(self, status: str | None, error: BaseException | None = None) -> None:
+        """Write :data:`STATUS_FILE` for a run that ended early (``'stopped'`` by a signal,
+        ``'failed'`` by an error), or remove it (``None``: training starts). A finished run has
+        its ``summary.json`` instead; ``cnnzoo runs`` reads both."""
+        if not self.main:
+            return
+        path = self.run_dir / STATUS_FILE
+        if status is None:
+            path.unlink(missing_ok=True)
+            return
+        text = json.dumps(dict(status=status, epoch=self.epoch, error=_first_line(error)))
+        with contextlib.suppress(OSError):  # the run's own error (a full disk) is what matters
+            atomic_write(path, lambda f: f.write(text), binary=False)
+
     def flush_log(self) -> None:
         """Append the new console lines to ``train.log`` (the whole file rewritten atomically)."""
         if not self.main or not self.log_lines:
@@ -262,8 +292,8 @@ class Run:
             image_size=[int(s) for s in d.image_size], mean=[float(m) for m in d.mean],
             std=[float(s) for s in d.std],
         )  # fmt: skip
-        if getattr(d, "loader", None) in ("stream", "shards"):  # predict resizes and crops alike
-            meta["resize"] = eval_resize(self.cfg.data)
+        if getattr(d, "resize", None):  # streamed: predict resizes and crops alike
+            meta["resize"] = d.resize
         return meta
 
     def checkpoint(self) -> dict:
@@ -289,7 +319,9 @@ class Run:
         sums, confusion = meter.sums.clone(), meter.confusion.clone()
         distributed.all_reduce_sum(sums, confusion)
         if self.main and not non_finite_weights(self.model):
-            self.partial = dict(step=step, meter_sums=sums, meter_confusion=confusion)
+            self.partial = dict(
+                step=step, meter_sums=sums, meter_confusion=confusion, step_lr=self.step_lr
+            )
             self.save("last.pt")
 
     def evaluate(self, model: nn.Module, split: str, **tta: Any) -> Meter:
@@ -512,7 +544,8 @@ def fit(run: Run) -> None:
         meter.all_reduce()
         run.epoch_trained = meter.sums[0].item() > 0
         run.emit("on_steps_end", run)
-        row = {"epoch": epoch, "lr": run.schedule.lr, **meter.compute("train/")}
+        lr = run.schedule.lr if run.step_lr is None else run.step_lr
+        row = {"epoch": epoch, "lr": lr, **meter.compute("train/")}
         if run.val_every and (epoch % run.val_every == 0 or epoch == run.max_epochs):
             row.update(run.evaluate(run.model, "val").compute("val/"))
         run.emit("on_validation_end", run, row)
@@ -531,11 +564,12 @@ def fit(run: Run) -> None:
 
 def _start_epoch(run: Run, epoch: int) -> tuple[Meter, int]:
     """Train mode, the epoch's batch order, a fresh meter (or a resumed epoch's: its first
-    steps are done and their metrics kept); returns the meter and the steps done."""
+    steps are done, their metrics and last rate kept); returns the meter and the steps done."""
     run.model.train()
     run.data.train.set_epoch(epoch)
     meter = Meter(run.data.num_classes, regression=run.loss_fn.regression, device=run.device)
     partial = run.partial
+    run.step_lr = partial.get("step_lr") if partial else None
     if not partial:
         return meter, 0
     if run.main:  # once: the meters of all ranks are summed
@@ -550,6 +584,7 @@ def _optimizer_step(run: Run) -> None:
         clip_gradients(run.model, **run.clip)
     run.scaler.step(run.optimizer)
     run.scaler.update()
+    run.step_lr = run.schedule.lr  # the rate this step trained with, before the schedule moves
     run.schedule.step_batch()
     run.global_step += 1
 
@@ -597,7 +632,7 @@ def final_test(run: Run) -> None:
     if run.main:
         run.guard_io(lambda: write_reports(run.run_dir, run.history, confusion=test.confusion.cpu().tolist(),
                                            class_names=meta["class_names"], summary=summary))  # fmt: skip
-        run.say(f"{split}  " + "  ".join(f"{k.split('/')[1]} {v:.4g}" for k, v in metrics.items()))
+        run.say(scores_line(split, metrics))
         run.flush_log()
         print(f"run dir: {run.run_dir}")
 

@@ -28,6 +28,7 @@ from torch import Tensor
 
 from cnnzoo.errors import CheckpointError, ConfigError, InputShapeError, WriteError
 from cnnzoo.export.fold import conv_bn_pairs, fold_batchnorm
+from cnnzoo.extras import EXTRAS, require
 from cnnzoo.fileio import read_regular_text
 from cnnzoo.models import reparameterize_model
 
@@ -242,6 +243,8 @@ def export_model(
     """
     path = Path(path)
     _check_target(path, format)
+    if format == "onnx":
+        require(*EXTRAS["export"], purpose="ONNX export")
     if not isinstance(example_input, Tensor) or example_input.dim() != 4 or len(example_input) < 2:
         raise InputShapeError(
             "example_input must be an image batch (N, C, H, W) with N >= 2 (so the batch axis can be dynamic)"
@@ -391,12 +394,9 @@ class ExportedModel:
         self.path, self.format, self.image_shape = path, format, image_shape
         source = str(path) if data is None else data
         if format == "onnx":
-            try:
-                import onnxruntime as ort
-            except ImportError:
-                raise ConfigError(
-                    "running an ONNX export needs onnxruntime: pip install 'cnnzoo[export]'"
-                ) from None
+            require("onnxruntime", purpose="running an ONNX export")
+            import onnxruntime as ort
+
             try:
                 self._session = ort.InferenceSession(source, providers=["CPUExecutionProvider"])
             except Exception as e:  # onnxruntime's own exception types (InvalidProtobuf, Fail, ...)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from abc import ABC, abstractmethod
 
 import torch.nn as nn
@@ -25,6 +27,23 @@ class ClassifierModel(nn.Module, ABC):
     in_chans: int
     num_features: int
     feature_info: list[dict]
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        """Each family's ``reset_classifier`` also updates ``default_cfg.num_classes``, so
+        the model's config keeps telling its class count after a new head."""
+        super().__init_subclass__(**kwargs)
+        reset = cls.__dict__.get("reset_classifier")
+        if reset is None or getattr(reset, "__isabstractmethod__", False):
+            return
+
+        @functools.wraps(reset)
+        def reset_classifier(self, num_classes: int) -> None:
+            reset(self, num_classes)
+            cfg = getattr(self, "default_cfg", None)
+            if cfg is not None:
+                self.default_cfg = dataclasses.replace(cfg, num_classes=num_classes)
+
+        cls.reset_classifier = reset_classifier
 
     @abstractmethod
     def forward_features(self, x: Tensor) -> Tensor: ...

@@ -25,6 +25,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from cnnzoo.errors import CheckpointError, ConfigError
+from cnnzoo.extras import require
 from cnnzoo.fileio import atomic_write
 from cnnzoo.models._registry import ModelEntry
 
@@ -66,13 +67,10 @@ def read_checkpoint(path: str | Path) -> dict:
 
 
 def _read_safetensors(path: Path) -> dict:
-    try:
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-    except ImportError:
-        raise CheckpointError(
-            f"{path} is a safetensors file: pip install safetensors (or 'cnnzoo[hub]') to read it"
-        ) from None
+    require("safetensors", purpose=f"reading the safetensors file {path}")
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
     try:
         return load_file(path, device="cpu")
     except (SafetensorError, OSError) as e:
@@ -212,14 +210,10 @@ def fetch_hub(spec: str) -> dict[str, Tensor]:
     """The weights of a Hugging Face Hub repository (timm's layout: ``model.safetensors`` or
     ``pytorch_model.bin``), downloaded into the Hub's cache by ``huggingface_hub``."""
     repo_id, revision = parse_hub_name(spec)
-    try:
-        from huggingface_hub import hf_hub_download
-        from huggingface_hub.errors import HfHubHTTPError, RemoteEntryNotFoundError
-    except ImportError:
-        raise ConfigError(
-            f"{spec}: loading from the Hugging Face Hub needs huggingface_hub; "
-            f"pip install 'cnnzoo[hub]', or download the file and pass its path"
-        ) from None
+    require("huggingface_hub", purpose=f"loading {spec} from the Hugging Face Hub")
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import HfHubHTTPError, RemoteEntryNotFoundError
+
     for filename in HUB_FILES:
         try:
             path = hf_hub_download(repo_id, filename, revision=revision)

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch.nn as nn
 
-from cnnzoo.errors import unknown
+from cnnzoo.errors import natural_key, unknown
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -78,6 +78,26 @@ class ModelEntry:
 _MODELS: dict[str, ModelEntry] = {}
 
 
+# the names people reach for most, offered first by "did you mean" among equally close ones
+COMMON_MODELS = (
+    "resnet18",
+    "resnet50",
+    "resnet34",
+    "resnet101",
+    "resnet20",
+    "resnet56",
+    "vgg16",
+    "mobilenet_v2",
+    "efficientnet_b0",
+    "densenet121",
+    "shufflenet_v2_x1_0",
+    "squeezenet1_1",
+    "googlenet",
+    "alexnet",
+    "lenet5",
+)
+
+
 def register_model(cfg: ModelCfg) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Register the decorated variant function under its own name."""
 
@@ -95,7 +115,8 @@ def register_model(cfg: ModelCfg) -> Callable[[Callable[..., nn.Module]], Callab
 def list_models(
     pattern: str = "*", family: str | None = None, features_only: bool | None = None
 ) -> list[str]:
-    """Registered model names matching a shell-style ``pattern``, sorted."""
+    """Registered model names matching a shell-style ``pattern``, sorted naturally (resnet14,
+    resnet18, ..., resnet101)."""
     names = [
         n
         for n, e in _MODELS.items()
@@ -103,7 +124,7 @@ def list_models(
         and (family is None or e.family == family)
         and (features_only is None or e.cfg.features_only == features_only)
     ]
-    return sorted(names)
+    return sorted(names, key=natural_key)
 
 
 def list_families() -> list[str]:
@@ -115,7 +136,7 @@ def get_model_entry(name: str) -> ModelEntry:
     try:
         return _MODELS[name]
     except KeyError:
-        raise unknown("model", name, _MODELS) from None
+        raise unknown("model", name, _MODELS, common=COMMON_MODELS) from None
 
 
 def is_model(name: str) -> bool:
