@@ -15,13 +15,12 @@ import errno
 import importlib
 import importlib.util
 import os
-import signal
 import sys
 import threading
 import warnings
 from pathlib import Path
 
-from cnnzoo import __version__
+from cnnzoo import __version__, signals
 from cnnzoo.errors import CnnzooError, Interrupted
 
 COMMANDS = (
@@ -182,9 +181,7 @@ def entry() -> None:
     written by then; the usual teardown would restore the default handlers and die by the
     signal with no word (exit -15 where the run had succeeded)."""
     code = main()
-    for name in ("SIGTERM", "SIGHUP", "SIGINT"):
-        if hasattr(signal, name):  # no SIGHUP on Windows
-            signal.signal(getattr(signal, name), lambda signum, frame: os._exit(code))
+    signals.install(signals.STOP_SIGNALS, lambda signum, frame: os._exit(code))
     for thread in threading.enumerate():
         if thread is not threading.current_thread() and not thread.daemon:
             thread.join()

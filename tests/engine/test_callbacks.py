@@ -245,7 +245,7 @@ def test_early_stopping_and_the_best_epoch_follow_their_monitor_and_mode():
 
 
 def test_the_device_key_chooses_the_device(monkeypatch):
-    from cnnzoo.engine.trainer import resolve_device
+    from cnnzoo.machine import resolve_device
 
     assert resolve_device("cpu") == torch.device("cpu")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)

@@ -13,12 +13,12 @@ from cnnzoo.analysis.flops import count_flops, format_count, has_depthwise_conv
 from cnnzoo.analysis.speed import (
     format_spread,
     measure_speed,
-    resolve_device,
     unsteady,
     unsteady_warning,
 )
 from cnnzoo.errors import ConfigError
 from cnnzoo.fileio import atomic_write
+from cnnzoo.machine import resolve_device
 from cnnzoo.models import create_model, get_model_entry
 
 

@@ -40,6 +40,7 @@ from cnnzoo.config import read_run_config, run_config_file
 from cnnzoo.engine.runs import LOCK_FILE, STATUS_FILE
 from cnnzoo.errors import CnnzooError, ConfigError, DataError
 from cnnzoo.fileio import atomic_write, read_regular_text
+from cnnzoo.machine import cache_dir
 from cnnzoo.plaindata import is_int
 from cnnzoo.schema import DATASETS, MAX_IMAGE_SIZE
 
@@ -294,7 +295,7 @@ def model_costs(model_cfg: Mapping[str, Any], size: Sequence[int]) -> tuple[int,
 
     kwargs = {k: v for k, v in model_cfg.items() if k not in ("type", "pretrained")}
     key = json.dumps([model_cfg.get("type"), kwargs, list(size)], sort_keys=True, default=str)
-    path = _cache_dir() / "run_costs.json"
+    path = cache_dir() / "run_costs.json"
     fingerprint = code_fingerprint()
     damaged: list[str] = []
     cache = _read_json(path, damaged)
@@ -320,10 +321,6 @@ def model_costs(model_cfg: Mapping[str, Any], size: Sequence[int]) -> tuple[int,
             pass  # a read-only cache only costs the time of counting again
     params, macs = costs[key]
     return int(params), int(macs)
-
-
-def _cache_dir() -> Path:
-    return Path(os.environ.get("CNNZOO_CACHE") or Path.home() / ".cache" / "cnnzoo")
 
 
 # --- filtering and sorting ------------------------------------------------------------------

@@ -23,25 +23,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from cnnzoo.errors import ConfigError
+from cnnzoo.machine import resolve_device
 
 MODES = ("inference", "train")
 MIN_REPEAT_S = 0.005  # each timed repeat runs this long at least
 SPREAD_LIMIT = 0.10  # a spread above this (±10% of the median) is too wide to trust
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``'auto'`` -> CUDA when present, else CPU; asking for CUDA without a GPU is an error."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise ConfigError(
-            f"unknown device {device!r}; use 'cpu', 'cuda', 'cuda:N' or 'auto'"
-        ) from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} asked for, but no CUDA GPU is available; use 'cpu'")
-    return dev
 
 
 def measure_speed(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import torch
 from cnnzoo.analysis.flops import count_flops
 from cnnzoo.errors import ConfigError
 from cnnzoo.fileio import atomic_write
+from cnnzoo.machine import cache_dir
 from cnnzoo.models import create_model, get_model_entry
 from cnnzoo.models._registry import ModelEntry
 
@@ -84,8 +84,7 @@ def cached_model_costs(names: list[str]) -> dict[str, tuple[int, int]]:
     """:func:`model_costs` of ``names``, kept in ``$CNNZOO_CACHE/model_costs.json`` (default
     ``~/.cache/cnnzoo``) under :func:`code_fingerprint`, so that a listing after the first
     takes no time and any code change recounts."""
-    root = Path(os.environ.get("CNNZOO_CACHE") or Path.home() / ".cache" / "cnnzoo")
-    path = root / "model_costs.json"
+    path = cache_dir() / "model_costs.json"
     fingerprint = code_fingerprint()
     try:
         cache = json.loads(path.read_text())
@@ -97,7 +96,7 @@ def cached_model_costs(names: list[str]) -> dict[str, tuple[int, int]]:
         costs[name] = list(model_costs(get_model_entry(name)))
     if missing:
         try:
-            root.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(parents=True, exist_ok=True)
             text = json.dumps(dict(fingerprint=fingerprint, costs=costs))
             atomic_write(path, lambda f: f.write(text), binary=False)
         except OSError:

@@ -18,9 +18,10 @@ from cnnzoo.engine.checkpoint import load_trained
 from cnnzoo.engine.losses import build_loss
 from cnnzoo.engine.report import scores_line
 from cnnzoo.engine.runs import run_dir_of
-from cnnzoo.engine.trainer import autocast_dtype, evaluate, resolve_device
+from cnnzoo.engine.trainer import autocast_dtype, evaluate
 from cnnzoo.errors import DataError, TrainingError
 from cnnzoo.fileio import atomic_write
+from cnnzoo.machine import resolve_device
 
 HELP = "evaluate a run directory or checkpoint on its test split"
 

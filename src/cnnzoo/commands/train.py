@@ -19,6 +19,7 @@ from cnnzoo.config import load_config
 from cnnzoo.engine.runs import resume_config
 from cnnzoo.engine.trainer import train
 from cnnzoo.errors import ConfigError
+from cnnzoo.signals import STOP_SIGNALS, handling
 
 HELP = "train a model from a config (no config: the offline quick start)"
 
@@ -116,11 +117,7 @@ def run_forwarding_signals(cmd: list[str]) -> int:
         received.append(signum)
         proc.send_signal(signum)
 
-    previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGHUP)}
-    previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
+    passed_on = [s for s in STOP_SIGNALS if s != signal.SIGINT]
+    with handling(passed_on, forward), handling([signal.SIGINT], signal.SIG_IGN):
         code = proc.wait()
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
     return 128 + received[0] if received and code != 0 else code

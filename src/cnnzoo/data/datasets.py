@@ -38,6 +38,7 @@ from cnnzoo.data.images import (
 )
 from cnnzoo.errors import ConfigError, DataError, unknown
 from cnnzoo.fileio import atomic_write
+from cnnzoo.machine import cache_dir
 
 
 @dataclass
@@ -123,11 +124,6 @@ def dataset_root(name: str, root: str | os.PathLike | None, folder: str | None =
             f"CNNZOO_DATA={base.parent} and data.folder={base.name}, or data.root={base}"
         )
     return sub
-
-
-def cache_dir() -> Path:
-    """Where cnnzoo caches decoded images and statistics: ``$CNNZOO_CACHE`` or ``~/.cache/cnnzoo``."""
-    return Path(os.environ.get("CNNZOO_CACHE") or "~/.cache/cnnzoo").expanduser()
 
 
 def _missing(

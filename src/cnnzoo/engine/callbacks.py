@@ -24,7 +24,6 @@ import csv
 import math
 import signal
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -38,6 +37,7 @@ from cnnzoo.engine.checkpoint import non_finite_weights
 from cnnzoo.engine.lookahead import Lookahead
 from cnnzoo.errors import ConfigError, Interrupted, TrainingError
 from cnnzoo.fileio import atomic_write
+from cnnzoo.signals import STOP_SIGNALS, handling, signal_name
 
 if TYPE_CHECKING:
     from cnnzoo.engine.trainer import Run
@@ -177,11 +177,6 @@ def _last_good(run: Run) -> str:
     return f"the last good checkpoint is {run.ckpt_dir / 'last.pt'} (epoch {run.epoch})"
 
 
-STOP_SIGNALS = tuple(
-    getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)
-)
-
-
 class Interruption(Callback):
     """Ctrl-C, SIGTERM and SIGHUP (what SLURM and Kubernetes send before preemption) finish
     the current step, save a resumable mid-epoch checkpoint, print the command that resumes
@@ -195,9 +190,6 @@ class Interruption(Callback):
     @contextlib.contextmanager
     def catching(self) -> Iterator[None]:
         """Defer the stop signals to the end of the step while the loop runs."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
 
         def handler(signum, frame):
             if self.signum:
@@ -205,15 +197,13 @@ class Interruption(Callback):
                     raise Interrupted(signum)
                 return
             self.signum = signum
-            name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
-            print(f"\n{name}: stopping after this step (Ctrl-C to stop at once)", file=sys.stderr)
+            print(
+                f"\n{signal_name(signum)}: stopping after this step (Ctrl-C to stop at once)",
+                file=sys.stderr,
+            )
 
-        previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
-        try:
+        with handling(STOP_SIGNALS, handler):
             yield
-        finally:
-            for s, before in previous.items():
-                signal.signal(s, before)
 
     def _stop_now(self, run: Run, global_step: int) -> bool:
         if run.world_size == 1:  # a Python flag: free to read every step

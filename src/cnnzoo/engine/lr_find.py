@@ -17,9 +17,10 @@ from matplotlib.figure import Figure  # drawn without pyplot: no backend is chos
 from cnnzoo.data import build_data
 from cnnzoo.engine.losses import build_loss
 from cnnzoo.engine.optim import build_optimizer
-from cnnzoo.engine.trainer import build_model, resolve_device
+from cnnzoo.engine.trainer import build_model
 from cnnzoo.errors import ConfigError, TrainingError
 from cnnzoo.fileio import atomic_write
+from cnnzoo.machine import resolve_device
 
 SMOOTHING = 0.9  # the exponential moving average of the loss that is charted (fastai's 0.98)
 DIVERGED = 4.0  # the sweep stops once the smoothed loss is this many times its lowest

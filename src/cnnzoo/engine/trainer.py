@@ -23,7 +23,6 @@ import os
 import random
 import signal
 import sys
-import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -44,7 +43,6 @@ from cnnzoo.data import DataBundle, build_data
 from cnnzoo.data.datasets import dataset_root
 from cnnzoo.engine import cpu_kernels, optim
 from cnnzoo.engine.callbacks import (
-    STOP_SIGNALS,
     BestCheckpoint,
     Callback,
     ConsoleLog,
@@ -80,7 +78,9 @@ from cnnzoo.errors import (
     TrainingError,
 )
 from cnnzoo.fileio import atomic_write
+from cnnzoo.machine import resolve_device
 from cnnzoo.models import create_model, load_weights
+from cnnzoo.signals import STOP_SIGNALS, handling
 
 MAX_DIFF_LINES = 20  # a resume with a changed config shows this many changed keys
 
@@ -90,19 +90,12 @@ def _signals_stop_at_once():
     """Outside the epoch loop (set-up, the final test, the reports) nothing is half-done, so
     SIGTERM and SIGHUP stop at once as :class:`Interrupted` (one line and 128 + signum from
     the CLI, not a silent death); the loop defers them until its step is over."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
 
     def stop(signum, frame):
         raise Interrupted(signum)
 
-    previous = {s: signal.signal(s, stop) for s in STOP_SIGNALS if s != signal.SIGINT}
-    try:
+    with handling([s for s in STOP_SIGNALS if s != signal.SIGINT], stop):
         yield
-    finally:
-        for s, before in previous.items():
-            signal.signal(s, before)
 
 
 @_signals_stop_at_once()
@@ -688,19 +681,6 @@ def tta_views(images: torch.Tensor, *, flip: bool, translate: int) -> list[torch
 
 
 # ---- setup --------------------------------------------------------------------------------
-
-
-def resolve_device(name: str) -> torch.device:
-    """``'auto'`` -> CUDA when a GPU is visible, else CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"unknown device {name!r}; use 'auto', 'cpu' or 'cuda'") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device={name!r} but no CUDA GPU is visible; use device='cpu' or 'auto'")
-    return device
 
 
 def seed_everything(seed: int) -> None:
