@@ -123,8 +123,26 @@ def _one_line_warnings(command: str):
         warnings.formatwarning = previous
 
 
+def _missing_working_directory() -> str | None:
+    """The one line for a working directory that no longer exists (deleted in another shell),
+    said before torch loads: oneMKL's start-up would print FATAL ERROR and exit without a word
+    of why."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        return (
+            "the current working directory no longer exists (it was deleted or moved); "
+            "cd to an existing folder and run the command again"
+        )
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    missing_cwd = _missing_working_directory()
+    if missing_cwd:
+        print(f"cnnzoo: error: {missing_cwd}", file=sys.stderr)
+        return CnnzooError.exit_code
     args = _parser(argv).parse_args(argv)
     try:
         with _one_line_warnings(args.command):

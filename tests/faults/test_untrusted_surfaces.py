@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -145,4 +147,25 @@ def test_a_missing_argument_is_one_line_not_the_usage(capsys):
     assert lines == [
         "cnnzoo predict: error: the following arguments are required: IMAGE; "
         "see `cnnzoo predict --help`"
+    ]
+
+
+def test_a_deleted_working_directory_is_one_line_before_torch_loads(tmp_path):
+    """From a deleted folder, oneMKL's start-up printed FATAL ERROR and the process died."""
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    script = (
+        "import os, sys\n"
+        f"os.chdir({str(gone)!r}); os.rmdir({str(gone)!r})\n"
+        "from cnnzoo.cli import main\n"
+        "code = main(['summary', 'lenet5'])\n"
+        "sys.exit(code if 'torch' not in sys.modules else 99)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [
+        "cnnzoo: error: the current working directory no longer exists (it was deleted or "
+        "moved); cd to an existing folder and run the command again"
     ]
