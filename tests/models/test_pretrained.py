@@ -206,3 +206,49 @@ def test_models_pretrained_lists_only_models_with_weights_and_their_sources(caps
     assert "mobilenet_v2_075" not in out  # no published weights
     assert main(["models", "--pretrained", "lenet5"]) == 2
     assert "no registered model with published weights" in capsys.readouterr().err
+
+
+def _offline(monkeypatch):
+    """No network: name resolution fails at once, and no library may start downloading."""
+
+    def unreachable(address, timeout=None):
+        raise OSError(-2, "Name or service not known")
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("a download was tried although the host is unreachable")
+
+    for variable in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setattr("socket.create_connection", unreachable)
+    monkeypatch.setattr(timm, "create_model", no_download)
+    monkeypatch.setattr("huggingface_hub.hf_hub_download", no_download)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: "/nonexistent-torch-hub")
+
+
+@pytest.mark.parametrize(
+    ("source", "error", "host"),
+    [
+        ("timm", CheckpointError, "huggingface.co"),
+        ("torchvision", CheckpointError, "download.pytorch.org"),
+        ("hf-hub:timm/resnet18.a1_in1k", ConfigError, "huggingface.co"),
+    ],
+)
+def test_offline_published_weights_fail_at_once_in_one_line(
+    monkeypatch, tmp_path, source, error, host
+):
+    """Offline, timm's download retried for 51 s and printed 22 lines before its error."""
+    constants = pytest.importorskip("huggingface_hub.constants")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    _offline(monkeypatch)
+    with pytest.raises(error, match=rf"{host} is unreachable.*model\.pretrained=PATH") as caught:
+        cnnzoo.create_model("resnet18", pretrained=source)
+    assert "\n" not in str(caught.value)
+
+
+def test_weights_in_the_local_cache_need_no_network(monkeypatch):
+    _offline(monkeypatch)
+    monkeypatch.setattr("cnnzoo.models._pretrained._in_hub_cache", lambda *a, **k: True)
+    weights = dict(timm.models.resnet18().state_dict())
+    model = type("Model", (), {"state_dict": lambda self: weights})()
+    monkeypatch.setattr(timm, "create_model", lambda *a, **k: model)
+    assert cnnzoo.create_model("resnet18", pretrained="timm").fc.out_features == 1000

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import pickle
 import re
+import socket
 import sys
+import urllib.parse
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -168,23 +171,79 @@ def _how_adapted(source_chans: int, in_chans: int) -> str:
     return f"{source_chans}->{in_chans} channels tiled, scaled by {source_chans}/{in_chans}"
 
 
+PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY")
+PROBE_TIMEOUT_S = 5.0
+
+
+def require_network(url: str, what: str, error: type[Exception] = CheckpointError) -> None:
+    """Fail in one line, at once, when ``url``'s host cannot be reached: offline, torchvision's
+    and timm's downloads retry for about a minute and print a screen of retries first. Behind a
+    proxy the direct connection says nothing, so no probe is made."""
+    if any(os.environ.get(v) for v in PROXY_VARIABLES):
+        return
+    host = urllib.parse.urlsplit(url).hostname or url
+    try:
+        socket.create_connection((host, 443), timeout=PROBE_TIMEOUT_S).close()
+    except OSError as e:
+        raise error(
+            f"cannot download {what}: {host} is unreachable ({e.strerror or e}); without a "
+            "network, download the weights elsewhere and pass the file as model.pretrained=PATH"
+        ) from None
+
+
+def _in_torch_hub_cache(url: str) -> bool:
+    return (
+        Path(torch.hub.get_dir()) / "checkpoints" / Path(urllib.parse.urlsplit(url).path).name
+    ).is_file()
+
+
+def _in_hub_cache(repo_id: str, revision: str | None = None) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    return any(
+        isinstance(try_to_load_from_cache(repo_id, name, revision=revision), str)
+        for name in HUB_FILES
+    )
+
+
+def _timm_source(ref: str) -> tuple[str, bool]:
+    """Where timm downloads ``ref``'s weights from, and whether they are in a local cache."""
+    from timm.models import get_pretrained_cfg
+
+    cfg = get_pretrained_cfg(ref)
+    hub_id = getattr(cfg, "hf_hub_id", None)
+    if hub_id:
+        from huggingface_hub.constants import ENDPOINT
+
+        repo_id, _, revision = hub_id.partition("@")
+        return ENDPOINT, _in_hub_cache(repo_id, revision or None)
+    url = getattr(cfg, "url", None) or ""
+    return url, bool(url) and _in_torch_hub_cache(url)
+
+
 def fetch_published(entry: ModelEntry, library: str) -> dict[str, Tensor]:
     """Published ImageNet weights of the same network, through torchvision's or timm's API."""
     ref = entry.cfg.torchvision if library == "torchvision" else entry.cfg.timm
     if ref is None:
         raise CheckpointError(f"{library} has no published weights for {entry.name}")
+    what = f"{library} weights for {entry.name} ({ref})"
     try:
         if library == "torchvision":
             import torchvision.models as tvm
 
             weights = tvm.get_model_weights(ref).DEFAULT
+            if not _in_torch_hub_cache(weights.url):
+                require_network(weights.url, what)
             return dict(weights.get_state_dict(progress=True))
         import timm
 
+        source, cached = _timm_source(ref)
+        if not cached:
+            require_network(source, what)
         return dict(timm.create_model(ref, pretrained=True).state_dict())
     except (OSError, RuntimeError, ImportError) as e:
         raise CheckpointError(
-            f"could not fetch {library} weights for {entry.name} ({ref}): {_first_line(e)}. "
+            f"could not fetch {what}: {_first_line(e)}. "
             f"Without a network, download the file elsewhere and pass its path as pretrained="
         ) from None
 
@@ -211,9 +270,11 @@ def fetch_hub(spec: str) -> dict[str, Tensor]:
     ``pytorch_model.bin``), downloaded into the Hub's cache by ``huggingface_hub``."""
     repo_id, revision = parse_hub_name(spec)
     require("huggingface_hub", purpose=f"loading {spec} from the Hugging Face Hub")
-    from huggingface_hub import hf_hub_download
+    from huggingface_hub import constants, hf_hub_download
     from huggingface_hub.errors import HfHubHTTPError, RemoteEntryNotFoundError
 
+    if not constants.HF_HUB_OFFLINE and not _in_hub_cache(repo_id, revision):
+        require_network(constants.ENDPOINT, spec, ConfigError)
     for filename in HUB_FILES:
         try:
             path = hf_hub_download(repo_id, filename, revision=revision)
