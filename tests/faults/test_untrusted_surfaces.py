@@ -17,6 +17,7 @@ from cnnzoo.analysis import runs as runs_table
 from cnnzoo.cli import main
 from cnnzoo.config import dump_config, load_config
 from cnnzoo.data.shards import FORMAT, INDEX, iter_shard, read_shard_index
+from cnnzoo.data.stats import ChannelStats, cached_channel_stats
 from cnnzoo.errors import DataError
 
 DEEP = "[" * 100_000 + "]" * 100_000  # nested past Python's recursion limit
@@ -169,3 +170,24 @@ def test_a_deleted_working_directory_is_one_line_before_torch_loads(tmp_path):
         "cnnzoo: error: the current working directory no longer exists (it was deleted or "
         "moved); cd to an existing folder and run the command again"
     ]
+
+
+@pytest.mark.parametrize(
+    ("cache", "reason"),
+    [
+        ({"mean": "abc", "std": [0.2], "cov": [[0.04]]}, "one finite number per channel"),
+        ({"mean": [0.5], "std": [-1.0], "cov": [[0.04]]}, "negative std"),
+        ({"mean": [0.5], "std": [0.2], "cov": [[0.04, 1]]}, "not a square matrix"),
+        ([1, 2], "not a JSON object"),
+    ],
+)
+def test_a_statistics_cache_that_does_not_validate_is_recomputed_with_a_note(
+    tmp_path, cache, reason
+):
+    """A string mean was read as a tuple of characters and failed later, far from its cause."""
+    file = tmp_path / "stats.json"
+    file.write_text(json.dumps(cache))
+    true = ChannelStats((0.5,), (0.25,), ((0.0625,),))
+    with pytest.warns(UserWarning, match=f"{reason}.*computing the statistics again"):
+        assert cached_channel_stats(lambda: true, file) == true
+    assert json.loads(file.read_text())["mean"] == [0.5]  # the cache is rewritten

@@ -9,6 +9,8 @@ covariance whose eigen-decomposition drives AlexNet's PCA lighting noise.
 from __future__ import annotations
 
 import json
+import math
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from cnnzoo.fileio import atomic_write
+from cnnzoo.fileio import atomic_write, read_regular_text
 
 
 @dataclass(frozen=True)
@@ -62,14 +64,14 @@ def channel_stats(batches: Tensor | Iterable[Tensor]) -> ChannelStats:
 
 
 def cached_channel_stats(compute: Callable[[], ChannelStats], cache_file: Path) -> ChannelStats:
-    """``compute()``, or the statistics saved in ``cache_file`` by an earlier call."""
-    try:
-        obj = json.loads(cache_file.read_text())
-        return ChannelStats(
-            tuple(obj["mean"]), tuple(obj["std"]), tuple(tuple(r) for r in obj["cov"])
-        )
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
+    """``compute()``, or the statistics saved in ``cache_file`` by an earlier call. The cache
+    is read back from disk, so it is untrusted: one that does not hold finite numbers of the
+    right shapes (a std of at least 0 per channel, a square covariance) is recomputed with a note."""
+    cached = _read_stats(cache_file)
+    if isinstance(cached, ChannelStats):
+        return cached
+    if cached is not None:
+        warnings.warn(f"{cache_file}: {cached}; computing the statistics again", stacklevel=2)
     stats = compute()
     try:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
@@ -78,3 +80,36 @@ def cached_channel_stats(compute: Callable[[], ChannelStats], cache_file: Path) 
     except OSError:
         pass  # a read-only cache only costs recomputation
     return stats
+
+
+def _read_stats(cache_file: Path) -> ChannelStats | str | None:
+    """The statistics in ``cache_file``; None when there is none; else why they are unusable."""
+    try:
+        obj = json.loads(read_regular_text(cache_file))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, RecursionError) as e:
+        return f"the statistics cache cannot be read ({type(e).__name__})"
+    if not isinstance(obj, dict):
+        return "the statistics cache is not a JSON object"
+
+    def finite(values) -> bool:
+        return isinstance(values, list) and all(
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+            for v in values
+        )
+
+    mean, std, cov = obj.get("mean"), obj.get("std"), obj.get("cov")
+    if not (finite(mean) and finite(std) and mean and len(mean) == len(std)):
+        return "the statistics cache's mean and std are not one finite number per channel"
+    if any(s < 0 for s in std):
+        return "the statistics cache holds a negative std"
+    if not (isinstance(cov, list) and len(cov) == len(mean)) or not all(
+        finite(row) and len(row) == len(mean) for row in cov
+    ):
+        return "the statistics cache's covariance is not a square matrix of finite numbers"
+    return ChannelStats(_floats(mean), _floats(std), tuple(map(_floats, cov)))
+
+
+def _floats(values: list) -> tuple[float, ...]:
+    return tuple(float(v) for v in values)

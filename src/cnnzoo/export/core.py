@@ -460,7 +460,7 @@ def _check_sidecar(meta: dict, side: Path) -> None:
         )
 
     checks = {
-        "format": (lambda x: x in FORMATS, f"one of {', '.join(FORMATS)}"),
+        "format": (lambda x: isinstance(x, str) and x in FORMATS, f"one of {', '.join(FORMATS)}"),
         "in_chans": (positive_int, "a positive integer"),
         "image_size": (
             lambda x: isinstance(x, list) and len(x) == 2 and all(map(positive_int, x)),
