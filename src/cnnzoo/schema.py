@@ -666,7 +666,7 @@ OPTIMIZER = Typed(
         aux=Key(
             dict(type="SGD"),
             Check(lambda v: isinstance(v, Mapping), "a dict, e.g. dict(type='SGD', lr=0.05)"),
-            "Muon's optimizer for biases, norms, embeddings and the head (keys: MUON_AUX)",
+            "Muon's optimizer for biases, norms, embeddings and the head (keys: optimizer.aux.*)",
         ),
     ),
     "the optimizer",
@@ -846,6 +846,9 @@ def describe_keys() -> list[str]:
         lines += ["", f"# {typed.name}: {typed.help}; its type decides its keys"]
         lines += [f"#   {kind}: {', '.join(keys)}" for kind, keys in typed.types.items()]
         lines += [_describe(f"{typed.name}.{k}", key) for k, key in typed.keys.items()]
+    lines += ["", f"# {MUON_AUX.name}: {MUON_AUX.help}; its type decides its keys"]
+    lines += [f"#   {kind}: {', '.join(keys)}" for kind, keys in MUON_AUX.types.items()]
+    lines += [_describe(f"{MUON_AUX.name}.{k}", key) for k, key in MUON_AUX.keys.items()]
     return lines
 
 

@@ -166,7 +166,7 @@ class MuonWithAux(torch.optim.Optimizer):
         if kind == "SGD":
             defaults = dict(momentum=0.9, dampening=0.0, nesterov=True, weight_decay=0.0)
         else:
-            defaults = dict(betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)
+            defaults = dict(betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
         extra = sorted(set(cfg) - set(defaults))
         if extra:
             raise TypeError(f"aux {kind} takes no key {extra[0]!r}")
