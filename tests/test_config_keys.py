@@ -26,6 +26,7 @@ BASE = dict(
         AdamW=dict(lr=0.1, betas=(0.9, 0.5), weight_decay=0.01),
         Adadelta=dict(lr=1.0, weight_decay=0.01),
         RMSprop=dict(lr=0.01, alpha=0.9, eps=0.01, momentum=0.9, weight_decay=0.01),
+        Muon=dict(lr=0.1, momentum=0.9, weight_decay=0.01),
     ),
     param_scheduler=dict(
         StepLR=dict(step_size=2),
@@ -57,6 +58,13 @@ CHANGES = {
     ("optimizer", "RMSprop", "eps"): 0.5,
     ("optimizer", "RMSprop", "momentum"): 0.5,
     ("optimizer", "RMSprop", "centered"): True,
+    ("optimizer", "Muon", "lr"): 0.02,
+    ("optimizer", "Muon", "momentum"): 0.5,
+    ("optimizer", "Muon", "nesterov"): False,
+    ("optimizer", "Muon", "weight_decay"): 0.5,
+    ("optimizer", "Muon", "ns_steps"): 2,
+    ("optimizer", "Muon", "adjust_lr"): None,  # the first layer is 8 x 4: 'original' is sqrt 2
+    ("optimizer", "Muon", "aux"): dict(type="AdamW", lr=0.01),
     ("param_scheduler", "StepLR", "step_size"): 3,
     ("param_scheduler", "MultiStepLR", "milestones"): [1, 4],
     **{

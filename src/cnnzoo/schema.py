@@ -220,6 +220,11 @@ def _has_default(key: Key) -> bool:
     return key.default is not REQUIRED and key.default is not LIBRARY
 
 
+def copy_default(value: Any) -> Any:
+    """A fresh copy of a key's default (dicts and lists copied all the way down)."""
+    return _copy(value)
+
+
 def _copy(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _copy(v) for k, v in value.items()}
@@ -627,6 +632,8 @@ OPTIMIZER = Typed(
             "centered",
             "decay_norm_and_bias",
         ),
+        # Muon on weight matrices and conv filters, ``aux`` (MUON_AUX) on the rest
+        Muon=("lr", "momentum", "nesterov", "weight_decay", "ns_steps", "adjust_lr", "aux"),
     ),
     dict(
         lr=Key(REQUIRED, POSITIVE, "the learning rate"),
@@ -649,8 +656,44 @@ OPTIMIZER = Typed(
         decay_norm_and_bias=Key(
             True, Bool(), "weight decay on norm layers and biases too (False: on weights only)"
         ),
+        ns_steps=Key(5, Int(1, 20), "Muon's Newton-Schulz iterations"),
+        adjust_lr=Key(
+            "original",
+            Maybe(Choice(("original", "match_rms_adamw"))),
+            "Muon's lr factor by shape: 'original' sqrt(max(1, rows/cols)), "
+            "'match_rms_adamw' 0.2*sqrt(max(rows, cols)), None: 1",
+        ),
+        aux=Key(
+            dict(type="SGD"),
+            Check(lambda v: isinstance(v, Mapping), "a dict, e.g. dict(type='SGD', lr=0.05)"),
+            "Muon's optimizer for biases, norms, embeddings and the head (keys: optimizer.aux.*)",
+        ),
     ),
     "the optimizer",
+)
+
+# ``optimizer.aux`` of Muon: the update of the parameters that are not weight matrices.
+# cnnzoo implements both updates itself (engine/muon.py), so every default is concrete.
+MUON_AUX = Typed(
+    "optimizer.aux",
+    dict(
+        SGD=("lr", "momentum", "dampening", "nesterov", "weight_decay"),
+        AdamW=("lr", "betas", "eps", "weight_decay"),
+    ),
+    dict(
+        lr=Key(None, Maybe(POSITIVE), "the learning rate (None: optimizer.lr)"),
+        momentum=Key(0.9, Number(0.0, 1.0, hi_open=True), "momentum factor"),
+        dampening=Key(0.0, PROBABILITY, "dampening of the momentum"),
+        nesterov=Key(True, Bool(), "Nesterov momentum"),
+        betas=Key(
+            (0.9, 0.999),
+            Numbers(Number(0.0, 1.0, hi_open=True), 2, "two numbers in [0, 1), e.g. (0.9, 0.999)"),
+            "AdamW's running-average coefficients",
+        ),
+        eps=Key(1e-8, UNIT_OPEN, "term added to the denominator"),
+        weight_decay=Key(0.0, PROBABILITY, "L2 penalty (decoupled for AdamW)"),
+    ),
+    "Muon's auxiliary optimizer",
 )
 
 SCHEDULER = Typed(
@@ -803,6 +846,9 @@ def describe_keys() -> list[str]:
         lines += ["", f"# {typed.name}: {typed.help}; its type decides its keys"]
         lines += [f"#   {kind}: {', '.join(keys)}" for kind, keys in typed.types.items()]
         lines += [_describe(f"{typed.name}.{k}", key) for k, key in typed.keys.items()]
+    lines += ["", f"# {MUON_AUX.name}: {MUON_AUX.help}; its type decides its keys"]
+    lines += [f"#   {kind}: {', '.join(keys)}" for kind, keys in MUON_AUX.types.items()]
+    lines += [_describe(f"{MUON_AUX.name}.{k}", key) for k, key in MUON_AUX.keys.items()]
     return lines
 
 

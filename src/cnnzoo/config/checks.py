@@ -203,9 +203,12 @@ def _regression(cfg: Mapping[str, Any]) -> bool:
     return isinstance(loss, Mapping) and loss.get("type") in schema.REGRESSION_LOSSES
 
 
-def _check_typed(cfg: Mapping[str, Any], typed: schema.Typed, kind_name: str) -> Mapping[str, Any]:
-    """A typed section: its type known, its keys those of the type, every value accepted."""
-    part = _section(cfg, typed.name)
+def _check_typed(
+    cfg: Mapping[str, Any], typed: schema.Typed, kind_name: str, name: str | None = None
+) -> Mapping[str, Any]:
+    """A typed section: its type known, its keys those of the type, every value accepted
+    (``name``: its key in ``cfg``, when not the section's dotted name)."""
+    part = _section(cfg, name or typed.name)
     kind = part.get("type")
     if not isinstance(kind, str) or kind not in typed.types:
         raise unknown(kind_name, str(kind), typed.types)
@@ -225,7 +228,9 @@ def _check_loss(cfg: Mapping[str, Any]) -> None:
 
 
 def _check_optimizer(cfg: Mapping[str, Any]) -> None:
-    _check_typed(cfg, schema.OPTIMIZER, "optimizer")
+    optimizer = _check_typed(cfg, schema.OPTIMIZER, "optimizer")
+    if optimizer["type"] == "Muon":
+        _check_typed(optimizer, schema.MUON_AUX, "optimizer.aux type", name="aux")
 
 
 def _check_scheduler(cfg: Mapping[str, Any]) -> None:

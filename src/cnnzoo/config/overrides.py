@@ -136,6 +136,8 @@ def apply_option(cfg: dict[str, Any], key: str, value: Any) -> None:
                 here = ".".join(parts[: depth + 1])
                 if node.get(part) is None and depth == 0:
                     node[part] = _empty_section(here)
+                elif part not in node:  # a typed section's dict-valued key, e.g. optimizer.aux
+                    node[part] = _key_default(cfg, parts[:depth], part)
                 node[part] = _descendable(node[part])
                 node = node[part]
         else:
@@ -149,6 +151,13 @@ def _empty_section(name: str) -> Any:
     if name in schema.SECTIONS:
         return schema.SECTIONS[name].defaults()
     return {} if name == "param_scheduler" else None
+
+
+def _key_default(cfg: dict[str, Any], parent: list[str], key: str) -> Any:
+    """The schema's default of ``key`` in the typed section ``parent`` (a copy), else None."""
+    typed = schema.TYPED.get(parent[0]) if len(parent) == 1 else None
+    spec = typed.keys.get(key) if typed is not None else None
+    return schema.copy_default(spec.default) if spec is not None else None
 
 
 def _descendable(value: Any) -> Any:
@@ -180,6 +189,9 @@ def _may_add(cfg: dict[str, Any], parent: list[str], key: str) -> bool:
     if len(parent) == 1 and parent[0] in ("model", *schema.TYPED):
         keys = section_keys(parent[0], cfg[parent[0]].get("type"))
         return keys is not None and key in keys
+    if parent == ["optimizer", "aux"]:  # Muon's auxiliary optimizer
+        aux_type = cfg["optimizer"]["aux"].get("type")
+        return aux_type in schema.MUON_AUX.types and key in schema.MUON_AUX.keys_of(aux_type)
     if len(parent) == 1 and parent[0] in schema.SECTIONS:
         return key in schema.SECTIONS[parent[0]].keys
     if parent == ["train_cfg"]:
@@ -199,6 +211,8 @@ def _drop_foreign_keys(where: list[str], node: dict[str, Any], new_type: Any) ->
         keys = ("type", *pipeline_op_keys(new_type)) if pipeline_op_keys(new_type) else None
     elif len(where) == 1:
         keys = section_keys(where[0], new_type)
+    elif where == ["optimizer", "aux"] and new_type in schema.MUON_AUX.types:
+        keys = schema.MUON_AUX.keys_of(new_type)
     else:
         keys = None
     if keys is None:

@@ -10,8 +10,9 @@ Batch size semantics (mmpretrain's ``8xb16`` naming): ``data.train.batch_size`` 
 of ONE process; the global batch is ``batch_size x world_size``. The learning rate is the
 config's as written unless ``auto_scale_lr = dict(enable=True, base_batch_size=B)`` asks for
 the linear scaling rule (Goyal et al. 2017, "Accurate, Large Minibatch SGD"): every learning
-rate of the config (``optimizer.lr``, ``param_scheduler.max_lr``/``min_lr``) is multiplied by
-``global batch / B`` (B = None: the config's own batch, so the factor is the process count).
+rate of the config (``optimizer.lr``, Muon's ``optimizer.aux.lr``,
+``param_scheduler.max_lr``/``min_lr``) is multiplied by ``global batch / B`` (B = None: the
+config's own batch, so the factor is the process count).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import torch.nn as nn
 from torch.optim import lr_scheduler
 
 from cnnzoo import schema
+from cnnzoo.engine.muon import MuonWithAux, split_parameters
 from cnnzoo.errors import ConfigError, unknown
 
 # The builders of the ``optimizer`` and ``param_scheduler`` sections. Which keys each type
@@ -38,6 +40,7 @@ OPTIMIZERS = {
     "AdamW": torch.optim.AdamW,
     "Adadelta": torch.optim.Adadelta,
     "RMSprop": torch.optim.RMSprop,
+    "Muon": MuonWithAux,  # built by build_muon: it splits the parameters itself
 }
 _FUSED = ("SGD", "Adam", "AdamW")
 SCHEDULERS = (*schema.SCHEDULER.types, "None")
@@ -58,10 +61,13 @@ def build_optimizer(model: nn.Module, cfg: Mapping) -> torch.optim.Optimizer:
     """``optimizer = dict(type='SGD', lr=..., weight_decay=..., decay_norm_and_bias=True,
     fused=None, ...)`` (keys: :data:`cnnzoo.schema.OPTIMIZER`; those left out take its
     defaults, then torch's); ``fused=None`` uses the fused kernels on CUDA where PyTorch has
-    them (SGD, Adam, AdamW), ``fused=True`` asks for them anywhere."""
+    them (SGD, Adam, AdamW), ``fused=True`` asks for them anywhere. ``type='Muon'``: see
+    :func:`build_muon`."""
     kind = cfg["type"]
     if kind not in OPTIMIZERS:
         raise unknown("optimizer", kind, OPTIMIZERS)
+    if kind == "Muon":
+        return build_muon(model, cfg)
     cfg = {**schema.OPTIMIZER.defaults(kind), **cfg}
     del cfg["type"]
     weight_decay = cfg.pop("weight_decay")
@@ -81,6 +87,25 @@ def build_optimizer(model: nn.Module, cfg: Mapping) -> torch.optim.Optimizer:
         raise ConfigError(f"optimizer {kind}: {e}") from None
     except ValueError as e:
         raise ConfigError(f"optimizer {kind}: {e}") from None
+
+
+def build_muon(model: nn.Module, cfg: Mapping) -> MuonWithAux:
+    """``optimizer = dict(type='Muon', lr, momentum, nesterov, weight_decay, ns_steps,
+    adjust_lr, aux=dict(type='SGD' or 'AdamW', lr, ...))``: Muon on the model's weight
+    matrices and conv filters, ``aux`` on biases, norms, embeddings and the classifier head
+    (:func:`cnnzoo.engine.muon.split_parameters`)."""
+    cfg = {**schema.OPTIMIZER.defaults("Muon"), **cfg}
+    del cfg["type"]
+    aux = dict(cfg.pop("aux"))
+    aux_kind = aux.get("type")
+    if aux_kind not in schema.MUON_AUX.types:
+        raise unknown("optimizer.aux type", str(aux_kind), schema.MUON_AUX.types)
+    aux = {**schema.MUON_AUX.defaults(aux_kind), **aux}
+    muon, rest = split_parameters(model)
+    try:
+        return MuonWithAux(muon, rest, aux_cfg=aux, **cfg)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"optimizer Muon: {e}") from None
 
 
 def clip_gradients(model: nn.Module, max_norm: float, norm_type: float = 2.0) -> torch.Tensor:
@@ -243,12 +268,19 @@ def scaled_lr_sections(cfg: Mapping, factor: float) -> dict[str, dict | None]:
         if part is None:
             out[section] = None
             continue
-        part = dict(part)
-        for key in keys:
-            value = part.get(key)
-            if isinstance(value, list | tuple):
-                part[key] = [v * factor for v in value]
-            elif isinstance(value, int | float) and not isinstance(value, bool):
-                part[key] = value * factor
-        out[section] = part
+        out[section] = _scaled(part, keys, factor)
+    aux = (out["optimizer"] or {}).get("aux")
+    if isinstance(aux, Mapping):  # Muon's auxiliary optimizer has its own rate
+        out["optimizer"]["aux"] = _scaled(aux, ("lr",), factor)
     return out
+
+
+def _scaled(part: Mapping, keys: tuple[str, ...], factor: float) -> dict:
+    part = dict(part)
+    for key in keys:
+        value = part.get(key)
+        if isinstance(value, list | tuple):
+            part[key] = [v * factor for v in value]
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            part[key] = value * factor
+    return part
