@@ -7,6 +7,7 @@ from mmengine.config import Config
 
 from cnnzoo import schema
 from cnnzoo.config import (
+    config_data,
     config_hash,
     configs_dir,
     dump_config,
@@ -346,13 +347,15 @@ def test_dump_reproduces_the_run_and_keeps_its_hash(tmp_path):
         "googlenet_b128_30e_cifar10-96", ["model.drop_rate=0.2", "early_stopping.patience=4"]
     )
     run_dir = tmp_path / "run"
-    dump_config(cfg, run_dir / "config.py")
-    text = (run_dir / "config.py").read_text()
+    dump_config(cfg, run_dir / "config.yaml")  # what a run directory keeps
+    text = (run_dir / "config.yaml").read_text()
     assert "_base_" not in text
     again = load_config(str(run_dir))
-    assert again.to_dict() == cfg.to_dict()
+    assert config_data(again) == config_data(cfg)  # YAML keeps tuples as lists
     assert config_hash(again) == config_hash(cfg)
-    for suffix in (".json", ".yaml"):
+    dump_config(cfg, tmp_path / "c.py")
+    assert load_config(str(tmp_path / "c.py")).to_dict() == cfg.to_dict()  # tuples too
+    for suffix in (".json", ".yaml", ".py"):
         dump_config(cfg, tmp_path / f"c{suffix}")
         assert config_hash(load_config(str(tmp_path / f"c{suffix}"))) == config_hash(cfg)
     assert not list(run_dir.glob("*.tmp"))

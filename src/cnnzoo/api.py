@@ -19,6 +19,7 @@ from typing import Any
 
 from mmengine.config import Config
 
+from cnnzoo import rundir
 from cnnzoo.config import load_config
 from cnnzoo.data import DataBundle
 from cnnzoo.engine import trainer
@@ -51,7 +52,7 @@ def train(
     if not isinstance(cfg, Config):
         cfg = load_config(cfg)
     run_dir = trainer.train(cfg, resume=resume, quiet=quiet, callbacks=callbacks, data=data)
-    summary = json.loads((run_dir / "summary.json").read_text())
+    summary = json.loads(rundir.paths(run_dir).summary.read_text())
     metrics = {k: v for k, v in summary.items() if k.startswith(("test/", "val/"))}
     return TrainResult(run_dir, metrics, Path(summary["checkpoint"]), summary)
 

@@ -9,17 +9,12 @@ nothing else. This module is the one gate such configs pass through:
   file that expands to 10^9 values) is refused after a few thousand steps instead of hanging;
 - :func:`read_data_file` parses one YAML (PyYAML's safe loader) or JSON file into such data
   and refuses a mapping that names a key twice (both parsers would keep the last silently);
-  :mod:`cnnzoo.config.reader` follows ``_base_`` from there;
-- :func:`literal_config` reads the ``.py`` text that older cnnzoo versions stored in
-  checkpoints and run directories with a literal-only parser: assignments of literals and
-  ``dict(...)`` calls; anything else is refused, never executed.
+  :mod:`cnnzoo.config.reader` follows ``_base_`` from there.
 """
 
 from __future__ import annotations
 
-import ast
 import json
-import math
 import stat
 from collections.abc import Mapping
 from pathlib import Path
@@ -148,72 +143,3 @@ def read_data_file(path: Path) -> dict[str, Any]:
         )
     check_plain(data, str(path))
     return data
-
-
-# --- literal-only reading of old .py config texts ------------------------------------------
-
-
-def literal_config(text: str, where: str) -> dict[str, Any]:
-    """The config in ``text``, a resolved ``.py`` config as cnnzoo writes it (``key = value``
-    lines of literals and ``dict(...)`` calls), parsed without running it. Any other
-    statement or expression is refused with a :class:`ConfigError` naming ``where``."""
-    if len(text) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"{where}: the config text is too large ({len(text):,} characters)")
-    try:
-        tree = ast.parse(text, mode="exec")
-    except (SyntaxError, ValueError, RecursionError) as e:
-        raise ConfigError(f"{where}: the config text does not parse: {e}") from None
-    cfg: dict[str, Any] = {}
-    for stmt in tree.body:
-        if not (
-            isinstance(stmt, ast.Assign)
-            and len(stmt.targets) == 1
-            and isinstance(stmt.targets[0], ast.Name)
-        ):
-            raise _not_literal(where, stmt, "only `name = value` lines are read")
-        cfg[stmt.targets[0].id] = _literal(stmt.value, where)
-    check_plain(cfg, where)
-    return cfg
-
-
-def _literal(node: ast.AST, where: str) -> Any:
-    if isinstance(node, ast.Constant) and (
-        node.value is None or isinstance(node.value, str | bool | int | float)
-    ):
-        return node.value
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
-        value = _literal(node.operand, where)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return -value if isinstance(node.op, ast.USub) else value
-    if isinstance(node, ast.List | ast.Tuple):
-        items = [_literal(e, where) for e in node.elts]
-        return items if isinstance(node, ast.List) else tuple(items)
-    if isinstance(node, ast.Dict) and all(k is not None for k in node.keys):
-        return {
-            _key(k, where): _literal(v, where) for k, v in zip(node.keys, node.values, strict=True)
-        }
-    if (
-        isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Name)
-        and node.func.id == "dict"
-        and not node.args
-        and all(kw.arg is not None for kw in node.keywords)
-    ):
-        return {kw.arg: _literal(kw.value, where) for kw in node.keywords}
-    if isinstance(node, ast.Name) and node.id in ("inf", "nan"):
-        return math.inf if node.id == "inf" else math.nan
-    raise _not_literal(where, node, "values may be literals and dict(...) only")
-
-
-def _key(node: ast.AST, where: str) -> str:
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return node.value
-    raise _not_literal(where, node, "dict keys must be strings")
-
-
-def _not_literal(where: str, node: ast.AST, why: str) -> ConfigError:
-    line = getattr(node, "lineno", "?")
-    return ConfigError(
-        f"{where}: refused to read its config text: line {line} is not plain data ({why}); "
-        "configs stored with runs are read as data and never executed"
-    )

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cnnzoo import rundir
 from cnnzoo.errors import ConfigError, closest
 from cnnzoo.plaindata import is_int
 
@@ -343,10 +344,10 @@ LOG = Section(
 CHECKPOINT = Section(
     "checkpoint",
     dict(
-        monitor=Key("val/top1", METRIC, "the metric that decides the best epoch (best.pt)"),
+        monitor=Key("val/top1", METRIC, f"the metric that decides the best epoch ({rundir.BEST})"),
         mode=Key("max", MODE, "whether a larger or a smaller monitor value is better"),
     ),
-    "which epoch is kept as best.pt",
+    f"which epoch is kept as {rundir.BEST}",
 )
 
 EARLY_STOPPING = Section(

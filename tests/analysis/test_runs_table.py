@@ -246,7 +246,8 @@ def test_runs_of_different_data_sets_get_their_own_accuracy_axis():
 
 
 def test_the_status_column_says_how_each_run_ended(runs):
-    from cnnzoo.engine.runs import STATUS_FILE, run_lock
+    from cnnzoo.rundir import STATUS as STATUS_FILE
+    from cnnzoo.rundir import run_lock
 
     failed = make_run(runs, "failed", summary=False, val=(30.0, 31.0))
     (failed / STATUS_FILE).write_text(json.dumps(dict(status="failed", epoch=2, error="NaN")))

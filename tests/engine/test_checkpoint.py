@@ -163,3 +163,27 @@ def test_load_trained_mismatch_lists_keys(tmp_path):
     (tmp_path / "empty_run").mkdir()
     with pytest.raises(CheckpointError, match="no checkpoints/best.pt or last.pt"):
         load_trained(tmp_path / "empty_run")
+
+
+@pytest.mark.parametrize("version", [1, 0, -3, ck.FORMAT_VERSION + 1, 99])
+def test_a_checkpoint_of_another_format_is_one_line_naming_file_format_and_remedy(
+    tmp_path, version
+):
+    """Only the current format is read (format 1's .py config text is no longer parsed):
+    any other format number is refused in one line that names the file, the number and
+    what to do."""
+    path = tmp_path / "old.pt"
+    save_checkpoint(_ckpt(format_version=version, config="model = dict(type='lenet5')\n"), path)
+    with pytest.raises(CheckpointError) as e:
+        load_checkpoint(path)
+    msg = str(e.value)
+    assert "\n" not in msg and str(path) in msg and f"checkpoint format {version}," in msg
+    remedy = "upgrade cnnzoo" if version > ck.FORMAT_VERSION else "train the run again"
+    assert remedy in msg, msg
+
+
+def test_a_current_checkpoint_with_config_text_is_refused(tmp_path):
+    path = tmp_path / "c.pt"
+    save_checkpoint(_ckpt(config="model = dict(type='lenet5')\n"), path)
+    with pytest.raises(CheckpointError, match="damaged or not a cnnzoo checkpoint: config should"):
+        load_checkpoint(path)

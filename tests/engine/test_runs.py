@@ -18,8 +18,9 @@ import cnnzoo.engine.trainer as trainer
 from cnnzoo.cli import main
 from cnnzoo.config import config_data, load_config
 from cnnzoo.engine.checkpoint import load_checkpoint
-from cnnzoo.engine.runs import LOCK_FILE, run_config, run_dir_of
+from cnnzoo.engine.runs import run_config, run_dir_of
 from cnnzoo.errors import Interrupted
+from cnnzoo.rundir import LOCK as LOCK_FILE
 
 
 def _cli_train(make_cfg, *args: str) -> int:
@@ -139,7 +140,7 @@ HOLDER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from cnnzoo.engine.runs import run_lock
+    from cnnzoo.rundir import run_lock
     with run_lock(Path(sys.argv[1])):
         print("locked", flush=True)
         time.sleep(120)

@@ -13,7 +13,7 @@ import pytest
 import torch
 from faultkit import TINY, write_tiny_config
 
-from cnnzoo.config import config_data, dump_config, load_config, parse_cfg_options
+from cnnzoo.config import config_data, load_config, parse_cfg_options
 from cnnzoo.engine import load_checkpoint
 from cnnzoo.errors import CheckpointError, ConfigError
 from cnnzoo.fileio import atomic_write
@@ -53,31 +53,36 @@ def test_checkpoints_store_the_config_as_plain_data(reference):
 
 @pytest.mark.parametrize("command", ["test", "export", "predict"])
 def test_code_in_a_checkpoint_config_never_runs(cli, reference, tmp_path, marker, command):
+    """A checkpoint of format 1 (the config as .py text) is refused by its format number: its
+    text is never parsed, let alone run."""
     run = _copy_run(reference, tmp_path)
     text = "model = dict(type='lenet5')\n" + CODE.format(marker=str(marker)) + "\n"
     _tamper(run / "checkpoints" / "best.pt", format_version=1, config=text)
     extra = [str(tmp_path / "x.png")] if command == "predict" else []
     outcome, err = cli([command, str(run), *extra])
     assert outcome == "error"
-    assert "not plain data" in err and str(run / "checkpoints" / "best.pt") in err
+    assert "checkpoint format 1," in err and str(run / "checkpoints" / "best.pt") in err
 
 
-def test_a_format_1_checkpoint_of_plain_literals_still_loads(reference, tmp_path):
+@pytest.mark.parametrize("command", ["test", "export", "predict"])
+def test_config_text_in_a_current_checkpoint_never_runs(cli, reference, tmp_path, marker, command):
     run = _copy_run(reference, tmp_path)
-    cfg = load_config(reference / "config.yaml")
-    dump_config(cfg, tmp_path / "old.py")
-    _tamper(
-        run / "checkpoints" / "last.pt", format_version=1, config=(tmp_path / "old.py").read_text()
-    )
-    assert load_checkpoint(run / "checkpoints" / "last.pt")["config"] == config_data(cfg)
+    text = "model = dict(type='lenet5')\n" + CODE.format(marker=str(marker)) + "\n"
+    _tamper(run / "checkpoints" / "best.pt", config=text)
+    extra = [str(tmp_path / "x.png")] if command == "predict" else []
+    outcome, err = cli([command, str(run), *extra])
+    assert outcome == "error"
+    assert "config should be" in err and str(run / "checkpoints" / "best.pt") in err
 
 
-def test_an_old_run_directory_config_py_is_read_as_data(cli, reference, tmp_path, marker):
+def test_an_old_run_directory_config_py_is_never_read(cli, reference, tmp_path, marker):
+    """cnnzoo before 0.1 kept config.py in a run; it is neither run nor parsed: the resume
+    says in one line that the run's format is not read and what to do."""
     run = _copy_run(reference, tmp_path)
     (run / "config.yaml").unlink()
     (run / "config.py").write_text("seed = 0\n" + CODE.format(marker=str(marker)) + "\n")
     outcome, err = cli(["train", str(run), "--resume", str(run)])
-    assert outcome == "error" and "refused to read its config text" in err
+    assert outcome == "error" and "config.py" in err and "train it again" in err
 
 
 def test_errors_in_a_checkpoint_config_name_the_checkpoint(cli, reference, tmp_path):

@@ -34,10 +34,10 @@ from matplotlib.figure import Figure  # drawn without pyplot: no backend is chos
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
+from cnnzoo import rundir
 from cnnzoo.analysis.flops import format_count
 from cnnzoo.analysis.speed import format_spread
-from cnnzoo.config import read_run_config, run_config_file
-from cnnzoo.engine.runs import LOCK_FILE, STATUS_FILE
+from cnnzoo.config.reader import read_config
 from cnnzoo.errors import CnnzooError, ConfigError, DataError
 from cnnzoo.fileio import atomic_write, read_regular_text
 from cnnzoo.machine import cache_dir
@@ -60,7 +60,7 @@ COLUMNS = (
 )
 NUMERIC = frozenset(COLUMNS[4:])
 FORMATS = ("md", "csv", "json")
-SPEED_FILE = "speed.json"  # {"latency_ms": ..., "device": ...}: written by `cnnzoo study`
+SPEED_FILE = rundir.SPEED  # {"latency_ms": ..., "device": ...}: written by `cnnzoo study`
 _HEADERS = dict(
     run="run",
     status="status",
@@ -89,9 +89,7 @@ _COMPARE: dict[str, Callable[[float, float], bool]] = {
 # --- finding and reading runs ---------------------------------------------------------------
 
 
-def is_run_dir(path: Path) -> bool:
-    """A folder that ``cnnzoo train`` made: it keeps a config and ``checkpoints/``."""
-    return (path / "checkpoints").is_dir() and run_config_file(path) is not None
+is_run_dir = rundir.is_run_dir
 
 
 def find_runs(folders: Iterable[str | os.PathLike]) -> list[Path]:
@@ -105,9 +103,8 @@ def find_runs(folders: Iterable[str | os.PathLike]) -> list[Path]:
         if is_run_dir(folder):
             found[folder] = None
             continue
-        for ckpt in sorted(folder.rglob("checkpoints")):
-            if is_run_dir(ckpt.parent):
-                found[ckpt.parent] = None
+        for run in rundir.find_runs(folder):
+            found[run] = None
     return list(found)
 
 
@@ -118,14 +115,15 @@ def read_run(run_dir: str | os.PathLike) -> dict[str, Any]:
     is untrusted: a damaged file leaves its columns unknown and never stops the table."""
     run_dir = Path(run_dir)
     problems: list[str] = []
-    summary = _read_json(run_dir / "summary.json", problems)
-    history = _read_metrics(run_dir / "metrics.csv", problems)
+    run = rundir.paths(run_dir)
+    summary = _read_json(run.summary, problems)
+    history = _read_metrics(run.metrics, problems)
+    config = rundir.config_file(run_dir)
     try:
-        cfg = read_run_config(run_config_file(run_dir))
+        cfg = read_config(config) if config is not None else {}
     except (CnnzooError, TypeError, OSError) as e:
         cfg = {}
-        if run_config_file(run_dir) is not None:
-            problems.append(f"config: {_why(e)}")
+        problems.append(f"config: {_why(e)}")
     model_cfg = cfg.get("model") if isinstance(cfg.get("model"), Mapping) else {}
     data_cfg = cfg.get("data") if isinstance(cfg.get("data"), Mapping) else {}
     vals = [r["val/top1"] for r in history if _finite(r.get("val/top1"))]
@@ -134,7 +132,7 @@ def read_run(run_dir: str | os.PathLike) -> dict[str, Any]:
     if train_time is None and history:
         train_time = sum(r.get("time", 0.0) for r in history if _finite(r.get("time")))
     samples = _number(summary.get("train_samples"))
-    speed = _read_json(run_dir / SPEED_FILE, problems)
+    speed = _read_json(run.speed, problems)
     row: dict[str, Any] = dict(
         run=str(run_dir),
         status=run_status(run_dir, summary, history),
@@ -167,11 +165,11 @@ def run_status(run_dir: Path, summary: Mapping[str, Any], history: Sequence[Mapp
     """``running`` (a process holds its training lock), ``finished`` (it has its summary),
     ``failed at epoch k`` or ``stopped at epoch k`` (k: the epochs it completed; stopped too
     when it left no word, e.g. killed)."""
-    if _locked(run_dir / LOCK_FILE):
+    if _locked(rundir.paths(run_dir).lock):
         return "running"
     if summary:
         return "finished"
-    ended = _read_json(run_dir / STATUS_FILE)
+    ended = _read_json(rundir.paths(run_dir).status)
     epoch = ended.get("epoch") if _finite(ended.get("epoch")) else len(history)
     how = "failed" if ended.get("status") == "failed" else "stopped"
     return f"{how} at epoch {int(epoch)}"

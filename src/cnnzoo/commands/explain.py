@@ -47,10 +47,10 @@ def _names(paths: list[str]) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     require("captum", purpose="cnnzoo explain (Grad-CAM, occlusion)")
+    from cnnzoo import rundir
     from cnnzoo.analysis.explain import explain, resolve_class
     from cnnzoo.data import prepare_images
     from cnnzoo.engine.checkpoint import load_trained
-    from cnnzoo.engine.runs import run_dir_of
 
     model, meta = load_trained(args.target)
     names = [str(c) for c in meta["class_names"]]
@@ -63,7 +63,9 @@ def run(args: argparse.Namespace) -> int:
         std=meta["std"],
         resize=meta.get("resize"),
     )
-    out_dir = Path(args.output) if args.output else run_dir_of(args.target) / "explain"
+    out_dir = (
+        Path(args.output) if args.output else rundir.paths(rundir.run_dir_of(args.target)).explain
+    )
     written = explain(
         model, images, names=_names(args.images), class_names=names, mean=meta["mean"],
         std=meta["std"], out_dir=out_dir, target=target,

@@ -56,8 +56,8 @@ def _test_images(meta: dict) -> tuple[Tensor | None, str]:
 
 def run(args: argparse.Namespace) -> int:
     """Export a trained run, check it against PyTorch, and say where it went."""
+    from cnnzoo import rundir
     from cnnzoo.engine import load_trained
-    from cnnzoo.engine.runs import run_dir_of
 
     if args.format == "onnx":  # before loading the run: the answer comes at once
         require(*EXTRAS["export"], purpose="cnnzoo export --format onnx")
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         if path.is_dir():
             path = path / f"model{FORMATS[args.format]}"
     else:
-        path = run_dir_of(target) / "export" / f"model{FORMATS[args.format]}"
+        path = rundir.paths(rundir.run_dir_of(target)).export / f"model{FORMATS[args.format]}"
 
     images, source = _test_images(meta)
     if images is None:

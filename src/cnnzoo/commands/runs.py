@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from cnnzoo import rundir
+
 HELP = "one table of the runs under some folders: filter, sort, write as md/csv/json, plot"
 
 
@@ -47,7 +49,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--plot",
         default=None,
         metavar="DIR",
-        help="write the chosen runs' curves (curves.png) and accuracy-vs-MACs and -latency "
+        help=f"write the chosen runs' curves ({rundir.CURVES}) and accuracy-vs-MACs and -latency "
         "charts (pareto_macs.png, pareto_latency.png) into DIR",
     )
 
@@ -61,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     found = rt.find_runs(args.dirs)
     if not found:
         raise DataError(
-            f"no run directory (a folder with config.yaml and checkpoints/) under "
+            f"no run directory (a folder with {rundir.CHECKPOINTS}/) under "
             f"{' '.join(args.dirs)}; train one with `cnnzoo train` or name other folders"
         )
     rows = rt.filter_runs([rt.read_run(r) for r in found], match=args.filter, where=args.where)
@@ -88,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         folder = Path(args.plot)
         folder.mkdir(parents=True, exist_ok=True)
         charts = [
-            rt.plot_curves(rows, folder / "curves.png"),
+            rt.plot_curves(rows, folder / rundir.CURVES),
             rt.plot_pareto(rows, folder / "pareto_macs.png", "macs"),
             rt.plot_pareto(rows, folder / "pareto_latency.png", "latency_ms"),
         ]

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 
+from cnnzoo import rundir
+
 HELP = "train a shipped comparison (e.g. efficient-cnn) under one recipe; write table and charts"
 
 
@@ -76,5 +78,5 @@ def run(args: argparse.Namespace) -> int:
         command=command,
     )
     print((out / "table.md").read_text(encoding="utf-8"), end="")
-    print(f"study written to {out} (table.md/.csv/.json, curves.png, pareto_*.png)")
+    print(f"study written to {out} (table.md/.csv/.json, {rundir.CURVES}, pareto_*.png)")
     return 0

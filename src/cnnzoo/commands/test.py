@@ -12,12 +12,12 @@ from pathlib import Path
 
 import torch
 
+from cnnzoo import rundir
 from cnnzoo.config import load_config
 from cnnzoo.data import build_data
 from cnnzoo.engine.checkpoint import load_trained
 from cnnzoo.engine.losses import build_loss
 from cnnzoo.engine.report import scores_line
-from cnnzoo.engine.runs import run_dir_of
 from cnnzoo.engine.trainer import autocast_dtype, evaluate
 from cnnzoo.errors import DataError, TrainingError
 from cnnzoo.fileio import atomic_write
@@ -79,8 +79,8 @@ def run(args: argparse.Namespace) -> int:
         per_class_top1=dict(zip(data.class_names, meter.per_class(), strict=True)),
         confusion=meter.confusion.cpu().tolist(),
     )  # fmt: skip
-    out = run_dir_of(meta["path"])
-    name = "test_report" + (f"-{_data_name(args.data)}" if args.data else "")
+    out = rundir.run_dir_of(meta["path"])
+    name = rundir.TEST_REPORT + (f"-{_data_name(args.data)}" if args.data else "")
     try:
         atomic_write(out / f"{name}.json", lambda f: json.dump(report, f, indent=2), binary=False)
         markdown = _markdown(report, data.class_names)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 from mmengine.config import Config
@@ -32,15 +31,11 @@ from cnnzoo import schema
 from cnnzoo.config.checks import run_metrics, validate_config
 from cnnzoo.config.files import (
     QUICKSTART,
-    RUN_CONFIG_NAMES,
     SHIPPED,
     SUFFIXES,
     configs_dir,
-    is_run_config,
-    is_run_config_name,
     list_configs,
     resolve_config_path,
-    run_config_file,
     shipped_config,
 )
 from cnnzoo.config.overrides import apply_option, dotted_keys, parse_cfg_options, parse_value
@@ -54,11 +49,10 @@ from cnnzoo.config.store import (
     to_plain,
 )
 from cnnzoo.errors import ConfigError
-from cnnzoo.plaindata import check_plain, literal_config
+from cnnzoo.plaindata import check_plain
 
 __all__ = [
     "QUICKSTART",
-    "RUN_CONFIG_NAMES",
     "SHIPPED",
     "SUFFIXES",
     "config_data",
@@ -68,14 +62,11 @@ __all__ = [
     "configs_dir",
     "dotted_keys",
     "dump_config",
-    "is_run_config_name",
     "list_configs",
     "load_config",
     "parse_cfg_options",
     "parse_value",
-    "read_run_config",
     "resolve_config_path",
-    "run_config_file",
     "run_metrics",
     "shipped_config",
     "validate_config",
@@ -113,7 +104,7 @@ def load_config(
                 f"{file}: unsupported config format {file.suffix!r}; use one of {', '.join(SUFFIXES)}"
             )
         where, filename = str(file), str(file)
-        plain = read_run_config(file) if is_run_config(file) else read_config(file)
+        plain = read_config(file)
     schema.complete(plain)
     for key, value in parse_cfg_options(cfg_options):
         apply_option(plain, key, value)
@@ -128,15 +119,3 @@ def load_config(
             raise
         raise ConfigError(f"{source}: {e}") from None
     return cfg
-
-
-def read_run_config(file: Path) -> dict[str, Any]:
-    """A run directory's resolved config, read as data: ``config.yaml`` through the one
-    reader; an older run's ``config.py`` through the literal-only parser, never executed."""
-    if file.suffix == ".py":
-        try:
-            text = file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise ConfigError(f"{file}: cannot read: {e}") from None
-        return literal_config(text, str(file))
-    return read_config(file)

@@ -11,16 +11,14 @@ carries the same files as package data under ``cnnzoo/_configs``.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
+from cnnzoo import rundir
 from cnnzoo.errors import ConfigError, closest
 
 QUICKSTART = "quickstart_lenet5_digits.py"
 SUFFIXES = (".py", ".yaml", ".yml", ".json")
 SHIPPED = "cnnzoo::"  # a _base_ that names a shipped config: cnnzoo::resnet18_b128_1x_cifar10.py
-RUN_CONFIG_NAMES = ("config.yaml", "config.py")  # a run's resolved config (.py: older runs)
-RESUME_CONFIG = re.compile(r"config\.resume-([1-9][0-9]*)\.yaml")  # a resume that changed it
 
 
 def configs_dir() -> Path:
@@ -59,41 +57,13 @@ def shipped_config(name: str) -> Path:
     return target
 
 
-def run_config_file(run_dir: str | os.PathLike) -> Path | None:
-    """The resolved config a run directory trains with now: its latest
-    ``config.resume-N.yaml`` (a resume that changed the config), else ``config.yaml``
-    (``config.py`` in runs of earlier cnnzoo versions, read as data too), or None."""
-    run_dir = Path(run_dir)
-    resumes = [
-        (int(m[1]), p)
-        for p in (run_dir.glob("config.resume-*.yaml") if run_dir.is_dir() else ())
-        if (m := RESUME_CONFIG.fullmatch(p.name)) and p.is_file()
-    ]
-    if resumes:
-        return max(resumes)[1]
-    for name in RUN_CONFIG_NAMES:
-        if (run_dir / name).is_file():
-            return run_dir / name
-    return None
-
-
-def is_run_config_name(name: str) -> bool:
-    """``name`` is that of a resolved config a run directory keeps."""
-    return name in RUN_CONFIG_NAMES or RESUME_CONFIG.fullmatch(name) is not None
-
-
-def is_run_config(file: Path) -> bool:
-    """A run directory's own resolved config (data, never executed), not a user's file."""
-    return is_run_config_name(file.name) and (file.parent / "checkpoints").is_dir()
-
-
 def resolve_config_path(path: str | os.PathLike | None) -> Path:
     """The config file that ``path`` names (see the module docstring for the search order)."""
     if path is None:
         return configs_dir() / QUICKSTART
     p = Path(path).expanduser()
-    if p.is_dir() and run_config_file(p):
-        return run_config_file(p)
+    if p.is_dir() and rundir.config_file(p):
+        return rundir.config_file(p)
     if p.is_file():
         return p
     if p.exists() and not p.is_dir():

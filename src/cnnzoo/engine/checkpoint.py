@@ -19,12 +19,12 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from cnnzoo.config import run_config_file
+from cnnzoo import rundir
 from cnnzoo.errors import CheckpointError, ConfigError, TrainingError
 from cnnzoo.models import create_model, extract_state_dict, load_weights, read_checkpoint
-from cnnzoo.plaindata import check_plain, is_int, literal_config
+from cnnzoo.plaindata import check_plain, is_int
 
-FORMAT_VERSION = 2  # 2: the config is stored as plain data (1: as .py text, read as literals)
+FORMAT_VERSION = 2  # the only format read: the config is stored as plain data
 REQUIRED_KEYS = (
     "format_version", "model_name", "model_kwargs", "model", "optimizer", "scheduler", "scaler",
     "epoch", "global_step", "rng", "best", "history", "config", "config_hash", "data_meta",
@@ -63,8 +63,8 @@ def save_checkpoint(obj: Mapping[str, Any], path: str | Path) -> None:
 
 def load_checkpoint(path: str | Path) -> dict:
     """Read a training checkpoint (weights_only) and check every field against the schema
-    before anything uses it; a damaged one raises :class:`CheckpointError` naming the field.
-    The ``config`` comes back as plain data (that of format 1 parsed as literals, never run)."""
+    before anything uses it; a damaged one raises :class:`CheckpointError` naming the field,
+    one of another format a :class:`CheckpointError` naming its format number."""
     path = Path(path)
     if path.is_file() and path.stat().st_size and not zipfile.is_zipfile(path):
         raise CheckpointError(
@@ -77,24 +77,36 @@ def load_checkpoint(path: str | Path) -> dict:
             f"{path} is not a cnnzoo training checkpoint (missing {', '.join(missing)}); "
             f"to use plain weights, pass them as model.pretrained"
         )
-    version = ckpt["format_version"]
-    if is_int(version) and version > FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path} has checkpoint format {version}, newer than this cnnzoo "
-            f"understands ({FORMAT_VERSION}); upgrade cnnzoo"
-        )
+    _check_format(path, ckpt["format_version"])
     for field, (ok, expected) in SCHEMA.items():
         if field in ckpt and not ok(ckpt[field]):
             raise CheckpointError(
                 f"checkpoint {path} is damaged or not a cnnzoo checkpoint: {field} should be "
                 f"{expected}, got {_brief(ckpt[field])}"
             )
-    if isinstance(ckpt["config"], str):  # format 1: the resolved config as .py text
-        try:
-            ckpt["config"] = literal_config(ckpt["config"], f"the config in checkpoint {path}")
-        except ConfigError as e:
-            raise CheckpointError(str(e)) from None
+    if not isinstance(ckpt["config"], Mapping):
+        raise CheckpointError(
+            f"checkpoint {path} is damaged or not a cnnzoo checkpoint: config should be the "
+            f"resolved config as plain data, got {_brief(ckpt['config'])}"
+        )
     return ckpt
+
+
+def _check_format(path: Path, version: Any) -> None:
+    """Refuse, in one line, a checkpoint of any format but :data:`FORMAT_VERSION` (a version
+    that is not an integer is left to the schema check, which names it as damaged)."""
+    if not is_int(version) or version == FORMAT_VERSION:
+        return
+    if version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format {version}, newer than this cnnzoo "
+            f"understands ({FORMAT_VERSION}); upgrade cnnzoo"
+        )
+    raise CheckpointError(
+        f"{path} has checkpoint format {version}, which this cnnzoo no longer reads (it reads "
+        f"format {FORMAT_VERSION} only): train the run again, or use its weights as "
+        f"model.pretrained"
+    )
 
 
 def _is_number(x: Any) -> bool:
@@ -269,39 +281,13 @@ def set_rng_state(state: Mapping) -> None:
     random.setstate((state["python_version"], internal, state["python_gauss"]))
 
 
-def run_checkpoint(target: str | Path) -> Path:
-    """The checkpoint file of ``target``: itself if a file, else the run's best.pt (or last.pt)."""
-    target = Path(target)
-    if target.is_file():
-        return target
-    if not target.is_dir():
-        raise CheckpointError(f"{target} is neither a run directory nor a checkpoint file")
-    for name in ("best.pt", "last.pt"):
-        if (target / "checkpoints" / name).is_file():
-            return target / "checkpoints" / name
-    raise CheckpointError(
-        f"{target} holds no checkpoints/best.pt or last.pt; is it a cnnzoo run directory?"
-    )
+run_checkpoint = rundir.checkpoint
 
 
 def latest_run(parent: Path) -> Path | None:
-    """The newest run directory under ``parent`` to resume, or None. A run whose last.pt is
-    truncated or corrupt is reported and passed over, never taken as the latest; a run that
-    stopped before its first checkpoint is taken (it starts over in its own directory)."""
-    runs = sorted(
-        (p for p in parent.glob("*") if run_config_file(p) or (p / "checkpoints").is_dir()),
-        reverse=True,
-    )
-    for run in runs:
-        last = run / "checkpoints" / "last.pt"
-        if not last.is_file():
-            return run
-        try:
-            load_checkpoint(last)
-            return run
-        except CheckpointError as e:
-            print(f"note: passing over {run}: {e}")
-    return None
+    """The newest run directory under ``parent`` to resume (:func:`cnnzoo.rundir.latest_run`),
+    or None; a run whose last checkpoint does not load is reported and passed over."""
+    return rundir.latest_run(parent, check=load_checkpoint)
 
 
 def non_finite_weights(model: nn.Module) -> list[str]:
@@ -325,8 +311,8 @@ def load_trained(target: str | Path, device: torch.device | str = "cpu") -> tupl
     if bad:
         raise CheckpointError(
             f"checkpoint {path} holds NaN or infinite weights ({len(bad)} tensor(s), e.g. "
-            f"{bad[0]}): it cannot score anything; use another checkpoint of the run (best.pt, "
-            "last.pt) or train again"
+            f"{bad[0]}): it cannot score anything; use another checkpoint of the run "
+            f"({rundir.BEST}, {rundir.LAST}) or train again"
         )
     meta = dict(ckpt["data_meta"])
     meta.update(

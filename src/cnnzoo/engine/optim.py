@@ -27,7 +27,7 @@ import torch
 import torch.nn as nn
 from torch.optim import lr_scheduler
 
-from cnnzoo import schema
+from cnnzoo import rundir, schema
 from cnnzoo.engine.muon import MuonWithAux, split_parameters
 from cnnzoo.errors import ConfigError, unknown
 
@@ -214,7 +214,7 @@ class Schedule:
         if state.get("type") != self.kind:
             raise ConfigError(
                 f"the checkpoint was trained with param_scheduler {state.get('type')!r}, the config asks "
-                f"for {self.kind!r}; resume with the run's own config (config.yaml in the run dir)"
+                f"for {self.kind!r}; resume with the run's own config ({rundir.CONFIG} in the run dir)"
             )
         saved = dict(state["state"])
         then = int(state.get("steps_per_epoch") or self.steps_per_epoch)

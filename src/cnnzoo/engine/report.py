@@ -20,7 +20,7 @@ import torch
 from matplotlib.figure import Figure  # drawn without pyplot: no backend is chosen or changed
 from matplotlib.ticker import MaxNLocator
 
-from cnnzoo import __version__
+from cnnzoo import __version__, rundir
 from cnnzoo.fileio import atomic_write
 
 ACCURACY_METRICS = ("top1", "top5")
@@ -57,7 +57,9 @@ def write_reports(
     summary.setdefault("machine", machine_info())
     written = {}
     if history:
-        written["curves"] = atomic_write(run_dir / "curves.png", lambda f: _plot_curves(history, f))
+        written["curves"] = atomic_write(
+            rundir.paths(run_dir).curves, lambda f: _plot_curves(history, f)
+        )
     if confusion is not None:
         matrix = np.asarray(
             confusion.cpu() if isinstance(confusion, torch.Tensor) else confusion, dtype=np.float64
@@ -65,15 +67,15 @@ def write_reports(
         if matrix.ndim == 2 and matrix.shape[0] == matrix.shape[1] and matrix.size:
             names = list(class_names) if class_names else [str(i) for i in range(matrix.shape[0])]
             written["confusion"] = atomic_write(
-                run_dir / "confusion.png", lambda f: _plot_confusion(matrix, names, f)
+                rundir.paths(run_dir).confusion, lambda f: _plot_confusion(matrix, names, f)
             )
     clean = _json_safe(summary)
     written["summary_json"] = atomic_write(
-        run_dir / "summary.json",
+        rundir.paths(run_dir).summary,
         lambda f: f.write(json.dumps(clean, indent=2, allow_nan=False).encode() + b"\n"),
     )
     written["summary_md"] = atomic_write(
-        run_dir / "summary.md", lambda f: f.write(summary_markdown(clean).encode())
+        rundir.paths(run_dir).summary_md, lambda f: f.write(summary_markdown(clean).encode())
     )
     return written
 

@@ -27,14 +27,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from cnnzoo import rundir
 from cnnzoo.analysis import runs as runs_table
 from cnnzoo.config import (
     config_hash,
     load_config,
     parse_cfg_options,
-    read_run_config,
-    run_config_file,
 )
+from cnnzoo.config.reader import read_config
 from cnnzoo.data.datasets import dataset_root
 from cnnzoo.data.images import IMAGE_EXTENSIONS
 from cnnzoo.engine.checkpoint import latest_run
@@ -241,7 +241,7 @@ def _same_config(run: Path | None, cfg) -> bool:
     if run is None:
         return False
     try:
-        return config_hash(read_run_config(run_config_file(run))) == config_hash(cfg)
+        return config_hash(read_config(rundir.config_file(run))) == config_hash(cfg)
     except (CnnzooError, TypeError, OSError):
         return False
 
@@ -302,7 +302,7 @@ def run_study(
         latest = latest_run(out / "runs" / config_stem(cfg))
         if not _same_config(latest, cfg):
             latest = None  # another budget or --cfg-options: a new run
-        if latest is not None and (latest / "summary.json").is_file():
+        if latest is not None and rundir.paths(latest).summary.is_file():
             say(f"[{i}/{len(members)}] {member.model}: trained already ({latest})")
             run = latest
         else:
@@ -343,7 +343,7 @@ def write_study_report(out: Path, rows: list[dict[str, Any]], *, study: Study, b
         "json": runs_table.write_text(out / "table.json", runs_table.format_runs(rows, "json")),
     }  # fmt: skip
     charts = dict(
-        curves=runs_table.plot_curves(rows, out / "curves.png"),
+        curves=runs_table.plot_curves(rows, out / rundir.CURVES),
         pareto_macs=runs_table.plot_pareto(
             rows, out / "pareto_macs.png", "macs", title=study.title
         ),
