@@ -15,7 +15,7 @@ from cnnzoo.data import build_data
 from cnnzoo.engine.checkpoint import load_trained
 from cnnzoo.engine.report import scores_line
 from cnnzoo.engine.runs import run_dir_of
-from cnnzoo.engine.trainer import test_model
+from cnnzoo.engine.trainer import score
 from cnnzoo.errors import DataError, TrainingError
 from cnnzoo.fileio import atomic_write
 from cnnzoo.machine import resolve_device
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         raise DataError(
             f"the test data's classes {data.class_names[:5]}... are not the model's {meta['class_names'][:5]}..."
         )
-    meter = test_model(
+    meter = score(
         model,
         data.test,
         cfg,

@@ -713,7 +713,7 @@ def final_test(run: Run) -> None:
     split = "test" if run.data.test is not None else "val"
     if split == "val":
         run.say("note: the data has no test split; the final scores are on the validation split")
-    test = test_model(
+    test = score(
         run.model,
         getattr(run.data, split),
         run.cfg,
@@ -767,7 +767,7 @@ def autocast(device: torch.device, amp_dtype: torch.dtype | None):
     )
 
 
-def test_model(
+def score(
     model: nn.Module,
     batches: Iterable,
     cfg: Config,
