@@ -18,10 +18,10 @@ class Count(cnnzoo.Callback):
     def __init__(self) -> None:
         self.steps, self.epochs = 0, []
 
-    def on_train_batch_end(self, info: dict) -> None:
+    def on_train_batch_end(self, run, info: dict) -> None:
         self.steps += 1
 
-    def on_train_epoch_end(self, row: dict) -> None:
+    def on_train_epoch_end(self, run, row: dict) -> None:
         self.epochs.append(row["epoch"])
 
 
@@ -60,7 +60,7 @@ class GradNorms(cnnzoo.Callback):
     def __init__(self) -> None:
         self.norms: list[float] = []
 
-    def on_train_batch_end(self, info: dict) -> None:
+    def on_train_batch_end(self, run, info: dict) -> None:
         grads = [p.grad.flatten() for p in info["model"].parameters() if p.grad is not None]
         self.norms.append(float(torch.cat(grads).norm()))
 

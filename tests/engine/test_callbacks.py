@@ -34,9 +34,9 @@ def test_model_ema_averages_parameters_and_buffers_every_n_steps():
     with torch.no_grad():
         model.weight.add_(4.0)
         model.running_mean.fill_(8.0)
-    ema.on_train_batch_end(dict(global_step=1))  # not due
+    ema.on_train_batch_end(None, dict(global_step=1))  # not due
     assert torch.equal(ema.model.weight, start)
-    ema.on_train_batch_end(dict(global_step=2))
+    ema.on_train_batch_end(None, dict(global_step=2))
     assert torch.allclose(ema.model.weight, start + 0.25 * 4.0)
     assert torch.allclose(ema.model.running_mean, torch.full((2,), 0.25 * 8.0))
     assert ema.model.num_batches_tracked == model.num_batches_tracked  # integers are copied
@@ -161,8 +161,11 @@ def test_compile_trains(make_cfg):
     run_dir = train(cfg, quiet=True, data=FakeBundle(0))
     ckpt = load_checkpoint(run_dir / "checkpoints" / "last.pt")
     assert ckpt["global_step"] == 3 and not any("_orig_mod" in k for k in ckpt["model"])
-    fresh = train(make_cfg(**{"train_cfg.max_epochs": 1, "log.tensorboard": False}), quiet=True,
-                  data=FakeBundle(0))  # fmt: skip
+    fresh = train(
+        make_cfg(**{"train_cfg.max_epochs": 1, "log.tensorboard": False}),
+        quiet=True,
+        data=FakeBundle(0),
+    )
     for key, value in _weights(fresh).items():  # compiled, the same training up to rounding
         assert torch.allclose(value, ckpt["model"][key], atol=1e-4), key
 
@@ -211,17 +214,20 @@ def test_early_stopping_and_the_best_epoch_follow_their_monitor_and_mode():
     from types import SimpleNamespace
 
     from cnnzoo.engine.callbacks import BestCheckpoint, EarlyStopping
+    from cnnzoo.engine.trainer import Progress
 
-    rows = [{"epoch": 1, "val/loss": 1.0, "val/top1": 50.0},
-            {"epoch": 2, "val/loss": 0.9, "val/top1": 40.0},
-            {"epoch": 3, "val/loss": 1.2, "val/top1": 60.0}]  # fmt: skip
+    rows = [
+        {"epoch": 1, "val/loss": 1.0, "val/top1": 50.0},
+        {"epoch": 2, "val/loss": 0.9, "val/top1": 40.0},
+        {"epoch": 3, "val/loss": 1.2, "val/top1": 60.0},
+    ]
 
     def stopped_after(**options):  # the early_stopping section as the config resolves it
         cfg = load_config(None, {"early_stopping.patience": 1, **options})
-        es, run = EarlyStopping(**cfg.early_stopping), SimpleNamespace(stop_after_epoch=False)
+        es, run = EarlyStopping(**cfg.early_stopping), SimpleNamespace(progress=Progress())
         for row in rows:
             es.on_validation_end(run, row)
-            if run.stop_after_epoch:
+            if run.progress.stop_after_epoch:
                 return row["epoch"]
 
     assert stopped_after() == 3  # val/loss, min: epoch 3 is worse than epoch 2
@@ -235,7 +241,7 @@ def test_early_stopping_and_the_best_epoch_follow_their_monitor_and_mode():
 
     def best_epoch(**options):  # the checkpoint section as the config resolves it
         cfg = load_config(None, options)
-        best, run = BestCheckpoint(**cfg.checkpoint), SimpleNamespace(epoch_trained=True)
+        best, run = BestCheckpoint(**cfg.checkpoint), SimpleNamespace(progress=Progress())
         for row in rows:
             best.on_validation_end(run, row)
         return best.best["epoch"]

@@ -13,13 +13,30 @@ from cnnzoo.errors import CheckpointError, TrainingError
 def _ckpt(model=None, **changes):
     model = model or cnnzoo.create_model("lenet5", num_classes=10, in_chans=1)
     obj = dict(
-        format_version=ck.FORMAT_VERSION, model_name="lenet5", model_kwargs=dict(num_classes=10, in_chans=1),
-        model=model.state_dict(), optimizer=dict(state={}, param_groups=[]), scheduler={}, scaler={}, epoch=1, global_step=3, rng=ck.rng_state(),
-        best=dict(monitor="val/top1", mode="max", value=50.0, epoch=1), history=[{"epoch": 1, "val/top1": 50.0}],
-        config=dict(model=dict(type="lenet5")), config_hash="0" * 64,
-        data_meta=dict(dataset="digits", class_names=[str(i) for i in range(10)], num_classes=10, in_chans=1,
-                       image_size=[32, 32], mean=[0.5], std=[0.25]),
-    )  # fmt: skip
+        format_version=ck.FORMAT_VERSION,
+        model_name="lenet5",
+        model_kwargs=dict(num_classes=10, in_chans=1),
+        model=model.state_dict(),
+        optimizer=dict(state={}, param_groups=[]),
+        scheduler={},
+        scaler={},
+        epoch=1,
+        global_step=3,
+        rng=ck.rng_state(),
+        best=dict(monitor="val/top1", mode="max", value=50.0, epoch=1),
+        history=[{"epoch": 1, "val/top1": 50.0}],
+        config=dict(model=dict(type="lenet5")),
+        config_hash="0" * 64,
+        data_meta=dict(
+            dataset="digits",
+            class_names=[str(i) for i in range(10)],
+            num_classes=10,
+            in_chans=1,
+            image_size=[32, 32],
+            mean=[0.5],
+            std=[0.25],
+        ),
+    )
     obj.update(changes)
     return obj
 

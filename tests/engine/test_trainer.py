@@ -63,8 +63,16 @@ def test_init_from_data_called_once_with_normalised_training_images(
 
 
 def test_regression_run_scores_rounded_predictions(fake_data, make_cfg):
-    cfg = make_cfg(**{"loss.type": "mse", "model.num_classes": 1, "optimizer.lr": 0.01, "train_cfg.max_epochs": 2,
-                      "checkpoint.monitor": "val/mae", "checkpoint.mode": "min"})  # fmt: skip
+    cfg = make_cfg(
+        **{
+            "loss.type": "mse",
+            "model.num_classes": 1,
+            "optimizer.lr": 0.01,
+            "train_cfg.max_epochs": 2,
+            "checkpoint.monitor": "val/mae",
+            "checkpoint.mode": "min",
+        }
+    )
     run_dir = train(cfg, quiet=True)
     ckpt = load_checkpoint(run_dir / "checkpoints" / "last.pt")
     assert ckpt["model_kwargs"]["num_classes"] == 1
@@ -133,8 +141,12 @@ def _assert_same_run(a, b):
 
 @pytest.mark.parametrize("opt", ["SGD", "AdamW"])
 def test_resume_after_epoch_k_is_bit_identical(fake_data, make_cfg, opt):
-    opts = {"deterministic": True, "optimizer.type": opt, "optimizer.lr": 0.01 if opt == "AdamW" else 0.05,
-            "model.drop_rate": 0.2}  # fmt: skip
+    opts = {
+        "deterministic": True,
+        "optimizer.type": opt,
+        "optimizer.lr": 0.01 if opt == "AdamW" else 0.05,
+        "model.drop_rate": 0.2,
+    }
     full = train(make_cfg(**opts, **{"train_cfg.max_epochs": 4}), quiet=True)
     part = train(make_cfg(**opts, **{"train_cfg.max_epochs": 2}), quiet=True)
     assert part != full
@@ -300,8 +312,14 @@ def test_a_stop_signal_is_deferred_and_a_second_one_stops_at_once(first, capsys)
 
 
 def test_bf16_autocast_channels_last_and_clipping_train(fake_data, make_cfg):
-    opts = {"amp.enabled": True, "channels_last": True, "clip_grad.max_norm": 0.5, "loss.label_smoothing": 0.1,
-            "optimizer.decay_norm_and_bias": False, "train_cfg.max_epochs": 2}  # fmt: skip
+    opts = {
+        "amp.enabled": True,
+        "channels_last": True,
+        "clip_grad.max_norm": 0.5,
+        "loss.label_smoothing": 0.1,
+        "optimizer.decay_norm_and_bias": False,
+        "train_cfg.max_epochs": 2,
+    }
     seen = ConvInputs()
     run_dir = train(make_cfg(**opts), quiet=True, callbacks=[seen])
     history = load_checkpoint(run_dir / "checkpoints" / "last.pt")["history"]
@@ -377,8 +395,11 @@ def test_repvgg_trains_on_the_cpu_with_the_default_channels_last(make_cfg, tmp_p
     cfg = make_cfg("repvgg")  # written to tmp_path/repvgg.py, which the subprocess loads
     assert cfg.channels_last is True  # the default runtime's
     tests = os.path.dirname(__file__)
-    env = dict(os.environ, OMP_NUM_THREADS="1",
-               PYTHONPATH=os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")]))  # fmt: skip
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS="1",
+        PYTHONPATH=os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")]),
+    )
     args = [sys.executable, "-c", REPVGG_ON_CPU, str(tmp_path / "repvgg.py"), cfg.work_dir]
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]  # not -11 (SIGSEGV) or -6 (SIGABRT)
@@ -469,7 +490,7 @@ def test_a_run_that_ends_early_records_how(fake_data, make_cfg):
         def __init__(self, error):
             self.error = error
 
-        def on_train_epoch_end(self, row):
+        def on_train_epoch_end(self, run, row):
             if row["epoch"] >= 2:
                 raise self.error
 

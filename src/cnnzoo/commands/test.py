@@ -10,15 +10,12 @@ import re
 import sys
 from pathlib import Path
 
-import torch
-
 from cnnzoo import rundir
 from cnnzoo.config import load_config
 from cnnzoo.data import build_data
 from cnnzoo.engine.checkpoint import load_trained
-from cnnzoo.engine.losses import build_loss
 from cnnzoo.engine.report import scores_line
-from cnnzoo.engine.trainer import autocast_dtype, evaluate
+from cnnzoo.engine.trainer import score
 from cnnzoo.errors import DataError, TrainingError
 from cnnzoo.fileio import atomic_write
 from cnnzoo.machine import resolve_device
@@ -62,23 +59,26 @@ def run(args: argparse.Namespace) -> int:
         raise DataError(
             f"the test data's classes {data.class_names[:5]}... are not the model's {meta['class_names'][:5]}..."
         )
-    model.to(device)
-    channels_last = cfg.channels_last
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
-    loss_fn = build_loss(cfg.loss)
-    tta = cfg.data.test
-    meter = evaluate(model, data.test, loss_fn, num_classes=data.num_classes, tta_flip=tta.tta_flip,
-                     amp_dtype=autocast_dtype(cfg.amp, device), channels_last=channels_last,
-                     tta_translate=tta.tta_translate, desc="test",
-                     show=not args.quiet and sys.stderr.isatty())  # fmt: skip
+    meter = score(
+        model,
+        data.test,
+        cfg,
+        num_classes=data.num_classes,
+        device=device,
+        desc="test",
+        show=not args.quiet and sys.stderr.isatty(),
+    )
     metrics = meter.compute()
     report = dict(
-        checkpoint=meta["path"], model=meta["model_name"], dataset=data.dataset, data_root=str(cfg.data.root),
-        samples=int(meter.confusion.sum()), **metrics,
+        checkpoint=meta["path"],
+        model=meta["model_name"],
+        dataset=data.dataset,
+        data_root=str(cfg.data.root),
+        samples=int(meter.confusion.sum()),
+        **metrics,
         per_class_top1=dict(zip(data.class_names, meter.per_class(), strict=True)),
         confusion=meter.confusion.cpu().tolist(),
-    )  # fmt: skip
+    )
     out = rundir.run_dir_of(meta["path"])
     name = rundir.TEST_REPORT + (f"-{_data_name(args.data)}" if args.data else "")
     try:
@@ -104,8 +104,15 @@ def _data_name(root: str) -> str:
 
 
 def _markdown(report: dict, class_names: list[str]) -> str:
-    lines = [f"# Test report: {report['model']} on {report['dataset']}", "", f"Checkpoint: `{report['checkpoint']}`  ",
-             f"Samples: {report['samples']}", "", "| metric | value |", "|---|---|"]  # fmt: skip
+    lines = [
+        f"# Test report: {report['model']} on {report['dataset']}",
+        "",
+        f"Checkpoint: `{report['checkpoint']}`  ",
+        f"Samples: {report['samples']}",
+        "",
+        "| metric | value |",
+        "|---|---|",
+    ]
     lines += [
         f"| {k} | {report[k]:.4f} |" for k in ("loss", "top1", "top5", "mae", "rmse") if k in report
     ]

@@ -26,9 +26,22 @@ from cnnzoo.plaindata import check_plain, is_int
 
 FORMAT_VERSION = 2  # the only format read: the config is stored as plain data
 REQUIRED_KEYS = (
-    "format_version", "model_name", "model_kwargs", "model", "optimizer", "scheduler", "scaler",
-    "epoch", "global_step", "rng", "best", "history", "config", "config_hash", "data_meta",
-)  # fmt: skip
+    "format_version",
+    "model_name",
+    "model_kwargs",
+    "model",
+    "optimizer",
+    "scheduler",
+    "scaler",
+    "epoch",
+    "global_step",
+    "rng",
+    "best",
+    "history",
+    "config",
+    "config_hash",
+    "data_meta",
+)
 
 
 def save_checkpoint(obj: Mapping[str, Any], path: str | Path) -> None:
@@ -82,12 +95,13 @@ def load_checkpoint(path: str | Path) -> dict:
         if field in ckpt and not ok(ckpt[field]):
             raise CheckpointError(
                 f"checkpoint {path} is damaged or not a cnnzoo checkpoint: {field} should be "
-                f"{expected}, got {_brief(ckpt[field])}"
+                f"{expected}, got {brief(ckpt[field])}"
             )
+    _check_callback_states(ckpt, path)
     if not isinstance(ckpt["config"], Mapping):
         raise CheckpointError(
             f"checkpoint {path} is damaged or not a cnnzoo checkpoint: config should be the "
-            f"resolved config as plain data, got {_brief(ckpt['config'])}"
+            f"resolved config as plain data, got {brief(ckpt['config'])}"
         )
     return ckpt
 
@@ -107,6 +121,20 @@ def _check_format(path: Path, version: Any) -> None:
         f"format {FORMAT_VERSION} only): train the run again, or use its weights as "
         f"model.pretrained"
     )
+
+
+def _check_callback_states(ckpt: Mapping[str, Any], path: Path) -> None:
+    """The state of each built-in callback, as that callback checks it (its ``check_state``)."""
+    from cnnzoo.engine.callbacks import STATEFUL  # the callbacks use this module
+
+    for callback in STATEFUL:
+        if ckpt.get(callback.state_key) is not None:
+            try:
+                callback.check_state(ckpt[callback.state_key])
+            except CheckpointError as e:
+                raise CheckpointError(
+                    f"checkpoint {path} is damaged or not a cnnzoo checkpoint: {e}"
+                ) from None
 
 
 def _is_number(x: Any) -> bool:
@@ -143,16 +171,6 @@ def _optimizer_state(x: Any) -> bool:
         and isinstance(x.get("state"), Mapping)
         and all(_is_str_dict(v) or isinstance(v, Mapping) for v in x["state"].values())
         and _is_list_of(x.get("param_groups"), lambda g: _is_str_dict(g) and "params" in g)
-    )
-
-
-def _best(x: Any) -> bool:
-    return (
-        _is_str_dict(x)
-        and isinstance(x.get("monitor"), str)
-        and x.get("mode") in ("min", "max")
-        and (x.get("value") is None or _is_number(x.get("value")))
-        and is_int(x.get("epoch"))
     )
 
 
@@ -199,7 +217,9 @@ def _non_negative_int(x: Any) -> bool:
     return is_int(x) and x >= 0
 
 
-# field -> (check, what it should be); extra fields are allowed (newer minor additions)
+# field -> (check, what it should be); extra fields are allowed (newer minor additions). The
+# state of each callback (nan_guard, lookahead, ema, best, early_stopping) is the callback's
+# own to check: see _check_callback_states
 SCHEMA: dict[str, tuple[Callable[[Any], bool], str]] = {
     "format_version": (lambda x: is_int(x) and x >= 1, f"an integer 1..{FORMAT_VERSION}"),
     "model_name": (lambda x: isinstance(x, str) and x != "", "a model name"),
@@ -211,7 +231,6 @@ SCHEMA: dict[str, tuple[Callable[[Any], bool], str]] = {
     "epoch": (_non_negative_int, "an integer >= 0"),
     "global_step": (_non_negative_int, "an integer >= 0"),
     "rng": (_rng, "RNG states (torch, cuda, python)"),
-    "best": (_best, "dict(monitor, mode, value, epoch)"),
     "history": (
         lambda x: _is_list_of(x, lambda r: _is_str_dict(r) and all(map(_is_scalar, r.values()))),
         "a list of dicts of numbers (one per epoch)",
@@ -226,37 +245,13 @@ SCHEMA: dict[str, tuple[Callable[[Any], bool], str]] = {
         "dict(dataset, class_names, num_classes, in_chans, image_size, mean, std)",
     ),
     "partial": (_partial, "None or dict(step, meter_sums, meter_confusion)"),
-    "nan_guard": (
-        lambda x: _is_str_dict(x) and all(map(_non_negative_int, x.values())),
-        "dict(streak, seen)",
-    ),
-    "lookahead": (
-        lambda x: (
-            _is_str_dict(x)
-            and _non_negative_int(x.get("steps"))
-            and _is_list_of(x.get("slow"), lambda t: isinstance(t, torch.Tensor))
-        ),
-        "dict(steps, slow=[tensors])",
-    ),
-    "ema": (
-        lambda x: (
-            _is_str_dict(x)
-            and _non_negative_int(x.get("updates"))
-            and _is_tensor_dict(x.get("weights"))
-        ),
-        "dict(updates, weights=state_dict)",
-    ),
-    "early_stopping": (
-        lambda x: x is None or (_is_str_dict(x) and isinstance(x.get("bad_epochs", 0), int)),
-        "None or a dict",
-    ),
     "world_size": (lambda x: is_int(x) and x >= 1, "an integer >= 1"),
     "global_batch_size": (lambda x: x is None or (is_int(x) and x >= 1), "an integer >= 1"),
     "lr_scale": (lambda x: _is_number(x) and x > 0, "a number > 0"),
 }
 
 
-def _brief(x: Any) -> str:
+def brief(x: Any) -> str:
     text = repr(x) if not isinstance(x, torch.Tensor) else f"a tensor {tuple(x.shape)}"
     return text if len(text) <= 60 else f"a {type(x).__name__} ({text[:50]}...)"
 

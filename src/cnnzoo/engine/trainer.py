@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from mmengine.config import Config
 from tqdm import tqdm
 
-from cnnzoo import distributed, schema
+from cnnzoo import distributed, rundir, schema
 from cnnzoo.analysis.flops import count_flops
 from cnnzoo.config import config_data, config_diff, config_hash
 from cnnzoo.data import DataBundle, build_data
@@ -55,6 +55,7 @@ from cnnzoo.engine.callbacks import (
     SkipStep,
     TensorBoardLog,
     as_callback,
+    in_order,
     non_finite_weights,
 )
 from cnnzoo.engine.checkpoint import (
@@ -125,9 +126,14 @@ def train(
     when no step was applied at all (every loss skipped), :class:`Interrupted` on a signal.
     """
     with _torch_settings_kept(), contextlib.ExitStack() as held:
-        run = setup(cfg, resume=resume, quiet=quiet, data=data, held=held,
-                    callbacks=[as_callback(c) for c in callbacks])  # fmt: skip
-        held.callback(run.close)
+        run = setup(
+            cfg,
+            resume=resume,
+            quiet=quiet,
+            data=data,
+            held=held,
+            callbacks=[as_callback(c) for c in callbacks],
+        )
         run.record_end(None)  # a resumed run is no longer stopped nor failed
         try:
             with run.interruption.catching():
@@ -158,8 +164,24 @@ def _first_line(error: BaseException | None) -> str | None:
 
 
 @dataclass(eq=False)
+class Progress:
+    """How far the loop got: what changes while it runs, and what a checkpoint restores."""
+
+    epoch: int = 0  # epochs done
+    global_step: int = 0  # optimizer steps done
+    history: list[dict] = field(default_factory=list)  # one row of metrics per epoch
+    partial: dict | None = None  # resumed mid-epoch: the steps done in epoch+1, their metrics
+    epoch_trained: bool = True  # some step of this epoch was applied
+    step_lr: float | None = None  # the rate of this epoch's last optimizer step, as logged
+    improved: bool = False  # this epoch is the new best (BestCheckpoint provides it)
+    stop_after_epoch: bool = False  # set by a callback (early stopping)
+    bar: Any = None  # the epoch's progress bar
+
+
+@dataclass(eq=False)
 class Run:
-    """One training run: what :func:`setup` built and the loop's progress. Callbacks get it."""
+    """One training run: what :func:`setup` built (the fields) and the loop's progress
+    (``progress``, a :class:`Progress`). Every callback hook gets it first."""
 
     cfg: Config
     ctx: distributed.DistContext
@@ -185,17 +207,8 @@ class Run:
     resumed: bool = False
     callbacks: list[Callback] = field(default_factory=list)
     interruption: Interruption = field(default_factory=lambda: Interruption(1))
-    # progress
-    epoch: int = 0
-    global_step: int = 0
-    history: list[dict] = field(default_factory=list)
-    partial: dict | None = None  # resumed mid-epoch: the steps done in epoch+1, their metrics
-    epoch_trained: bool = True  # some step of this epoch was applied
-    step_lr: float | None = None  # the rate of this epoch's last optimizer step, as logged
-    improved: bool = False  # this epoch is the new best
-    stop_after_epoch: bool = False  # set by a callback (early stopping)
-    bar: Any = None
-    log_lines: list[str] = field(default_factory=list)
+    progress: Progress = field(default_factory=Progress)
+    log_lines: list[str] = field(default_factory=list)  # console lines not yet in train.log
 
     @property
     def device(self) -> torch.device:
@@ -211,7 +224,7 @@ class Run:
 
     @property
     def ckpt_dir(self) -> Path:
-        return self.run_dir / "checkpoints"
+        return rundir.paths(self.run_dir).checkpoints
 
     @property
     def show_bars(self) -> bool:
@@ -226,18 +239,20 @@ class Run:
     def say_stopped(self, e: BaseException, what: str) -> None:
         if not self.main:
             return
-        done = self.epoch
+        done = self.progress.epoch
         kept = (
-            f"saved a checkpoint after step {self.partial['step']} of epoch {done + 1}"
-            if self.partial
+            f"saved a checkpoint after step {self.progress.partial['step']} of epoch {done + 1}"
+            if self.progress.partial
             else f"the checkpoint of epoch {done} is kept"
             if done
             else "no epoch was completed, nothing was saved"
         )
         stop = e if isinstance(e, Interrupted) else Interrupted()
         self.flush_log()
-        print(f"\n{stop}: {what or kept + '; '}resume with: cnnzoo train --resume {self.run_dir}",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"\n{stop}: {what or kept + '; '}resume with: cnnzoo train --resume {self.run_dir}",
+            file=sys.stderr,
+        )
 
     def record_end(self, status: str | None, error: BaseException | None = None) -> None:
         """Write :data:`STATUS_FILE` for a run that ended early (``'stopped'`` by a signal,
@@ -249,7 +264,7 @@ class Run:
         if status is None:
             path.unlink(missing_ok=True)
             return
-        text = json.dumps(dict(status=status, epoch=self.epoch, error=_first_line(error)))
+        text = json.dumps(dict(status=status, epoch=self.progress.epoch, error=_first_line(error)))
         with contextlib.suppress(OSError):  # the run's own error (a full disk) is what matters
             atomic_write(path, lambda f: f.write(text), binary=False)
 
@@ -257,7 +272,7 @@ class Run:
         """Append the new console lines to ``train.log`` (the whole file rewritten atomically)."""
         if not self.main or not self.log_lines:
             return
-        path = self.run_dir / "train.log"
+        path = rundir.paths(self.run_dir).log
         before = path.read_text() if path.is_file() else ""
         text = before + "".join(line + "\n" for line in self.log_lines)
         with contextlib.suppress(OSError):  # the log is a convenience: never stop a run for it
@@ -274,31 +289,46 @@ class Run:
             ) from None
 
     def autocast(self):
-        return torch.autocast(self.device.type, dtype=self.amp_dtype or torch.bfloat16,
-                              enabled=self.amp_dtype is not None)  # fmt: skip
+        return autocast(self.device, self.amp_dtype)
 
     def data_meta(self) -> dict:
         d = self.data
         meta = dict(
-            dataset=str(d.dataset), class_names=[str(c) for c in d.class_names],
-            num_classes=int(d.num_classes), in_chans=int(d.in_chans),
-            image_size=[int(s) for s in d.image_size], mean=[float(m) for m in d.mean],
+            dataset=str(d.dataset),
+            class_names=[str(c) for c in d.class_names],
+            num_classes=int(d.num_classes),
+            in_chans=int(d.in_chans),
+            image_size=[int(s) for s in d.image_size],
+            mean=[float(m) for m in d.mean],
             std=[float(s) for s in d.std],
-        )  # fmt: skip
+        )
         if getattr(d, "resize", None):  # streamed: predict resizes and crops alike
             meta["resize"] = d.resize
         return meta
 
     def checkpoint(self) -> dict:
+        progress = self.progress
         ckpt = dict(
-            format_version=FORMAT_VERSION, model_name=self.model_name, model_kwargs=self.model_kwargs,
-            model=self.model.state_dict(), optimizer=self.optimizer.state_dict(),
-            scheduler=self.schedule.state_dict(), scaler=self.scaler.state_dict(), epoch=self.epoch,
-            global_step=self.global_step, rng=rng_state(), history=list(self.history),
-            config=config_data(self.cfg), config_hash=config_hash(self.cfg), data_meta=self.data_meta(),
-            world_size=self.world_size, global_batch_size=self.global_batch, lr_scale=self.lr_scale,
-            partial=self.partial, early_stopping=None,
-        )  # fmt: skip
+            format_version=FORMAT_VERSION,
+            model_name=self.model_name,
+            model_kwargs=self.model_kwargs,
+            model=self.model.state_dict(),
+            optimizer=self.optimizer.state_dict(),
+            scheduler=self.schedule.state_dict(),
+            scaler=self.scaler.state_dict(),
+            epoch=progress.epoch,
+            global_step=progress.global_step,
+            rng=rng_state(),
+            history=list(progress.history),
+            config=config_data(self.cfg),
+            config_hash=config_hash(self.cfg),
+            data_meta=self.data_meta(),
+            world_size=self.world_size,
+            global_batch_size=self.global_batch,
+            lr_scale=self.lr_scale,
+            partial=progress.partial,
+        )
+        # each callback's own state under its key (the callback checks it when loading)
         ckpt.update((c.state_key, c.state_dict()) for c in self.callbacks if c.state_key)
         return ckpt
 
@@ -312,32 +342,55 @@ class Run:
         sums, confusion = meter.sums.clone(), meter.confusion.clone()
         distributed.all_reduce_sum(sums, confusion)
         if self.main and not non_finite_weights(self.model):
-            self.partial = dict(
-                step=step, meter_sums=sums, meter_confusion=confusion, step_lr=self.step_lr
+            self.progress.partial = dict(
+                step=step, meter_sums=sums, meter_confusion=confusion, step_lr=self.progress.step_lr
             )
-            self.save("last.pt")
+            self.save(rundir.LAST)
 
     def evaluate(self, model: nn.Module, split: str, **tta: Any) -> Meter:
         """Score ``model`` on ``split`` ('val' or 'test') as this run does (AMP, memory format)."""
-        return evaluate(model, getattr(self.data, split), self.loss_fn,
-                        num_classes=self.data.num_classes, amp_dtype=self.amp_dtype,
-                        channels_last=self.channels_last, desc=split, show=self.show_bars, **tta)  # fmt: skip
+        return evaluate(
+            model,
+            getattr(self.data, split),
+            self.loss_fn,
+            num_classes=self.data.num_classes,
+            amp_dtype=self.amp_dtype,
+            channels_last=self.channels_last,
+            desc=split,
+            show=self.show_bars,
+            **tta,
+        )
 
     def close(self) -> None:
+        """Every callback's ``teardown`` (each one, even when another one fails; the first
+        failure is raised once all have run)."""
+        failure: BaseException | None = None
         for callback in self.callbacks:
-            if isinstance(callback, TensorBoardLog):
-                callback.close()
+            try:
+                callback.teardown(self)
+            except Exception as e:
+                failure = failure or e
+        if failure is not None:
+            raise failure
 
     def emit(self, event: str, *args: Any) -> None:
+        """Call hook ``event`` of every callback (in their order) with the run first."""
         for callback in self.callbacks:
-            getattr(callback, event)(*args)
+            getattr(callback, event)(self, *args)
 
 
 # ---- set-up --------------------------------------------------------------------------------
 
 
-def setup(cfg: Config, *, resume, quiet: bool, data: DataBundle | None, held: contextlib.ExitStack,
-          callbacks: list[Callback]) -> Run:  # fmt: skip
+def setup(
+    cfg: Config,
+    *,
+    resume,
+    quiet: bool,
+    data: DataBundle | None,
+    held: contextlib.ExitStack,
+    callbacks: list[Callback],
+) -> Run:
     """Build the run of ``cfg`` (resumed from its ``last.pt`` when asked) and its callbacks."""
     ctx = distributed.setup(resolve_device(cfg.device))
     _setup_torch(cfg.deterministic, ctx.device)
@@ -350,8 +403,10 @@ def setup(cfg: Config, *, resume, quiet: bool, data: DataBundle | None, held: co
             # kept as resolved (from CNNZOO_DATA too): test and export find the data later
             cfg.data.root = str(dataset_root(cfg.data.type, None, cfg.data.folder))
     if data.test is None and data.val is None:
-        raise DataError(f"the {data.dataset} data has no test split and data.val_split=0: nothing "
-                        "to score; set data.val_split > 0")  # fmt: skip
+        raise DataError(
+            f"the {data.dataset} data has no test split and data.val_split=0: nothing "
+            "to score; set data.val_split > 0"
+        )
     loss_fn = build_loss(cfg.loss)
     weights = {"pretrained": cfg.model.pretrained or cfg.load_from}  # load_from: mmengine's key
     model, model_name, model_kwargs = build_model(
@@ -368,40 +423,65 @@ def setup(cfg: Config, *, resume, quiet: bool, data: DataBundle | None, held: co
     lr_cfg = optim.scaled_lr_sections(cfg, lr_scale)
     optimizer = build_optimizer(model, lr_cfg["optimizer"])
     accumulate = cfg.train_cfg.accumulate
-    schedule = Schedule(optimizer, lr_cfg["param_scheduler"], max_epochs=int(cfg.train_cfg.max_epochs),
-                        steps_per_epoch=math.ceil(len(data.train) / accumulate))  # fmt: skip
+    schedule = Schedule(
+        optimizer,
+        lr_cfg["param_scheduler"],
+        max_epochs=int(cfg.train_cfg.max_epochs),
+        steps_per_epoch=math.ceil(len(data.train) / accumulate),
+    )
     amp_dtype = autocast_dtype(cfg.amp, ctx.device)
     if ctx.is_main and (slow := cpu_kernels.bf16_warning(model, ctx.device, amp_dtype)):
         warnings.warn(slow, stacklevel=2)
-    scaler = torch.amp.GradScaler(ctx.device.type,
-                                  enabled=amp_dtype == torch.float16 and ctx.device.type == "cuda")  # fmt: skip
+    scaler = torch.amp.GradScaler(
+        ctx.device.type, enabled=amp_dtype == torch.float16 and ctx.device.type == "cuda"
+    )
     run_dir = distributed.broadcast_object(
         resume_dir(cfg, resume) if resume and ctx.is_main else None
     )
     ckpt, found = None, run_dir is not None
-    if found and distributed.file_on_every_rank(run_dir / "checkpoints" / "last.pt"):
-        ckpt = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    if found and distributed.file_on_every_rank(rundir.paths(run_dir).last):
+        ckpt = load_checkpoint(rundir.paths(run_dir).last)
     elif not found:
         run_dir = distributed.broadcast_object(new_run_dir(cfg) if ctx.is_main else None)
     if ctx.is_main:
         held.enter_context(run_lock(run_dir))
     val_every = _val_interval(cfg.workflow) if data.val else 0
-    run = Run(cfg=cfg, ctx=ctx, data=data, model=model, forward=model, loss_fn=loss_fn,
-              optimizer=optimizer, schedule=schedule, scaler=scaler, model_name=model_name,
-              model_kwargs=model_kwargs, run_dir=run_dir, quiet=quiet, global_batch=global_batch,
-              lr_scale=lr_scale, amp_dtype=amp_dtype, channels_last=channels_last,
-              clip=dict(cfg.clip_grad or {}), accumulate=accumulate,
-              max_epochs=int(cfg.train_cfg.max_epochs), val_every=val_every,
-              resumed=ckpt is not None,
-              interruption=Interruption(every=cfg.sync_every))  # fmt: skip
+    run = Run(
+        cfg=cfg,
+        ctx=ctx,
+        data=data,
+        model=model,
+        forward=model,
+        loss_fn=loss_fn,
+        optimizer=optimizer,
+        schedule=schedule,
+        scaler=scaler,
+        model_name=model_name,
+        model_kwargs=model_kwargs,
+        run_dir=run_dir,
+        quiet=quiet,
+        global_batch=global_batch,
+        lr_scale=lr_scale,
+        amp_dtype=amp_dtype,
+        channels_last=channels_last,
+        clip=dict(cfg.clip_grad or {}),
+        accumulate=accumulate,
+        max_epochs=int(cfg.train_cfg.max_epochs),
+        val_every=val_every,
+        resumed=ckpt is not None,
+        interruption=Interruption(every=cfg.sync_every),
+    )
     if nchw_note:
         run.say(nchw_note)
     if ckpt is not None:
         _restore(run, ckpt, resume)
     else:
         if resume:
-            run.say(f"resuming {run_dir}: it stopped before its first checkpoint, so it starts over"
-                    if found else "note: no run of this config to resume; starting a new one")  # fmt: skip
+            run.say(
+                f"resuming {run_dir}: it stopped before its first checkpoint, so it starts over"
+                if found
+                else "note: no run of this config to resume; starting a new one"
+            )
         if ctx.is_main and hasattr(model, "pretrained_report"):  # what the starting weights did
             run.say(str(model.pretrained_report))
             run.guard_io(lambda: model.pretrained_report.save(run_dir / "pretrained.json"))
@@ -412,11 +492,18 @@ def setup(cfg: Config, *, resume, quiet: bool, data: DataBundle | None, held: co
     ddp = distributed.wrap_model(model, ctx, sync_bn=cfg.sync_bn)
     run.model = distributed.unwrap(ddp)
     run.forward = torch.compile(ddp) if cfg.compile else ddp
-    run.callbacks = default_callbacks(run) + callbacks + [run.interruption]
+    # the one place the callbacks are put in order: by their `order` (see callbacks.py)
+    run.callbacks = in_order(default_callbacks(run) + callbacks + [run.interruption])
+    held.callback(run.close)  # every callback's teardown, however the run ends
     if ckpt is not None:
         for callback in run.callbacks:
             if callback.state_key and ckpt.get(callback.state_key) is not None:
-                callback.load_state_dict(ckpt[callback.state_key])
+                try:
+                    callback.load_state_dict(ckpt[callback.state_key])
+                except CheckpointError as e:
+                    raise CheckpointError(
+                        f"the checkpoint to resume in {run_dir} does not fit: {e}"
+                    ) from None
     _prepare_run_dir(run)
     if ckpt is not None:
         set_rng_state(ckpt["rng"])
@@ -424,7 +511,8 @@ def setup(cfg: Config, *, resume, quiet: bool, data: DataBundle | None, held: co
 
 
 def default_callbacks(run: Run) -> list[Callback]:
-    """The callbacks that every run has, and those its config asks for."""
+    """The callbacks that every run has, and those its config asks for (:func:`setup` puts
+    them in their order with the user's)."""
     cfg = run.cfg
     callbacks: list[Callback] = [NonFiniteGuard(cfg.nan_policy, cfg.sync_every)]
     if cfg.lookahead:
@@ -438,7 +526,9 @@ def default_callbacks(run: Run) -> list[Callback]:
     if run.main:
         callbacks.append(MetricsCSV())
         if cfg.log.tensorboard:
-            callbacks.append(TensorBoardLog(run.run_dir, interval, purge_step=run.global_step))
+            callbacks.append(
+                TensorBoardLog(run.run_dir, interval, purge_step=run.progress.global_step)
+            )
     callbacks.append(ConsoleLog(interval))
     return callbacks
 
@@ -448,8 +538,10 @@ def _restore(run: Run, ckpt: dict, resume) -> None:
     then = (ckpt["config"].get("optimizer") or {}).get("type")
     now = run.cfg.optimizer.type
     if then != now:  # its moments (momentum, Adam's averages) mean nothing here
-        run.say(f"note: the run was trained with {then}, this config uses {now}: the {now} state "
-                "(momentum, moment estimates) starts fresh")  # fmt: skip
+        run.say(
+            f"note: the run was trained with {then}, this config uses {now}: the {now} state "
+            "(momentum, moment estimates) starts fresh"
+        )
     else:
         try:
             run.optimizer.load_state_dict(ckpt["optimizer"])
@@ -460,19 +552,23 @@ def _restore(run: Run, ckpt: dict, resume) -> None:
     run.schedule.load_state_dict(ckpt["scheduler"])
     if run.scaler.is_enabled() and ckpt["scaler"]:
         run.scaler.load_state_dict(ckpt["scaler"])
-    run.epoch, run.global_step = int(ckpt["epoch"]), int(ckpt["global_step"])
-    run.history = [dict(r) for r in ckpt["history"]]
-    run.partial = ckpt.get("partial")
+    run.progress.epoch, run.progress.global_step = int(ckpt["epoch"]), int(ckpt["global_step"])
+    run.progress.history = [dict(r) for r in ckpt["history"]]
+    run.progress.partial = ckpt.get("partial")
     if float(ckpt.get("lr_scale", 1.0)) != run.lr_scale:  # auto_scale_lr, another global batch
         run.schedule.scale_lr(run.lr_scale / float(ckpt.get("lr_scale", 1.0)))
     batch_then = int(ckpt.get("global_batch_size") or run.global_batch)
-    if run.partial and batch_then != run.global_batch:
+    if run.progress.partial and batch_then != run.global_batch:
         # global batches are consecutive slices of the epoch's order: skip the steps that
         # cover the samples already trained on (at most part of one batch is seen twice)
-        done = run.partial["step"] * batch_then // run.global_batch
-        run.partial = dict(run.partial, step=done)
-    at = f", step {run.partial['step']} of epoch {run.epoch + 1}" if run.partial else ""
-    run.say(f"resuming {run.run_dir} after epoch {run.epoch}{at}")
+        done = run.progress.partial["step"] * batch_then // run.global_batch
+        run.progress.partial = dict(run.progress.partial, step=done)
+    at = (
+        f", step {run.progress.partial['step']} of epoch {run.progress.epoch + 1}"
+        if run.progress.partial
+        else ""
+    )
+    run.say(f"resuming {run.run_dir} after epoch {run.progress.epoch}{at}")
     if ckpt["config_hash"] != config_hash(run.cfg):
         then = schema.complete(copy.deepcopy(dict(ckpt["config"])))  # older runs: fewer defaults
         changes = config_diff(then, config_data(run.cfg))
@@ -481,21 +577,25 @@ def _restore(run: Run, ckpt: dict, resume) -> None:
             shown.append(f"  ... and {len(changes) - MAX_DIFF_LINES} more")
         run.say(
             "note: the config differs from the one this run trained with; continuing with the "
-            "new one, kept beside the earlier one(s) as config.resume-N.yaml:\n" + "\n".join(shown)
+            "new one, kept in the run beside the earlier one(s):\n" + "\n".join(shown)
         )
 
 
 def _prepare_run_dir(run: Run) -> None:
     if run.world_size > 1 or run.lr_scale != 1.0:
-        run.say(f"{run.world_size} process(es) x batch {run.cfg.data.train.batch_size} = global "
-                f"batch {run.global_batch}; learning rates x {run.lr_scale:g}")  # fmt: skip
+        run.say(
+            f"{run.world_size} process(es) x batch {run.cfg.data.train.batch_size} = global "
+            f"batch {run.global_batch}; learning rates x {run.lr_scale:g}"
+        )
     if run.main:  # only rank 0 writes: another rank's sweep could take rank 0's file mid-write
         for stale in [*run.ckpt_dir.glob(".*.tmp-*"), *run.run_dir.glob(".*.tmp")]:
             stale.unlink(missing_ok=True)  # temporary files of a process killed mid-write
         run.guard_io(lambda: record_config(run.cfg, run.run_dir))
     if run.val_every == 0:
-        run.say("note: no validation (data.val_split=0 or no 'val' in workflow): the test uses "
-                "the last epoch")  # fmt: skip
+        run.say(
+            "note: no validation (data.val_split=0 or no 'val' in workflow): the test uses "
+            "the last epoch"
+        )
 
 
 # ---- the loop ------------------------------------------------------------------------------
@@ -504,15 +604,20 @@ def _prepare_run_dir(run: Run) -> None:
 def fit(run: Run) -> None:
     """Epochs of steps: forward, loss, backward, step (every ``accumulate`` batches); then
     validate. Saving, logging, guarding and averaging happen in the callbacks."""
-    run.emit("on_fit_start", run)
-    for epoch in range(run.epoch + 1, run.max_epochs + 1):
-        if run.stop_after_epoch:
+    run.emit("on_fit_start")
+    for epoch in range(run.progress.epoch + 1, run.max_epochs + 1):
+        if run.progress.stop_after_epoch:
             break
         t0 = time.perf_counter()
         meter, done = _start_epoch(run, epoch)
-        run.bar = tqdm(run.data.train, desc=f"epoch {epoch}/{run.max_epochs}", leave=False,
-                       disable=not run.show_bars, dynamic_ncols=True)  # fmt: skip
-        for step, (images, targets) in enumerate(run.bar, 1):
+        run.progress.bar = tqdm(
+            run.data.train,
+            desc=f"epoch {epoch}/{run.max_epochs}",
+            leave=False,
+            disable=not run.show_bars,
+            dynamic_ncols=True,
+        )
+        for step, (images, targets) in enumerate(run.progress.bar, 1):
             if step <= done:  # resumed mid-epoch: drawn again, not trained on
                 continue
             if run.channels_last:
@@ -523,7 +628,7 @@ def fit(run: Run) -> None:
             with run.autocast(), _no_sync(run.forward, not last):
                 output = run.forward(images)
                 loss = run.loss_fn(output, targets)
-            info = dict(epoch=epoch, step=step, loss=loss, model=run.model, run=run, meter=meter)
+            info = dict(epoch=epoch, step=step, loss=loss, model=run.model, meter=meter)
             try:
                 run.emit("on_before_backward", info)
             except SkipStep:
@@ -533,23 +638,23 @@ def fit(run: Run) -> None:
             meter.update(output[0] if isinstance(output, tuple) else output, targets, loss)
             if last:
                 _optimizer_step(run)
-                run.emit("on_train_batch_end", dict(info, global_step=run.global_step))
+                run.emit("on_train_batch_end", dict(info, global_step=run.progress.global_step))
         meter.all_reduce()
-        run.epoch_trained = meter.sums[0].item() > 0
-        run.emit("on_steps_end", run)
-        lr = run.schedule.lr if run.step_lr is None else run.step_lr
+        run.progress.epoch_trained = meter.sums[0].item() > 0
+        run.emit("on_steps_end")
+        lr = run.schedule.lr if run.progress.step_lr is None else run.progress.step_lr
         row = {"epoch": epoch, "lr": lr, **meter.compute("train/")}
         if run.val_every and (epoch % run.val_every == 0 or epoch == run.max_epochs):
             row.update(run.evaluate(run.model, "val").compute("val/"))
-        run.emit("on_validation_end", run, row)
+        run.emit("on_validation_end", row)
         run.schedule.step_epoch(row)
         row["time"] = time.perf_counter() - t0
-        run.epoch, run.partial = epoch, None
-        run.history.append(row)
+        run.progress.epoch, run.progress.partial = epoch, None
+        run.progress.history.append(row)
         run.emit("on_train_epoch_end", row)
-    if run.global_step == 0 and run.epoch > 0:
+    if run.progress.global_step == 0 and run.progress.epoch > 0:
         raise TrainingError(
-            f"no step was applied in {run.epoch} epoch(s): every loss was non-finite and skipped "
+            f"no step was applied in {run.progress.epoch} epoch(s): every loss was non-finite and skipped "
             "(nan_policy='skip'), so the model is untrained. Check the data for NaN or Inf "
             "values, or lower optimizer.lr"
         )
@@ -561,8 +666,8 @@ def _start_epoch(run: Run, epoch: int) -> tuple[Meter, int]:
     run.model.train()
     run.data.train.set_epoch(epoch)
     meter = Meter(run.data.num_classes, regression=run.loss_fn.regression, device=run.device)
-    partial = run.partial
-    run.step_lr = partial.get("step_lr") if partial else None
+    partial = run.progress.partial
+    run.progress.step_lr = partial.get("step_lr") if partial else None
     if not partial:
         return meter, 0
     if run.main:  # once: the meters of all ranks are summed
@@ -577,9 +682,11 @@ def _optimizer_step(run: Run) -> None:
         clip_gradients(run.model, **run.clip)
     run.scaler.step(run.optimizer)
     run.scaler.update()
-    run.step_lr = run.schedule.lr  # the rate this step trained with, before the schedule moves
+    run.progress.step_lr = (
+        run.schedule.lr
+    )  # the rate this step trained with, before the schedule moves
     run.schedule.step_batch()
-    run.global_step += 1
+    run.progress.global_step += 1
 
 
 def _no_sync(forward: nn.Module, accumulating: bool):
@@ -596,8 +703,8 @@ def _no_sync(forward: nn.Module, accumulating: bool):
 def final_test(run: Run) -> None:
     """Score the best checkpoint (the last without validation) on the test split (else the
     validation split) and write ``summary.json``, the curves and the confusion matrix."""
-    best = run.ckpt_dir / "best.pt"
-    best_path = best if best.is_file() and run.val_every else run.ckpt_dir / "last.pt"
+    best = run.ckpt_dir / rundir.BEST
+    best_path = best if best.is_file() and run.val_every else run.ckpt_dir / rundir.LAST
     if run.main and best_path.is_file():
         load_weights(
             run.model, load_checkpoint(best_path)["model"], source=f"checkpoint {best_path}"
@@ -606,28 +713,93 @@ def final_test(run: Run) -> None:
     split = "test" if run.data.test is not None else "val"
     if split == "val":
         run.say("note: the data has no test split; the final scores are on the validation split")
-    tta = run.cfg.data.test
-    test = run.evaluate(run.model, split, tta_flip=tta.tta_flip, tta_translate=tta.tta_translate)
+    test = score(
+        run.model,
+        getattr(run.data, split),
+        run.cfg,
+        num_classes=run.data.num_classes,
+        device=run.device,
+        desc=split,
+        show=run.show_bars,
+    )
     metrics = test.compute(f"{split}/")
     meta = run.data_meta()
     best_state = next(c for c in run.callbacks if isinstance(c, BestCheckpoint)).best
     summary = dict(
-        model=run.model_name, dataset=meta["dataset"], params=sum(p.numel() for p in run.model.parameters()),
+        model=run.model_name,
+        dataset=meta["dataset"],
+        params=sum(p.numel() for p in run.model.parameters()),
         macs=count_flops(run.model, (meta["in_chans"], *meta["image_size"]))["macs"],
-        epochs=run.epoch, best_epoch=best_state["epoch"], monitor=best_state["monitor"],
-        best_value=best_state["value"], checkpoint=str(best_path), device=str(run.device),
-        processes=run.world_size, global_batch_size=run.global_batch,
+        epochs=run.progress.epoch,
+        best_epoch=best_state["epoch"],
+        monitor=best_state["monitor"],
+        best_value=best_state["value"],
+        checkpoint=str(best_path),
+        device=str(run.device),
+        processes=run.world_size,
+        global_batch_size=run.global_batch,
         train_samples=run.data.train.num_samples * run.world_size,
-        train_time_s=sum(r.get("time", 0.0) for r in run.history), run_dir=str(run.run_dir), **metrics,
+        train_time_s=sum(r.get("time", 0.0) for r in run.progress.history),
+        run_dir=str(run.run_dir),
+        **metrics,
         per_class_top1=dict(zip(meta["class_names"], test.per_class(), strict=True)),
-    )  # fmt: skip
-    run.emit("on_test_end", run, summary)
+    )
+    run.emit("on_test_end", summary)
     if run.main:
-        run.guard_io(lambda: write_reports(run.run_dir, run.history, confusion=test.confusion.cpu().tolist(),
-                                           class_names=meta["class_names"], summary=summary))  # fmt: skip
+        run.guard_io(
+            lambda: write_reports(
+                run.run_dir,
+                run.progress.history,
+                confusion=test.confusion.cpu().tolist(),
+                class_names=meta["class_names"],
+                summary=summary,
+            )
+        )
         run.say(scores_line(split, metrics))
         run.flush_log()
         print(f"run dir: {run.run_dir}")
+
+
+def autocast(device: torch.device, amp_dtype: torch.dtype | None):
+    """Autocast to ``amp_dtype`` on ``device`` (off for None)."""
+    return torch.autocast(
+        device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None
+    )
+
+
+def score(
+    model: nn.Module,
+    batches: Iterable,
+    cfg: Config,
+    *,
+    num_classes: int,
+    device: torch.device | None = None,
+    desc: str = "test",
+    show: bool = False,
+) -> Meter:
+    """Score ``model`` on ``batches`` as a run of ``cfg`` tests: the final test of training
+    and ``cnnzoo test`` both come here. The device, the memory format, the loss, AMP and
+    test-time augmentation are decided from ``cfg`` here and nowhere else; the model is moved
+    to the device and memory format the run trained in (``device``: this process's, under
+    torchrun; by default ``cfg.device``)."""
+    device = device or resolve_device(cfg.device)
+    model.to(device)
+    channels_last, _ = cpu_kernels.channels_last_allowed(model, device, cfg.channels_last)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    tta = cfg.data.test
+    return evaluate(
+        model,
+        batches,
+        build_loss(cfg.loss),
+        num_classes=num_classes,
+        amp_dtype=autocast_dtype(cfg.amp, device),
+        channels_last=channels_last,
+        tta_flip=tta.tta_flip,
+        tta_translate=tta.tta_translate,
+        desc=desc,
+        show=show,
+    )
 
 
 @torch.inference_mode()
@@ -656,9 +828,7 @@ def evaluate(
     ):
         if channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(
-            device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None
-        ):
+        with autocast(device, amp_dtype):
             views = tta_views(images, flip=tta_flip, translate=tta_translate)
             output = sum(model(v) for v in views) / len(views)
             loss = loss_fn(output, targets)
