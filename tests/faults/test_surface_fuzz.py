@@ -26,7 +26,7 @@ from cnnzoo.cli import main
 from cnnzoo.config import dump_config, load_config
 from cnnzoo.data.shards import FORMAT, INDEX, read_shard_index
 from cnnzoo.data.stats import ChannelStats, cached_channel_stats
-from cnnzoo.engine.runs import LOCK_FILE, run_lock
+from cnnzoo.rundir import LOCK, run_lock
 from cnnzoo.errors import CnnzooError
 from cnnzoo.export.core import SIDECAR_VERSION, load_exported, sidecar_path
 from fuzzing import examples
@@ -220,7 +220,7 @@ def test_a_lock_file_of_any_kind_is_taken_or_refused_and_nothing_else_is_written
     run, outside = folder / "run", folder / "precious.txt"
     run.mkdir()
     outside.write_bytes(b"keep me")
-    lock = run / LOCK_FILE
+    lock = run / LOCK
     if kind == "file":
         lock.write_bytes(content)
     elif kind == "empty file":
