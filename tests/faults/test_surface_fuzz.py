@@ -26,9 +26,9 @@ from cnnzoo.cli import main
 from cnnzoo.config import dump_config, load_config
 from cnnzoo.data.shards import FORMAT, INDEX, read_shard_index
 from cnnzoo.data.stats import ChannelStats, cached_channel_stats
-from cnnzoo.rundir import LOCK, run_lock
 from cnnzoo.errors import CnnzooError
 from cnnzoo.export.core import SIDECAR_VERSION, load_exported, sidecar_path
+from cnnzoo.rundir import LOCK, run_lock
 from fuzzing import examples
 
 pytestmark = pytest.mark.fuzz
