@@ -185,6 +185,7 @@ def test_an_export_sidecar_is_checked_or_refused_in_one_line(torchscript_model, 
 TRUE_STATS = ChannelStats((0.5,), (0.25,), ((0.0625,),))
 
 
+@pytest.mark.filterwarnings("ignore:.*computing the statistics again")
 @FUZZ
 @given(
     content=st.one_of(

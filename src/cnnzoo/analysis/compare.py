@@ -242,8 +242,18 @@ def _place_labels(ax, names: list[str], xs: list[float], ys: list[float]) -> boo
             if free:
                 line = None if near else dict(arrowstyle="-", lw=0.5, color="0.5", shrinkB=GAP)
                 at = (dx * 72 / ax.figure.dpi, dy * 72 / ax.figure.dpi)  # points: any dpi
-                labels.append(ax.annotate(names[i], (xs[i], ys[i]), xytext=at, textcoords="offset points",
-                                          fontsize=8, ha="left", va="bottom", arrowprops=line))  # fmt: skip
+                labels.append(
+                    ax.annotate(
+                        names[i],
+                        (xs[i], ys[i]),
+                        xytext=at,
+                        textcoords="offset points",
+                        fontsize=8,
+                        ha="left",
+                        va="bottom",
+                        arrowprops=line,
+                    )
+                )
                 taken.append(spot)
                 break
         else:

@@ -217,8 +217,13 @@ def plot_filters(conv: nn.Conv2d, name: str, path: Path) -> Path:
         ax.set_axis_off()
         if i < len(w):
             img = w[i].permute(1, 2, 0).numpy()
-            ax.imshow(img if img.shape[2] == 3 else img[:, :, 0], cmap="gray",
-                      vmin=0, vmax=1, interpolation="nearest")  # fmt: skip
+            ax.imshow(
+                img if img.shape[2] == 3 else img[:, :, 0],
+                cmap="gray",
+                vmin=0,
+                vmax=1,
+                interpolation="nearest",
+            )
     kh, kw = conv.kernel_size
     fig.suptitle(
         f"first layer {name}: {min(conv.out_channels, MAX_FILTERS)} of {conv.out_channels} "
@@ -244,8 +249,14 @@ def plot_stage_maps(maps: Sequence[tuple[str, Tensor]], title: str, path: Path) 
                 ax.imshow(ch.numpy(), cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
         row[0].set_title(f"{name} ({m.shape[0]}x{m.shape[1]}x{m.shape[2]})", fontsize=7, loc="left")
     fig.suptitle(title, fontsize=9)
-    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - 0.45 / (len(maps) + 0.3),
-                        hspace=0.35, wspace=0.05)  # fmt: skip
+    fig.subplots_adjust(
+        left=0.01,
+        right=0.99,
+        bottom=0.01,
+        top=1 - 0.45 / (len(maps) + 0.3),
+        hspace=0.35,
+        wspace=0.05,
+    )
     return _save(fig, path)
 
 

@@ -596,8 +596,15 @@ def _pareto_panel(ax: Any, rows: Sequence[Mapping[str, Any]], x: str, y: str) ->
     xy = [(float(r[x]), float(r[y])) for r in rows]
     front = pareto_front(xy)
     ax.scatter([p[0] for p in xy], [p[1] for p in xy], s=28, zorder=3)
-    ax.plot([xy[i][0] for i in front], [xy[i][1] for i in front], "--", alpha=0.6,
-            color="tab:orange", label="Pareto front", zorder=2)  # fmt: skip
+    ax.plot(
+        [xy[i][0] for i in front],
+        [xy[i][1] for i in front],
+        "--",
+        alpha=0.6,
+        color="tab:orange",
+        label="Pareto front",
+        zorder=2,
+    )
     ax.set_xscale("log")
     ax.set_ylabel(_HEADERS.get(y, y))
     ax.grid(alpha=0.3, which="both")
@@ -606,10 +613,11 @@ def _pareto_panel(ax: Any, rows: Sequence[Mapping[str, Any]], x: str, y: str) ->
     if y.endswith("top1"):  # an accuracy: no room above 100%
         ax.set_ylim(top=min(ax.get_ylim()[1], 100.0))
     return [
-        ax.annotate(label_of(r, rows), p, xytext=(5, 4), textcoords="offset points",
-                    fontsize=8, zorder=4)
+        ax.annotate(
+            label_of(r, rows), p, xytext=(5, 4), textcoords="offset points", fontsize=8, zorder=4
+        )
         for r, p in zip(rows, xy, strict=True)
-    ]  # fmt: skip
+    ]
 
 
 def _format_ms(value: float) -> str:

@@ -65,9 +65,11 @@ def run(args: argparse.Namespace) -> int:
     )
     inputs = f"input {args.input}" if args.input else "each model's own input"
     classes = f"{args.num_classes} classes" if args.num_classes else "its own classes"
-    print(f"{inputs}, {classes}, inference mode; latency at batch 1, throughput at batch "
-          f"{args.batch_size}: median of {args.repeats} timings after {args.warmup} warm-up "
-          f"passes, ± half their interquartile range")  # fmt: skip
+    print(
+        f"{inputs}, {classes}, inference mode; latency at batch 1, throughput at batch "
+        f"{args.batch_size}: median of {args.repeats} timings after {args.warmup} warm-up "
+        f"passes, ± half their interquartile range"
+    )
     print(format_table(rows, "markdown", batch_size=args.batch_size))
     if any(r["depthwise"] for r in rows):  # the saving those models are built on
         print()

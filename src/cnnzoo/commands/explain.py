@@ -67,9 +67,15 @@ def run(args: argparse.Namespace) -> int:
         Path(args.output) if args.output else rundir.paths(rundir.run_dir_of(args.target)).explain
     )
     written = explain(
-        model, images, names=_names(args.images), class_names=names, mean=meta["mean"],
-        std=meta["std"], out_dir=out_dir, target=target,
-    )  # fmt: skip
+        model,
+        images,
+        names=_names(args.images),
+        class_names=names,
+        mean=meta["mean"],
+        std=meta["std"],
+        out_dir=out_dir,
+        target=target,
+    )
     for path in written:
         print(path)
     return 0

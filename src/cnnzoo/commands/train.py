@@ -74,8 +74,16 @@ def run(args: argparse.Namespace) -> int:
 def torchrun_command(args: argparse.Namespace, nproc: int) -> list[str]:
     """``python -m torch.distributed.run --standalone --nproc-per-node N -m cnnzoo train ...``
     with the user's own train arguments (without ``--gpus``)."""
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-           f"--nproc-per-node={nproc}", "-m", "cnnzoo", "train"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={nproc}",
+        "-m",
+        "cnnzoo",
+        "train",
+    ]
     if args.config:
         cmd.append(str(args.config))
     if args.cfg_options:

@@ -543,20 +543,34 @@ def build_stream(
         decoder = DeviceDecoder(crop, in_chans, device) if defer else None
         if shards:
             batches = ShardBatches(
-                index, part, in_chans=in_chans, transform=crop, num_workers=workers,
-                decoder=decoder, **kw,
-            )  # fmt: skip
+                index,
+                part,
+                in_chans=in_chans,
+                transform=crop,
+                num_workers=workers,
+                decoder=decoder,
+                **kw,
+            )
             n = index.num_samples(part)
         else:
             split = parts[part]
             ds = StreamDataset(
-                split.paths, split.labels, in_chans=in_chans, transform=crop, seed=seed,
+                split.paths,
+                split.labels,
+                in_chans=in_chans,
+                transform=crop,
+                seed=seed,
                 defer=defer,
-            )  # fmt: skip
+            )
             batches = LoaderBatches(
-                ds, split.labels, num_workers=workers, keyed=True, decoder=decoder,
-                collate_fn=collate_pending if defer else None, **kw,
-            )  # fmt: skip
+                ds,
+                split.labels,
+                num_workers=workers,
+                keyed=True,
+                decoder=decoder,
+                collate_fn=collate_pending if defer else None,
+                **kw,
+            )
             n = len(split)
         if len(batches) == 0:
             raise _no_batch(part, n, batch_size, kw["drop_last"], world_size)

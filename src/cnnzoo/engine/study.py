@@ -148,8 +148,9 @@ def _images(folder: Path) -> list[Path]:
     )
 
 
-def make_subset(source: str | os.PathLike, dest: str | os.PathLike, budget: Budget,
-                seed: int = 0) -> Path:  # fmt: skip
+def make_subset(
+    source: str | os.PathLike, dest: str | os.PathLike, budget: Budget, seed: int = 0
+) -> Path:
     """Link a class-balanced subset of the ImageFolder ``source`` into ``dest``: per class,
     ``budget.val_per_class`` images of ``source/train`` into ``val/``, the next
     ``budget.train_per_class`` (None: the rest) into ``train/``, and
@@ -219,8 +220,15 @@ def default_data(study: Study) -> Path:
     return dataset_root("imagefolder", None, study.data_folder)
 
 
-def member_config(study: Study, member: Member, *, data: Path, epochs: int, work_dir: Path,
-                  cfg_options: Iterable[str] | Mapping[str, Any] = ()):  # fmt: skip
+def member_config(
+    study: Study,
+    member: Member,
+    *,
+    data: Path,
+    epochs: int,
+    work_dir: Path,
+    cfg_options: Iterable[str] | Mapping[str, Any] = (),
+):
     """The resolved config one network of the study trains with (the recipe, the network,
     the subset, the budget's epochs, then the user's ``cfg_options``)."""
     options: dict[str, Any] = {
@@ -297,8 +305,14 @@ def run_study(
     subset = make_subset(data or default_data(study), out / "data", plan)
     runs: list[Path] = []
     for i, member in enumerate(members, 1):
-        cfg = member_config(study, member, data=subset, epochs=plan.epochs,
-                            work_dir=out / "runs", cfg_options=cfg_options)  # fmt: skip
+        cfg = member_config(
+            study,
+            member,
+            data=subset,
+            epochs=plan.epochs,
+            work_dir=out / "runs",
+            cfg_options=cfg_options,
+        )
         latest = latest_run(out / "runs" / config_stem(cfg))
         if not _same_config(latest, cfg):
             latest = None  # another budget or --cfg-options: a new run
@@ -316,8 +330,9 @@ def run_study(
     return out
 
 
-def write_study_report(out: Path, rows: list[dict[str, Any]], *, study: Study, budget: str,
-                       plan: Budget, command: str) -> dict[str, Path]:  # fmt: skip
+def write_study_report(
+    out: Path, rows: list[dict[str, Any]], *, study: Study, budget: str, plan: Budget, command: str
+) -> dict[str, Path]:
     """``table.md`` (the table with the study, budget, recipe, machine and command),
     ``table.csv``, ``table.json``, ``curves.png``, ``pareto_macs.png``, ``pareto_latency.png``."""
     machine = machine_info()
@@ -325,8 +340,10 @@ def write_study_report(out: Path, rows: list[dict[str, Any]], *, study: Study, b
         row["run"] = os.path.relpath(row["run"], out)
     sizes = ", ".join(
         f"{s} {'all' if n is None else n}/class"
-        for s, n in zip(SPLITS, (plan.train_per_class, plan.val_per_class, plan.test_per_class), strict=True)
-    )  # fmt: skip
+        for s, n in zip(
+            SPLITS, (plan.train_per_class, plan.val_per_class, plan.test_per_class), strict=True
+        )
+    )
     gpu = f", {machine['gpu']}" if machine.get("gpu") else ""
     head = [
         f"# {study.title}",
@@ -338,10 +355,12 @@ def write_study_report(out: Path, rows: list[dict[str, Any]], *, study: Study, b
     if command:
         head.append(f"- command: `{command}`")
     written = {
-        "md": runs_table.write_text(out / "table.md", "\n".join(head) + "\n\n" + runs_table.format_runs(rows, "md")),
+        "md": runs_table.write_text(
+            out / "table.md", "\n".join(head) + "\n\n" + runs_table.format_runs(rows, "md")
+        ),
         "csv": runs_table.write_text(out / "table.csv", runs_table.format_runs(rows, "csv")),
         "json": runs_table.write_text(out / "table.json", runs_table.format_runs(rows, "json")),
-    }  # fmt: skip
+    }
     charts = dict(
         curves=runs_table.plot_curves(rows, out / rundir.CURVES),
         pareto_macs=runs_table.plot_pareto(
