@@ -686,11 +686,11 @@ def read_imagefolder(
     key = hashlib.sha1(f"{fingerprint}|{in_chans}|{image_size}|{skip_bad}".encode()).hexdigest()
     cache = cache_dir() / "imagefolder" / f"{key[:20]}.pt"
     fits = max_bytes is None or (cache.is_file() and cache.stat().st_size <= 1.1 * max_bytes)
-    out = _load_cached(cache) if fits else None
+    out = _load_cached(cache, class_names, splits, in_chans, image_size, skip_bad) if fits else None
     if out is None:
         out = _decode_or_defer(splits, root, in_chans, image_size, skip_bad, max_bytes)
         if out["train"].images is not None:
-            _save_cached(cache, out)
+            _save_cached(cache, out, class_names)
     return Source(
         name,
         out["train"],
@@ -743,20 +743,95 @@ def _decode_or_defer(
     return out
 
 
-def _load_cached(path: Path) -> dict[str, Split] | None:
+def _load_cached(
+    path: Path,
+    class_names: list[str],
+    listing: dict[str, tuple[list[Path], list[int]]],
+    in_chans: int | None,
+    image_size: tuple[int, int] | None,
+    skip_bad: bool,
+) -> dict[str, Split] | None:
+    """The decoded splits cached at ``path`` for the tree listed as ``class_names`` and
+    ``listing``, or ``None`` (decode again) when there is none. The cache is read from disk, so
+    it is checked like any other input: one that does not hold exactly what this tree decodes
+    to is rebuilt, with a one-line warning naming it and the reason."""
     if not path.is_file():
         return None
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-        return {k: Split(v["labels"], v["images"]) for k, v in obj.items()}
-    except Exception:  # noqa: BLE001 - a broken cache is rebuilt, not reported
-        return None
+    except Exception as e:  # noqa: BLE001 - a corrupt file can raise almost anything
+        reason = f"unreadable: {(str(e).strip().splitlines() or [type(e).__name__])[0]}"
+    else:
+        reason = _cache_problem(obj, class_names, listing, in_chans, image_size, skip_bad)
+    if reason is None:
+        return {k: Split(v["labels"], v["images"]) for k, v in obj["splits"].items()}
+    warnings.warn(
+        f"ignoring the cache of decoded images {path} ({reason}); decoding the images again",
+        stacklevel=4,
+    )
+    return None
 
 
-def _save_cached(path: Path, splits: dict[str, Split]) -> None:
+CACHE_FORMAT = "cnnzoo-imagefolder/2"
+
+
+def _cache_problem(
+    obj: object,
+    class_names: list[str],
+    listing: dict[str, tuple[list[Path], list[int]]],
+    in_chans: int | None,
+    image_size: tuple[int, int] | None,
+    skip_bad: bool,
+) -> str | None:
+    """What is wrong with the loaded cache ``obj`` for this tree, or ``None`` when it holds
+    uint8 images and int64 labels for exactly the tree's splits: the labels those of the files
+    (a subset of them with ``skip_bad``), in range of the class count, one image per label, all
+    of one shape with the channels and size asked for."""
+    if not isinstance(obj, dict) or obj.get("format") != CACHE_FORMAT:
+        return f'not a cache of this cnnzoo (expected "format": "{CACHE_FORMAT}")'
+    names, splits = obj.get("class_names"), obj.get("splits")
+    if not isinstance(names, list) or not all(isinstance(c, str) for c in names):
+        return "class_names is not a list of names"
+    if names != class_names:
+        return "its class names are not the tree's"
+    if not isinstance(splits, dict) or set(splits) != set(listing):
+        return f"its splits are not the tree's {sorted(listing)}"
+    shape = None
+    for part, (paths, labels) in listing.items():
+        entry = splits[part]
+        if not isinstance(entry, dict) or set(entry) != {"labels", "images"}:
+            return f"split {part} does not hold labels and images"
+        y, x = entry["labels"], entry["images"]
+        if type(y) is not Tensor or y.dtype != torch.int64 or y.dim() != 1:
+            return f"the {part} labels are not a 1-d int64 tensor"
+        if type(x) is not Tensor or x.dtype != torch.uint8 or x.dim() != 4:
+            return f"the {part} images are not a 4-d uint8 tensor"
+        if len(x) != len(y):
+            return f"{len(x)} {part} images but {len(y)} labels"
+        if len(y) == 0 or len(y) > len(paths) or (not skip_bad and len(y) != len(paths)):
+            return f"{len(y)} {part} images for the {len(paths)} files of the tree"
+        if int(y.min()) < 0 or int(y.max()) >= len(class_names):
+            return f"a {part} label is out of range 0..{len(class_names) - 1}"
+        if not skip_bad and not torch.equal(y, torch.tensor(labels, dtype=torch.int64)):
+            return f"the {part} labels are not those of the files"
+        shape = shape or tuple(x.shape[1:])
+        if tuple(x.shape[1:]) != shape:
+            return f"the {part} images are {tuple(x.shape[1:])}, others {shape}"
+    if shape[0] not in (1, 3) or (in_chans is not None and shape[0] != in_chans):
+        return f"its images have {shape[0]} channels"
+    if image_size is not None and shape[1:] != tuple(image_size):
+        return f"its images are {shape[1]}x{shape[2]}, not {image_size[0]}x{image_size[1]}"
+    return None
+
+
+def _save_cached(path: Path, splits: dict[str, Split], class_names: list[str]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        state = {k: {"labels": s.labels, "images": s.images} for k, s in splits.items()}
+        state = dict(
+            format=CACHE_FORMAT,
+            class_names=list(class_names),
+            splits={k: {"labels": s.labels, "images": s.images} for k, s in splits.items()},
+        )
         atomic_write(path, lambda f: torch.save(state, f))
     except (OSError, RuntimeError) as e:  # torch.save reports a failed write as RuntimeError
         reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
