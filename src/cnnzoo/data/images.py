@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import os
+import threading
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -87,30 +89,108 @@ def image_channels(mode: str) -> int:
     return 1 if mode in _GREY_MODES else 3
 
 
+class _LibraryWarnings:
+    """Catches the warnings that PIL raises about an image file while a thread opens or decodes
+    it, so that they become part of cnnzoo's one message (when the file cannot be read) or
+    stay silent (when it can), instead of a library's warning line printed before cnnzoo's.
+
+    Python's warning filters belong to the whole process, and ``warnings.catch_warnings`` is
+    not safe in threads (the ImageFolder reader decodes in a thread pool): so the first thread
+    to enter puts one filter in front ("always" for warnings from PIL's modules, whatever the
+    filters behind it say) and a hook that hands each warning to the list of the thread that
+    raised it; the last thread to leave puts the filters and the hook back. A warning raised
+    meanwhile by a thread that is not decoding goes to the hook that was there before."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._saved: warnings.catch_warnings | None = None
+        self._shown = warnings.showwarning
+        self._thread = threading.local()
+
+    @contextmanager
+    def caught(self) -> Iterator[list[str]]:
+        """The warnings raised in this thread in the block, as ``Category: message`` lines."""
+        outer = getattr(self._thread, "log", None)
+        log: list[str] = []
+        with self._lock:
+            if self._users == 0:
+                self._saved = warnings.catch_warnings()
+                self._saved.__enter__()
+                self._shown = warnings.showwarning
+                warnings.filterwarnings("always", module=r"PIL\b")
+                warnings.showwarning = self._hand_on
+            self._users += 1
+        self._thread.log = log
+        try:
+            yield log
+        finally:
+            self._thread.log = outer
+            with self._lock:
+                self._users -= 1
+                if self._users == 0:
+                    self._saved.__exit__(None, None, None)
+                    self._saved = None
+
+    def _hand_on(self, message, category, filename, lineno, file=None, line=None) -> None:
+        log = getattr(self._thread, "log", None)
+        if log is None:
+            self._shown(message, category, filename, lineno, file, line)
+            return
+        text = f"{category.__name__}: {str(message).strip()}"
+        if text not in log:
+            log.append(text)
+
+
+_library_warnings = _LibraryWarnings()
+
+
+def _with_warnings(message: str, caught: list[str]) -> str:
+    """``message`` with the warnings PIL raised about the file folded in (at most three)."""
+    if not caught:
+        return message
+    said = "; ".join(w.replace("\n", " ") for w in caught[:3])
+    more = f" and {len(caught) - 3} more" if len(caught) > 3 else ""
+    return f"{message} (PIL warned: {said}{more})"
+
+
 @contextmanager
 def open_image(path: Path, data: bytes | bytearray | None = None) -> Iterator[PILImage]:
     """``PIL.Image.open(path)`` in a context where every way the file can fail (missing,
     empty, corrupt, truncated, a decompression bomb) becomes a :class:`DataError` naming it,
     including failures while the image is decoded inside the ``with`` block. ``data``: the
-    file's bytes, already read (from a tar shard, say); ``path`` then only names it."""
+    file's bytes, already read (from a tar shard, say); ``path`` then only names it.
+
+    PIL's warnings about the file (a bad TIFF tag, corrupt EXIF data, an image large enough
+    for PIL's decompression-bomb warning but under its limit, which is read) are not shown:
+    they are folded into the :class:`DataError` when the file cannot be read, and dropped
+    when it can."""
     from PIL import Image, UnidentifiedImageError
 
-    try:
-        if (path.stat().st_size if data is None else len(data)) == 0:
-            raise DataError(f"image file {path} is empty (0 bytes); delete or replace it")
-        with Image.open(path if data is None else io.BytesIO(data)) as img:
-            yield img
-    except DataError:
-        raise
-    except FileNotFoundError:
-        raise DataError(f"image file {path} does not exist; check the path") from None
-    except Image.DecompressionBombError as e:
-        raise DataError(
-            f"refusing image {path}: {str(e).rstrip('.')} (PIL's guard against decompression "
-            f"bombs); delete or replace the file"
-        ) from None
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
-        raise DataError(f"cannot read image {path}: {e}; delete or replace the file") from None
+    with _library_warnings.caught() as caught:
+        try:
+            if (path.stat().st_size if data is None else len(data)) == 0:
+                raise DataError(f"image file {path} is empty (0 bytes); delete or replace it")
+            with Image.open(path if data is None else io.BytesIO(data)) as img:
+                yield img
+        except DataError as e:
+            if not caught:
+                raise
+            raise DataError(_with_warnings(str(e), caught)) from None
+        except FileNotFoundError:
+            raise DataError(f"image file {path} does not exist; check the path") from None
+        except Image.DecompressionBombError as e:
+            raise DataError(
+                _with_warnings(
+                    f"refusing image {path}: {str(e).rstrip('.')} (PIL's guard against "
+                    f"decompression bombs); delete or replace the file",
+                    caught,
+                )
+            ) from None
+        except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
+            raise DataError(
+                _with_warnings(f"cannot read image {path}: {e}; delete or replace the file", caught)
+            ) from None
 
 
 def decode_image(
