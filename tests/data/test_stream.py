@@ -18,7 +18,7 @@ from PIL import Image
 from cnnzoo.config import load_config
 from cnnzoo.data import build_data
 from cnnzoo.data.augment import RandomResizedCrop
-from cnnzoo.data.device_loader import seeded_generator
+from cnnzoo.data.batches import seeded_generator
 from cnnzoo.data.shards import INDEX, ShardBatches, iter_shard, read_shard_index, write_shards
 from cnnzoo.data.stream import CenterCrop, Encoded, Pending, TrainCrop
 from cnnzoo.errors import ConfigError, DataError

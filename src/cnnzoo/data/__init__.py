@@ -5,6 +5,7 @@ iterables; ``prepare_images`` turns image files into a model-ready batch for ``p
 """
 
 from cnnzoo.data.augment import OPS, AugContext, Pipeline, build_pipeline, check_pipeline
+from cnnzoo.data.batches import BatchIterable
 from cnnzoo.data.build import DataBundle, build_data, describe, split_train_val
 from cnnzoo.data.datasets import (
     READERS,
@@ -17,7 +18,7 @@ from cnnzoo.data.datasets import (
     read_dataset,
     read_idx,
 )
-from cnnzoo.data.device_loader import BatchIterable, DeviceBatches
+from cnnzoo.data.device_loader import DeviceBatches
 from cnnzoo.data.from_datasets import from_datasets
 from cnnzoo.data.images import decode_image, normalize, prepare_images
 from cnnzoo.data.loader import LoaderBatches

@@ -5,7 +5,7 @@ Every op takes a float batch ``x`` (B, C, H, W) on the [0, 1] scale, its targets
 pair. Random parameters are drawn on the CPU from that generator (a few numbers per
 sample) and applied on the batch's device in one go, so a batch is augmented identically on
 any device and a given (seed, epoch, rank) always replays the same augmentations.
-Normalisation comes after the pipeline (see :mod:`cnnzoo.data.device_loader`).
+Normalisation comes after the pipeline (see :mod:`cnnzoo.data.batches`).
 """
 
 from __future__ import annotations

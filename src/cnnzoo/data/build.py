@@ -3,7 +3,7 @@
 Read the dataset (uint8, converted and resized once) -> hold out a seeded validation split
 -> keep a seeded subset of the rest when ``train_subset`` asks (quick trials) -> per-channel
 statistics of the train split (cached) -> the training pipeline -> one
-:class:`~cnnzoo.data.device_loader.BatchIterable` per split, on the device path or the
+:class:`~cnnzoo.data.batches.BatchIterable` per split, on the device path or the
 DataLoader path.
 """
 
@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from cnnzoo.data.augment import AugContext, build_pipeline
+from cnnzoo.data.batches import BatchIterable, seeded_generator
 from cnnzoo.data.datasets import (
     FOLDER_TYPES,
     READERS,
@@ -28,7 +29,7 @@ from cnnzoo.data.datasets import (
     dataset_root,
     read_dataset,
 )
-from cnnzoo.data.device_loader import BatchIterable, DeviceBatches, seeded_generator
+from cnnzoo.data.device_loader import DeviceBatches
 from cnnzoo.data.images import as_size, resize_uint8
 from cnnzoo.data.loader import ImageFileDataset, LoaderBatches, UInt8Dataset, unwrapped
 from cnnzoo.data.stats import ChannelStats, cached_channel_stats, channel_stats, chunks

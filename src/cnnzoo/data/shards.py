@@ -39,9 +39,9 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from cnnzoo.data.batches import BatchIterable, seeded_generator
 from cnnzoo.data.build import split_train_val
 from cnnzoo.data.datasets import Split, list_imagefolder
-from cnnzoo.data.device_loader import BatchIterable, seeded_generator
 from cnnzoo.data.images import IMAGE_EXTENSIONS, decode_image, probe_image
 from cnnzoo.data.loader import unwrapped
 from cnnzoo.data.stats import channel_stats

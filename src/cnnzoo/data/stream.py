@@ -47,6 +47,7 @@ from cnnzoo.data.augment import (
     RandomResizedCrop,
     build_pipeline,
 )
+from cnnzoo.data.batches import BatchIterable, seeded_generator
 from cnnzoo.data.build import DataBundle, _no_batch, split_train_val, train_subset
 from cnnzoo.data.datasets import (
     Split,
@@ -54,7 +55,6 @@ from cnnzoo.data.datasets import (
     dataset_root,
     list_imagefolder,
 )
-from cnnzoo.data.device_loader import BatchIterable, seeded_generator
 from cnnzoo.data.images import as_size, decode_image, open_image
 from cnnzoo.data.loader import LoaderBatches
 from cnnzoo.errors import ConfigError, DataError
