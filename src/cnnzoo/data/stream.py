@@ -27,7 +27,6 @@ on timing: a resumed epoch replays exactly. Memory stays bounded by workers x pr
 from __future__ import annotations
 
 import itertools
-import math
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -35,7 +34,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 from torchvision.io import ImageReadMode, decode_jpeg  # imported before the workers fork
@@ -55,139 +53,22 @@ from cnnzoo.data.datasets import (
     dataset_root,
     list_imagefolder,
 )
-from cnnzoo.data.images import as_size, decode_image, open_image
+from cnnzoo.data.images import (
+    CenterCrop,
+    TrainCrop,
+    as_size,
+    decode_full,
+    open_image,
+    read_file,
+)
 from cnnzoo.data.loader import LoaderBatches
-from cnnzoo.errors import ConfigError, DataError
-from cnnzoo.fileio import open_regular
+from cnnzoo.errors import ConfigError
 from cnnzoo.schema import DECODERS
 
 if TYPE_CHECKING:  # shards.py imports this module
     from cnnzoo.data.shards import ShardIndex
 
-MAX_FILE_BYTES = 1 << 28  # an image file larger than 256 MiB is refused unread
 EVAL_RESIZE_RATIO = 256 / 224  # the ImageNet convention: resize 256, centre crop 224
-
-
-def read_file(path: str | os.PathLike) -> bytearray:
-    """The bytes of an image file; a missing, unreadable or huge file raises
-    :class:`DataError` naming it."""
-    path = Path(path)
-    try:
-        with open_regular(path) as f:
-            size = os.fstat(f.fileno()).st_size
-            if size > MAX_FILE_BYTES:
-                raise DataError(
-                    f"image file {path} is {size:,} bytes, more than any image this reads "
-                    f"({MAX_FILE_BYTES:,}); delete or replace it"
-                )
-            data = bytearray(size)
-            del data[f.readinto(data) :]
-    except FileNotFoundError:
-        raise DataError(f"image file {path} does not exist; check the path") from None
-    except OSError as e:
-        raise DataError(f"cannot read image {path}: {e.strerror or e}") from None
-    return data
-
-
-def decode_full(data: bytearray, name: str, in_chans: int) -> Tensor:
-    """uint8 (``in_chans``, H, W) at full resolution from an image file's bytes ``data``
-    (``name`` names it in errors). PIL reads the header first and refuses decompression bombs;
-    RGB and grey JPEGs are then decoded by torchvision (libjpeg-turbo, no PIL image in between),
-    everything else by PIL exactly as the other paths decode it."""
-    with open_image(Path(name), data) as img:
-        jpeg = img.format == "JPEG" and img.mode in ("RGB", "L")
-    if jpeg:
-        mode = ImageReadMode.RGB if in_chans == 3 else ImageReadMode.GRAY
-        try:
-            with warnings.catch_warnings():  # torchvision 0.29 points image decoding to TorchCodec
-                warnings.simplefilter("ignore", DeprecationWarning)
-                return decode_jpeg(torch.frombuffer(data, dtype=torch.uint8), mode=mode)
-        except RuntimeError:
-            pass  # PIL decodes it again and names what is wrong with it
-    return decode_image(name, in_chans, data=data)
-
-
-def _resize(img: Tensor, size: tuple[int, int]) -> Tensor:
-    """Bilinear, antialiased resize of one uint8 (C, H, W) image: torch's uint8 kernel on the
-    CPU, :func:`_resize_float` elsewhere."""
-    if tuple(img.shape[-2:]) == tuple(size):
-        return img
-    if img.device.type != "cpu":
-        return _resize_float(img, size)
-    return F.interpolate(img[None], size=size, mode="bilinear", antialias=True)[0]
-
-
-def _resize_float(img: Tensor, size: tuple[int, int]) -> Tensor:
-    """:func:`_resize` in float32, rounded back to uint8 (CUDA has no uint8 kernel for it)."""
-    out = F.interpolate(img[None].float(), size=size, mode="bilinear", antialias=True)[0]
-    return out.round_().clamp_(0, 255).to(torch.uint8)
-
-
-class TrainCrop:
-    """The per-sample Inception crop (Szegedy et al. 2015): a box covering ``scale`` of the
-    full image with aspect ratio in ``ratio`` (torchvision's rule, shared with the batch op
-    :class:`RandomResizedCrop`), resized to ``size``; then mirrored with probability ``flip``."""
-
-    def __init__(self, crop: RandomResizedCrop, flip: float = 0.0) -> None:
-        self.crop, self.flip = crop, flip
-        self.size = crop.size
-
-    def box(self, H: int, W: int, g: torch.Generator) -> tuple[int, int, int, int]:
-        """(top, left, h, w): :meth:`RandomResizedCrop.boxes` for one image, the same random
-        numbers drawn in the same order, in Python floats (a tenth of the time for one box)."""
-        (lo, hi), (r0, r1) = self.crop.scale, self.crop.ratio
-        u_area, u_ratio = (torch.rand(10, generator=g, dtype=torch.float64).tolist() for _ in "ar")
-        u_top = float(torch.rand(1, generator=g, dtype=torch.float64))
-        u_left = float(torch.rand(1, generator=g, dtype=torch.float64))
-        for a, r in zip(u_area, u_ratio, strict=True):
-            area = H * W * (lo + (hi - lo) * a)
-            ar = math.exp(math.log(r0) + (math.log(r1) - math.log(r0)) * r)
-            w, h = round(math.sqrt(area * ar)), round(math.sqrt(area / ar))
-            if 1 <= w <= W and 1 <= h <= H:
-                return math.floor(u_top * (H - h + 1)), math.floor(u_left * (W - w + 1)), h, w
-        if W / H < r0:  # no try fitted: the centre crop of the nearest allowed ratio
-            w, h = W, round(W / r0)
-        elif W / H > r1:
-            w, h = round(H * r1), H
-        else:
-            w, h = W, H
-        return (H - h) // 2, (W - w) // 2, h, w
-
-    def params(self, H: int, W: int, g: torch.Generator) -> tuple[int, int, int, int, bool]:
-        """(top, left, h, w, mirrored) for an H x W image: everything random about its crop."""
-        box = self.box(H, W, g)
-        return (*box, bool(self.flip) and float(torch.rand(1, generator=g)) < self.flip)
-
-    def apply(self, img: Tensor, params: tuple[int, int, int, int, bool]) -> Tensor:
-        top, left, h, w, mirrored = params
-        out = _resize(img[:, top : top + h, left : left + w], self.size)
-        return (out.flip(-1) if mirrored else out).contiguous()
-
-    def __call__(self, img: Tensor, g: torch.Generator) -> Tensor:
-        return self.apply(img, self.params(img.shape[1], img.shape[2], g))
-
-
-class CenterCrop:
-    """The standard evaluation transform: the shorter side resized to ``resize`` (the longer in
-    proportion, as torchvision's ``Resize(int)``), then the centre ``size`` window."""
-
-    def __init__(self, resize: int, size: tuple[int, int]) -> None:
-        self.resize, self.size = resize, size
-
-    def params(self, H: int, W: int, g: torch.Generator | None = None) -> tuple[int, int]:
-        """The resized (h, w) of an H x W image; nothing is random."""
-        r = self.resize
-        return (r, int(r * W / H)) if H <= W else (int(r * H / W), r)
-
-    def apply(self, img: Tensor, params: tuple[int, int]) -> Tensor:
-        h, w = params
-        img = _resize(img, (h, w))
-        ch, cw = self.size
-        top, left = int(round((h - ch) / 2.0)), int(round((w - cw) / 2.0))
-        return img[:, top : top + ch, left : left + cw].contiguous()
-
-    def __call__(self, img: Tensor, g: torch.Generator | None = None) -> Tensor:
-        return self.apply(img, self.params(img.shape[1], img.shape[2]))
 
 
 def split_pipeline(
@@ -594,18 +475,14 @@ def build_stream(
 
 __all__ = [
     "DECODERS",
-    "CenterCrop",
     "DeviceDecoder",
     "Encoded",
     "Pending",
     "StreamDataset",
-    "TrainCrop",
     "build_stream",
     "collate_pending",
-    "decode_full",
     "decode_on_device",
     "prepare",
-    "read_file",
     "sample_generator",
     "split_pipeline",
 ]
