@@ -6,11 +6,9 @@ iterables; ``prepare_images`` turns image files into a model-ready batch for ``p
 
 from cnnzoo.data.augment import OPS, AugContext, Pipeline, build_pipeline, check_pipeline
 from cnnzoo.data.batches import BatchIterable
-from cnnzoo.data.build import DataBundle, build_data, describe, split_train_val
+from cnnzoo.data.build import build_data, describe
 from cnnzoo.data.datasets import (
     READERS,
-    Source,
-    Split,
     cache_dir,
     data_root,
     dataset_root,
@@ -22,6 +20,7 @@ from cnnzoo.data.device_loader import DeviceBatches
 from cnnzoo.data.from_datasets import from_datasets
 from cnnzoo.data.images import decode_image, normalize, prepare_images
 from cnnzoo.data.loader import LoaderBatches
+from cnnzoo.data.splits import DataBundle, Source, Split, split_train_val
 from cnnzoo.data.stats import ChannelStats, channel_stats
 
 DATASETS = tuple(READERS)

@@ -12,113 +12,30 @@ from __future__ import annotations
 import copy
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
 
 from cnnzoo.data.augment import AugContext, build_pipeline
-from cnnzoo.data.batches import BatchIterable, seeded_generator
-from cnnzoo.data.datasets import (
-    FOLDER_TYPES,
-    READERS,
-    Source,
-    Split,
-    cache_dir,
-    dataset_root,
-    read_dataset,
-)
+from cnnzoo.data.batches import BatchIterable
+from cnnzoo.data.datasets import FOLDER_TYPES, READERS, cache_dir, dataset_root, read_dataset
 from cnnzoo.data.device_loader import DeviceBatches
 from cnnzoo.data.images import as_size, resize_uint8
 from cnnzoo.data.loader import ImageFileDataset, LoaderBatches, UInt8Dataset, unwrapped
+from cnnzoo.data.splits import (
+    DataBundle,
+    Source,
+    Split,
+    no_batch,
+    split_train_val,
+    train_subset,
+)
 from cnnzoo.data.stats import ChannelStats, cached_channel_stats, channel_stats, chunks
 from cnnzoo.errors import ConfigError, DataError, unknown
 from cnnzoo.schema import complete_data
 
 DEVICE_LIMIT_BYTES = 2 * 1024**3  # 'auto' keeps datasets below this on the device
-
-
-@dataclass
-class DataBundle:
-    """The splits of one dataset as batch iterables, with what a model and a checkpoint
-    need to know about them."""
-
-    train: BatchIterable
-    val: BatchIterable | None
-    test: BatchIterable | None
-    dataset: str
-    num_classes: int
-    in_chans: int
-    image_size: tuple[int, int]
-    class_names: list[str]
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    loader: str
-    resize: int | None = None  # streamed: the shorter side evaluation images are resized to
-
-    def meta(self) -> dict[str, Any]:
-        """Plain-type description for checkpoints (``data_meta``) and ``predict``."""
-        return dict(
-            dataset=self.dataset,
-            num_classes=self.num_classes,
-            in_chans=self.in_chans,
-            image_size=list(self.image_size),
-            class_names=list(self.class_names),
-            mean=list(self.mean),
-            std=list(self.std),
-        )
-
-
-def split_train_val(train: Split, val_split: float, split_seed: int) -> tuple[Split, Split | None]:
-    """Hold out ``val_split`` of ``train`` (a permutation seeded by ``split_seed``); both
-    parts keep the original order."""
-    n = len(train)
-    n_val = int(round(val_split * n))
-    if val_split > 0 and n_val == 0:
-        n_val = 1
-    if n_val == 0:
-        return train, None
-    if n_val >= n:
-        raise ConfigError(f"data.val_split={val_split} leaves no training samples out of {n}")
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(int(split_seed)))
-    return train.subset(perm[n_val:].sort().values), train.subset(perm[:n_val].sort().values)
-
-
-def train_subset(train: Split, subset: float | int | None, split_seed: int) -> Split:
-    """The part of ``train`` that quick trials train on: a fraction (a float in (0, 1]) or a
-    number of images (an int), drawn by a permutation seeded by ``split_seed``, in the
-    original order; ``None`` keeps all of it."""
-    if subset is None:
-        return train
-    n = len(train)
-    if isinstance(subset, bool) or not isinstance(subset, int | float):
-        k = 0
-    elif isinstance(subset, int):
-        k = subset
-    else:
-        k = max(1, round(subset * n)) if 0 < subset <= 1 else 0
-    if not 1 <= k <= n:
-        raise ConfigError(
-            f"data.train_subset must be a fraction in (0, 1] or a number of images from 1 to "
-            f"{n} (the training split after the validation hold-out); got {subset!r}"
-        )
-    if k == n:
-        return train
-    perm = torch.randperm(n, generator=seeded_generator("train_subset", split_seed))
-    return train.subset(perm[:k].sort().values)
-
-
-def _no_batch(part: str, n: int, batch_size: int, drop_last: bool, world_size: int) -> ConfigError:
-    """The error for a split that would yield no batch at all (every epoch would be empty)."""
-    if not drop_last:
-        return ConfigError(f"data.{part} has no batch: {n} images for {world_size} processes")
-    shards = f" shared by {world_size} processes" if world_size > 1 else ""
-    return ConfigError(
-        f"data.{part} has no batch: its {n} images{shards} are fewer than "
-        f"data.{part}.batch_size={batch_size} and data.{part}.drop_last=True drops the "
-        f"partial batch; lower the batch size or set drop_last=False"
-    )
 
 
 def _stats(
@@ -264,7 +181,7 @@ def build_data(
             workers = cfg["num_workers"]
             batches = LoaderBatches(ds, split.labels, num_workers=workers, **kw)
         if len(batches) == 0:
-            raise _no_batch(part, len(split), batch_size, kw["drop_last"], world_size)
+            raise no_batch(part, len(split), batch_size, kw["drop_last"], world_size)
         return batches
 
     return DataBundle(
@@ -295,4 +212,4 @@ def describe(bundle: DataBundle) -> str:
     return ", ".join(parts)
 
 
-__all__ = ["DataBundle", "build_data", "describe", "split_train_val", "train_subset"]
+__all__ = ["build_data", "describe"]

@@ -19,7 +19,6 @@ import warnings
 import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
@@ -36,48 +35,10 @@ from cnnzoo.data.images import (
     probe_image,
     resize_uint8,
 )
+from cnnzoo.data.splits import Source, Split, stat_fingerprint
 from cnnzoo.errors import ConfigError, DataError, unknown
 from cnnzoo.fileio import atomic_write
 from cnnzoo.machine import cache_dir
-
-
-@dataclass
-class Split:
-    """One split: uint8 images (N, C, H, W) and int64 labels (N,).
-
-    For an ImageFolder too large to hold in memory, ``images`` is ``None`` and ``paths``
-    lists the files, decoded on demand by the DataLoader path."""
-
-    labels: Tensor
-    images: Tensor | None = None
-    paths: list[str] | None = None
-    lazy_shape: tuple[int, int, int] | None = None  # (C, H, W) the lazy files decode to
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        """(C, H, W) of one image."""
-        return tuple(self.images.shape[1:]) if self.images is not None else self.lazy_shape
-
-    def __len__(self) -> int:
-        return int(self.labels.shape[0])
-
-    def subset(self, idx: Tensor) -> Split:
-        paths = [self.paths[i] for i in idx.tolist()] if self.paths is not None else None
-        images = self.images[idx] if self.images is not None else None
-        return Split(self.labels[idx], images, paths, self.lazy_shape)
-
-
-@dataclass
-class Source:
-    """What a reader returns: the train split, the test split, a val split when the dataset
-    ships one, the class names, and a fingerprint of the files read (for caches)."""
-
-    name: str
-    train: Split
-    test: Split | None
-    class_names: list[str]
-    fingerprint: str
-    val: Split | None = None
 
 
 def data_root(root: str | os.PathLike | None) -> Path:
@@ -283,7 +244,7 @@ def _idx_dataset(
         train,
         test,
         class_names,
-        fingerprint=_stat_fingerprint(p for pair in found.values() for p in pair),
+        fingerprint=stat_fingerprint(p for pair in found.values() for p in pair),
     )
 
 
@@ -301,21 +262,6 @@ def _download(fetch: Callable[[], None]) -> str | None:
     except Exception as e:  # noqa: BLE001 - urllib, http and archive errors all mean "no data"
         return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
     return None
-
-
-def _stat_fingerprint(paths) -> str:
-    """A hash of the paths, sizes and modification times of the files (for cache keys). A
-    file that cannot be stat'ed (a symbolic link loop) counts as changed; reading it then
-    reports it."""
-    h = hashlib.sha1()
-    for p in paths:
-        try:
-            st = os.stat(p)
-            stamp = f"{st.st_size}|{st.st_mtime_ns}"
-        except OSError:
-            stamp = "unreadable"
-        h.update(os.fsencode(f"{os.path.abspath(p)}|{stamp}\n"))
-    return h.hexdigest()[:16]
 
 
 MNIST_CLASSES = [str(i) for i in range(10)]
@@ -461,7 +407,7 @@ def _cifar(name: str, root: Path, download: bool) -> Source:
         names = _read_cifar_meta(folder / "batches.meta", b"label_names", CIFAR10_CLASSES)
     else:
         names = _read_cifar_meta(folder / "meta", b"fine_label_names", [str(i) for i in range(100)])
-    return Source(name, train, test, names, fingerprint=_stat_fingerprint(files))
+    return Source(name, train, test, names, fingerprint=stat_fingerprint(files))
 
 
 def _fetch_cifar(ten: bool, root: Path) -> None:
@@ -682,7 +628,7 @@ def read_imagefolder(
     if name == "imagenet":
         check_imagenet_classes(class_names, root / "train")
     all_paths = [p for ps, _ in splits.values() for p in ps]
-    fingerprint = _stat_fingerprint(all_paths)
+    fingerprint = stat_fingerprint(all_paths)
     key = hashlib.sha1(f"{fingerprint}|{in_chans}|{image_size}|{skip_bad}".encode()).hexdigest()
     cache = cache_dir() / "imagefolder" / f"{key[:20]}.pt"
     fits = max_bytes is None or (cache.is_file() and cache.stat().st_size <= 1.1 * max_bytes)

@@ -40,8 +40,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from cnnzoo.data.batches import BatchIterable, seeded_generator
-from cnnzoo.data.build import split_train_val
-from cnnzoo.data.datasets import Split, list_imagefolder
+from cnnzoo.data.datasets import list_imagefolder
 from cnnzoo.data.images import (
     IMAGE_EXTENSIONS,
     MAX_FILE_BYTES,
@@ -52,6 +51,7 @@ from cnnzoo.data.images import (
     read_file,
 )
 from cnnzoo.data.loader import unwrapped
+from cnnzoo.data.splits import Split, split_train_val
 from cnnzoo.data.stats import channel_stats
 from cnnzoo.data.stream import DeviceDecoder, Pending, prepare, sample_generator
 from cnnzoo.errors import DataError

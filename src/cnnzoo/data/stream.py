@@ -46,13 +46,7 @@ from cnnzoo.data.augment import (
     build_pipeline,
 )
 from cnnzoo.data.batches import BatchIterable, seeded_generator
-from cnnzoo.data.build import DataBundle, _no_batch, split_train_val, train_subset
-from cnnzoo.data.datasets import (
-    Split,
-    check_imagenet_classes,
-    dataset_root,
-    list_imagefolder,
-)
+from cnnzoo.data.datasets import check_imagenet_classes, dataset_root, list_imagefolder
 from cnnzoo.data.images import (
     CenterCrop,
     TrainCrop,
@@ -62,6 +56,7 @@ from cnnzoo.data.images import (
     read_file,
 )
 from cnnzoo.data.loader import LoaderBatches
+from cnnzoo.data.splits import DataBundle, Split, no_batch, split_train_val, train_subset
 from cnnzoo.errors import ConfigError
 from cnnzoo.schema import DECODERS
 
@@ -454,7 +449,7 @@ def build_stream(
             )
             n = len(split)
         if len(batches) == 0:
-            raise _no_batch(part, n, batch_size, kw["drop_last"], world_size)
+            raise no_batch(part, n, batch_size, kw["drop_last"], world_size)
         return batches
 
     return DataBundle(
