@@ -9,7 +9,6 @@ from cnnzoo.data.batches import BatchIterable
 from cnnzoo.data.build import build_data, describe
 from cnnzoo.data.datasets import (
     READERS,
-    cache_dir,
     data_root,
     dataset_root,
     read_cifar_batch,
@@ -22,6 +21,7 @@ from cnnzoo.data.images import decode_image, normalize, prepare_images
 from cnnzoo.data.loader import LoaderBatches
 from cnnzoo.data.splits import DataBundle, Source, Split, split_train_val
 from cnnzoo.data.stats import ChannelStats, channel_stats
+from cnnzoo.machine import cache_dir
 
 DATASETS = tuple(READERS)
 

@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader
 
 from cnnzoo.data.augment import AugContext, build_pipeline
 from cnnzoo.data.batches import BatchIterable
-from cnnzoo.data.datasets import FOLDER_TYPES, READERS, cache_dir, dataset_root, read_dataset
+from cnnzoo.data.datasets import FOLDER_TYPES, READERS, dataset_root, read_dataset
 from cnnzoo.data.device_loader import DeviceBatches
 from cnnzoo.data.images import as_size, resize_uint8
 from cnnzoo.data.loader import ImageFileDataset, LoaderBatches, UInt8Dataset, unwrapped
@@ -33,6 +33,7 @@ from cnnzoo.data.splits import (
 )
 from cnnzoo.data.stats import ChannelStats, cached_channel_stats, channel_stats, chunks
 from cnnzoo.errors import ConfigError, DataError, unknown
+from cnnzoo.machine import cache_dir
 from cnnzoo.schema import complete_data
 
 DEVICE_LIMIT_BYTES = 2 * 1024**3  # 'auto' keeps datasets below this on the device

@@ -40,7 +40,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from cnnzoo.data.batches import BatchIterable, seeded_generator
-from cnnzoo.data.datasets import list_imagefolder
+from cnnzoo.data.imagefolder import list_imagefolder
 from cnnzoo.data.images import (
     IMAGE_EXTENSIONS,
     MAX_FILE_BYTES,

@@ -46,7 +46,8 @@ from cnnzoo.data.augment import (
     build_pipeline,
 )
 from cnnzoo.data.batches import BatchIterable, seeded_generator
-from cnnzoo.data.datasets import check_imagenet_classes, dataset_root, list_imagefolder
+from cnnzoo.data.datasets import dataset_root
+from cnnzoo.data.imagefolder import check_imagenet_classes, list_imagefolder
 from cnnzoo.data.images import (
     CenterCrop,
     TrainCrop,
