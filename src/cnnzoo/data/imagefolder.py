@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
+import time
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NoReturn
@@ -90,6 +93,42 @@ def _scan_folder(
     return class_names, paths, labels
 
 
+PROGRESS_MIN_IMAGES = 2000  # a split of fewer images decodes without a word
+PROGRESS_AFTER_S = 2.0  # nor does one that takes less time than this
+PROGRESS_EVERY_S = 10.0  # at most this long between lines (and a line per tenth of the split)
+
+
+class Progress:
+    """The lines that say how far the first decoding of a large ImageFolder split has got
+    (minutes for ImageNet, with nothing else to show), on stderr:
+    ``decoding DIR: 12,000/50,000 images (24%)``, a line per tenth of the split or every
+    :data:`PROGRESS_EVERY_S` seconds, whichever comes first, and one when it is done. Quiet
+    for a split of fewer than :data:`PROGRESS_MIN_IMAGES` images or one decoded within
+    :data:`PROGRESS_AFTER_S` seconds."""
+
+    def __init__(self, where: Path, total: int) -> None:
+        self.where, self.total = where, total
+        self.start = self.last = time.monotonic()
+        self.shown = 0  # images done at the last line
+
+    def tick(self, done: int) -> None:
+        """``done`` of the ``total`` images are decoded."""
+        if self.total < PROGRESS_MIN_IMAGES:
+            return
+        now = time.monotonic()
+        if now - self.start < PROGRESS_AFTER_S:
+            return
+        tenth = done * 10 // self.total > self.shown * 10 // self.total
+        if done == self.total or tenth or now - self.last >= PROGRESS_EVERY_S:
+            print(
+                f"decoding {self.where}: {done:,}/{self.total:,} images "
+                f"({100 * done // self.total}%)",
+                file=sys.stderr,
+                flush=True,
+            )
+            self.last, self.shown = now, done
+
+
 def _decode_all(
     paths: list[Path],
     bad: set[Path],
@@ -97,8 +136,10 @@ def _decode_all(
     in_chans: int,
     size: tuple[int, int] | None,
     skip_bad: bool,
+    where: Path,
 ) -> Split:
-    """Decode the files (in threads: PIL releases the GIL while decoding), in order."""
+    """Decode the files (in threads: PIL releases the GIL while decoding), in order; a large
+    split (``where``: its folder) reports its progress (:class:`Progress`)."""
 
     def decode(p: Path) -> Tensor | DataError:
         try:
@@ -108,7 +149,11 @@ def _decode_all(
 
     todo = [(p, y) for p, y in zip(paths, labels, strict=True) if p not in bad]
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        decoded = list(pool.map(decode, [p for p, _ in todo]))
+        progress = Progress(where, len(todo))
+        decoded = []
+        for img in pool.map(decode, [p for p, _ in todo]):
+            decoded.append(img)
+            progress.tick(len(decoded))
     images, kept, first = [], [], None
     for (p, y), img in zip(todo, decoded, strict=True):
         if isinstance(img, DataError):
@@ -179,7 +224,12 @@ def read_imagefolder(
     key = hashlib.sha1(f"{fingerprint}|{in_chans}|{image_size}|{skip_bad}".encode()).hexdigest()
     cache = cache_dir() / "imagefolder" / f"{key[:20]}.pt"
     fits = max_bytes is None or (cache.is_file() and cache.stat().st_size <= 1.1 * max_bytes)
-    out = _load_cached(cache, class_names, splits, in_chans, image_size, skip_bad) if fits else None
+    out = None
+    if fits:
+        out = _load_cached(
+            cache,
+            lambda obj: _cache_problem(obj, class_names, splits, in_chans, image_size, skip_bad),
+        )
     if out is None:
         out = _decode_or_defer(splits, root, in_chans, image_size, skip_bad, max_bytes)
         if out["train"].images is not None:
@@ -221,7 +271,7 @@ def _decode_or_defer(
     size = image_size or probes[0][1]
     if max_bytes is None or len(probes) * in_chans * size[0] * size[1] <= max_bytes:
         return {
-            k: _decode_all(ps, bad, y, in_chans, image_size, skip_bad)
+            k: _decode_all(ps, bad, y, in_chans, image_size, skip_bad, root / k)
             for k, (ps, y) in splits.items()
         }
     if image_size is None:
@@ -236,18 +286,11 @@ def _decode_or_defer(
     return out
 
 
-def _load_cached(
-    path: Path,
-    class_names: list[str],
-    listing: dict[str, tuple[list[Path], list[int]]],
-    in_chans: int | None,
-    image_size: tuple[int, int] | None,
-    skip_bad: bool,
-) -> dict[str, Split] | None:
-    """The decoded splits cached at ``path`` for the tree listed as ``class_names`` and
-    ``listing``, or ``None`` (decode again) when there is none. The cache is read from disk, so
-    it is checked like any other input: one that does not hold exactly what this tree decodes
-    to is rebuilt, with a one-line warning naming it and the reason."""
+def _load_cached(path: Path, problem: Callable[[object], str | None]) -> dict[str, Split] | None:
+    """The decoded splits cached at ``path``, or ``None`` (decode again) when there is none.
+    The cache is read from disk, so it is checked like any other input: one of which
+    ``problem`` (:func:`_cache_problem` for the tree) has something to say is rebuilt, with a
+    one-line warning naming it and the reason."""
     if not path.is_file():
         return None
     try:
@@ -255,7 +298,7 @@ def _load_cached(
     except Exception as e:  # noqa: BLE001 - a corrupt file can raise almost anything
         reason = f"unreadable: {(str(e).strip().splitlines() or [type(e).__name__])[0]}"
     else:
-        reason = _cache_problem(obj, class_names, listing, in_chans, image_size, skip_bad)
+        reason = problem(obj)
     if reason is None:
         return {k: Split(v["labels"], v["images"]) for k, v in obj["splits"].items()}
     warnings.warn(
