@@ -5,7 +5,6 @@ import torch
 import torchvision.transforms.v2 as T
 import torchvision.transforms.v2.functional as TF
 
-import cnnzoo.data.functional as fn
 from cnnzoo.data.augment import (
     AugContext,
     AutoAugment,
@@ -24,6 +23,7 @@ from cnnzoo.data.augment import (
     build_pipeline,
     check_pipeline,
 )
+from cnnzoo.data.augment import functional as fn
 from cnnzoo.errors import ConfigError, UnknownNameError
 
 CTX = AugContext(

@@ -8,7 +8,7 @@ import torchvision.transforms.v2 as T
 import torchvision.transforms.v2.functional as TF
 from torchvision.transforms import InterpolationMode
 
-import cnnzoo.data.functional as fn
+from cnnzoo.data.augment import functional as fn
 
 NEAREST = InterpolationMode.NEAREST
 

@@ -18,9 +18,10 @@ from PIL import Image
 from cnnzoo.config import load_config
 from cnnzoo.data import build_data
 from cnnzoo.data.augment import RandomResizedCrop
-from cnnzoo.data.device_loader import seeded_generator
+from cnnzoo.data.batches import seeded_generator
+from cnnzoo.data.images import CenterCrop, TrainCrop
 from cnnzoo.data.shards import INDEX, ShardBatches, iter_shard, read_shard_index, write_shards
-from cnnzoo.data.stream import CenterCrop, Encoded, Pending, TrainCrop
+from cnnzoo.data.stream import Encoded, Pending
 from cnnzoo.errors import ConfigError, DataError
 
 CPU = torch.device("cpu")
@@ -459,11 +460,11 @@ def test_the_cuda_stream_is_drained_before_nvjpeg_decodes(monkeypatch):
 def test_the_float_resize_of_other_devices_matches_the_uint8_kernel():
     """CUDA has no uint8 antialiased kernel: crops cut on the GPU are resized in float32 and
     rounded, within one level of the CPU's uint8 kernel."""
-    from cnnzoo.data.stream import _resize, _resize_float
+    from cnnzoo.data.images import resize_image, resize_image_float
 
     g = torch.Generator().manual_seed(0)
     img = torch.randint(0, 256, (3, 317, 233), dtype=torch.uint8, generator=g)
     for size in ((224, 224), (48, 61), (400, 300)):
-        a, b = _resize(img, size), _resize_float(img, size)
+        a, b = resize_image(img, size), resize_image_float(img, size)
         assert b.dtype == torch.uint8 and b.shape == a.shape
         assert (a.int() - b.int()).abs().max() <= 1

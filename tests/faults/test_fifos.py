@@ -14,7 +14,7 @@ import pytest
 from cnnzoo.analysis import runs as runs_table
 from cnnzoo.cli import main
 from cnnzoo.config import dump_config, load_config
-from cnnzoo.data.stream import read_file
+from cnnzoo.data.images import read_file
 from cnnzoo.errors import DataError
 from cnnzoo.fileio import NotRegularFile, open_regular, read_regular_text
 

@@ -1,123 +1,64 @@
 """``build_data``: from the ``data`` section of a config to train/val/test batch iterables.
 
-Read the dataset (uint8, converted and resized once) -> hold out a seeded validation split
--> keep a seeded subset of the rest when ``train_subset`` asks (quick trials) -> per-channel
-statistics of the train split (cached) -> the training pipeline -> one
-:class:`~cnnzoo.data.device_loader.BatchIterable` per split, on the device path or the
-DataLoader path.
+The one entry for every source and every batch path. It picks the path and plans it:
+
+- in memory (``data.loader`` 'device', 'dataloader' or 'auto'): read the dataset (uint8,
+  converted and resized once) -> hold out a seeded validation split -> keep a seeded subset
+  of the rest when ``train_subset`` asks (quick trials) -> per-channel statistics of the train
+  split (cached) -> the training pipeline; batches on the device
+  (:class:`~cnnzoo.data.device_loader.DeviceBatches`) or through DataLoader workers
+  (:class:`~cnnzoo.data.loader.LoaderBatches`).
+- streamed (``data.loader='stream'`` over an ImageFolder tree, or ``data.format='shards'``):
+  list the files (or read the shards' index) -> the same hold-out and subset -> the pipeline
+  split into the per-sample crop the workers cut and the batch ops
+  (:mod:`cnnzoo.data.stream`, :mod:`cnnzoo.data.shards`).
+
+Either plan then becomes one :class:`~cnnzoo.data.batches.BatchIterable` per split, built
+the same way (one ``make``), and a :class:`~cnnzoo.data.splits.DataBundle`.
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
-from collections.abc import Mapping
+import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
 
-from cnnzoo.data.augment import AugContext, build_pipeline
-from cnnzoo.data.datasets import (
-    FOLDER_TYPES,
-    READERS,
+from cnnzoo.data.augment import AugContext, Pipeline, build_pipeline
+from cnnzoo.data.batches import BatchIterable
+from cnnzoo.data.datasets import FOLDER_TYPES, READERS, dataset_root, read_dataset
+from cnnzoo.data.device_loader import DeviceBatches
+from cnnzoo.data.imagefolder import check_imagenet_classes, list_imagefolder
+from cnnzoo.data.images import CenterCrop, as_size, resize_uint8
+from cnnzoo.data.loader import ImageFileDataset, LoaderBatches, UInt8Dataset, unwrapped
+from cnnzoo.data.shards import SETTINGS, ShardBatches, ShardIndex, read_shard_index
+from cnnzoo.data.splits import (
+    DataBundle,
     Source,
     Split,
-    cache_dir,
-    dataset_root,
-    read_dataset,
+    no_batch,
+    split_train_val,
+    train_subset,
 )
-from cnnzoo.data.device_loader import BatchIterable, DeviceBatches, seeded_generator
-from cnnzoo.data.images import as_size, resize_uint8
-from cnnzoo.data.loader import ImageFileDataset, LoaderBatches, UInt8Dataset, unwrapped
 from cnnzoo.data.stats import ChannelStats, cached_channel_stats, channel_stats, chunks
+from cnnzoo.data.stream import (
+    DeviceDecoder,
+    StreamDataset,
+    collate_pending,
+    decode_on_device,
+    split_pipeline,
+)
 from cnnzoo.errors import ConfigError, DataError, unknown
+from cnnzoo.machine import cache_dir
 from cnnzoo.schema import complete_data
 
 DEVICE_LIMIT_BYTES = 2 * 1024**3  # 'auto' keeps datasets below this on the device
-
-
-@dataclass
-class DataBundle:
-    """The splits of one dataset as batch iterables, with what a model and a checkpoint
-    need to know about them."""
-
-    train: BatchIterable
-    val: BatchIterable | None
-    test: BatchIterable | None
-    dataset: str
-    num_classes: int
-    in_chans: int
-    image_size: tuple[int, int]
-    class_names: list[str]
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    loader: str
-    resize: int | None = None  # streamed: the shorter side evaluation images are resized to
-
-    def meta(self) -> dict[str, Any]:
-        """Plain-type description for checkpoints (``data_meta``) and ``predict``."""
-        return dict(
-            dataset=self.dataset,
-            num_classes=self.num_classes,
-            in_chans=self.in_chans,
-            image_size=list(self.image_size),
-            class_names=list(self.class_names),
-            mean=list(self.mean),
-            std=list(self.std),
-        )
-
-
-def split_train_val(train: Split, val_split: float, split_seed: int) -> tuple[Split, Split | None]:
-    """Hold out ``val_split`` of ``train`` (a permutation seeded by ``split_seed``); both
-    parts keep the original order."""
-    n = len(train)
-    n_val = int(round(val_split * n))
-    if val_split > 0 and n_val == 0:
-        n_val = 1
-    if n_val == 0:
-        return train, None
-    if n_val >= n:
-        raise ConfigError(f"data.val_split={val_split} leaves no training samples out of {n}")
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(int(split_seed)))
-    return train.subset(perm[n_val:].sort().values), train.subset(perm[:n_val].sort().values)
-
-
-def train_subset(train: Split, subset: float | int | None, split_seed: int) -> Split:
-    """The part of ``train`` that quick trials train on: a fraction (a float in (0, 1]) or a
-    number of images (an int), drawn by a permutation seeded by ``split_seed``, in the
-    original order; ``None`` keeps all of it."""
-    if subset is None:
-        return train
-    n = len(train)
-    if isinstance(subset, bool) or not isinstance(subset, int | float):
-        k = 0
-    elif isinstance(subset, int):
-        k = subset
-    else:
-        k = max(1, round(subset * n)) if 0 < subset <= 1 else 0
-    if not 1 <= k <= n:
-        raise ConfigError(
-            f"data.train_subset must be a fraction in (0, 1] or a number of images from 1 to "
-            f"{n} (the training split after the validation hold-out); got {subset!r}"
-        )
-    if k == n:
-        return train
-    perm = torch.randperm(n, generator=seeded_generator("train_subset", split_seed))
-    return train.subset(perm[:k].sort().values)
-
-
-def _no_batch(part: str, n: int, batch_size: int, drop_last: bool, world_size: int) -> ConfigError:
-    """The error for a split that would yield no batch at all (every epoch would be empty)."""
-    if not drop_last:
-        return ConfigError(f"data.{part} has no batch: {n} images for {world_size} processes")
-    shards = f" shared by {world_size} processes" if world_size > 1 else ""
-    return ConfigError(
-        f"data.{part} has no batch: its {n} images{shards} are fewer than "
-        f"data.{part}.batch_size={batch_size} and data.{part}.drop_last=True drops the "
-        f"partial batch; lower the batch size or set drop_last=False"
-    )
+EVAL_RESIZE_RATIO = 256 / 224  # the ImageNet convention: resize 256, centre crop 224
 
 
 def _stats(
@@ -137,6 +78,28 @@ def _stats(
     return cached_channel_stats(lambda: channel_stats(b for b, _ in unwrapped(loader)), cache_file)
 
 
+@dataclass
+class _Plan:
+    """A batch path, planned: what every split's :class:`BatchIterable` shares, and how to
+    build one (``batches(part, kw)``, ``kw`` the arguments every path takes; ``count(part)``:
+    the split's images, for the error when it yields no batch)."""
+
+    name: str
+    class_names: list[str]
+    in_chans: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    pipeline: Pipeline  # the training ops run on whole batches
+    train_size: tuple[int, int]  # the size of a training batch
+    eval_size: tuple[int, int]  # the size of an evaluation batch: the bundle's image_size
+    loader: str
+    parts: tuple[str, ...]
+    batches: Callable[[str, dict[str, Any]], BatchIterable]
+    count: Callable[[str], int]
+    base_size: tuple[int, int] | None = None
+    resize: int | None = None
+
+
 def build_data(
     cfg_data: Mapping[str, Any],
     *,
@@ -154,17 +117,60 @@ def build_data(
     name = cfg["type"]
     if name not in READERS:
         raise unknown("dataset", str(name), READERS)
-    loader = cfg["loader"]
-    if loader == "stream" or cfg["format"] == "shards":
-        from cnnzoo.data.stream import build_stream
-
-        return build_stream(cfg, device=device, seed=seed, rank=rank, world_size=world_size)
-    in_chans = cfg["in_chans"]
     if not isinstance(world_size, int) or world_size < 1 or not 0 <= rank < world_size:
         raise ConfigError(f"rank {rank} / world_size {world_size} is not a valid shard")
-    size = as_size(cfg["image_size"])
     device = torch.device(device)
+    streamed = cfg["loader"] == "stream" or cfg["format"] == "shards"
+    plan = _streamed(cfg, device) if streamed else _in_memory(cfg)
 
+    def make(part: str) -> BatchIterable | None:
+        if part not in plan.parts:
+            return None
+        training = part == "train"
+        part_cfg = cfg[part]
+        batch_size = part_cfg["batch_size"]
+        kw = dict(
+            batch_size=batch_size,
+            device=device,
+            mean=plan.mean,
+            std=plan.std,
+            out_size=plan.train_size if training else plan.eval_size,
+            base_size=plan.base_size,
+            pipeline=plan.pipeline if training else None,
+            shuffle=training,
+            drop_last=part_cfg["drop_last"],
+            seed=seed,
+            rank=rank,
+            world_size=world_size,
+        )
+        batches = plan.batches(part, kw)
+        if len(batches) == 0:
+            raise no_batch(part, plan.count(part), batch_size, kw["drop_last"], world_size)
+        return batches
+
+    return DataBundle(
+        train=make("train"),
+        val=make("val"),
+        test=make("test"),
+        dataset=str(plan.name),
+        num_classes=len(plan.class_names),
+        in_chans=plan.in_chans,
+        image_size=tuple(plan.eval_size),
+        class_names=list(plan.class_names),
+        mean=plan.mean,
+        std=plan.std,
+        loader=plan.loader,
+        resize=plan.resize,
+    )
+
+
+def _in_memory(cfg: dict[str, Any]) -> _Plan:
+    """The plan of the in-memory paths: the dataset read (and cached) as uint8 tensors, or an
+    ImageFolder too large for that as its file paths, batched on the device or by DataLoader
+    workers."""
+    name, loader = cfg["type"], cfg["loader"]
+    in_chans = cfg["in_chans"]
+    size = as_size(cfg["image_size"])
     folder = name in FOLDER_TYPES
     root = dataset_root(name, cfg["root"], cfg["folder"])
     src = read_dataset(
@@ -233,26 +239,10 @@ def build_data(
             f"data.test.tta_translate={shift} must be smaller than the images "
             f"({out_size[0]}x{out_size[1]}); airbench uses 2 pixels at 32x32"
         )
+    splits = {k: s for k, s in splits.items() if s is not None}
 
-    def make(split: Split | None, part: str) -> BatchIterable | None:
-        if split is None:
-            return None
-        part_cfg = cfg[part]
-        batch_size = part_cfg["batch_size"]
-        kw = dict(
-            batch_size=batch_size,
-            device=device,
-            mean=mean,
-            std=std,
-            out_size=out_size,
-            base_size=batch_resize,
-            pipeline=pipeline if part == "train" else None,
-            shuffle=part == "train",
-            drop_last=part_cfg["drop_last"],
-            seed=seed,
-            rank=rank,
-            world_size=world_size,
-        )
+    def batches_of(part: str, kw: dict[str, Any]) -> BatchIterable:
+        split = splits[part]
         if loader == "device":
             batches = DeviceBatches(split.images, split.labels, **kw)
         else:
@@ -262,23 +252,212 @@ def build_data(
                 ds = ImageFileDataset(split.paths, split.labels, chans, stored)
             workers = cfg["num_workers"]
             batches = LoaderBatches(ds, split.labels, num_workers=workers, **kw)
-        if len(batches) == 0:
-            raise _no_batch(part, len(split), batch_size, kw["drop_last"], world_size)
         return batches
 
-    return DataBundle(
-        train=make(train, "train"),
-        val=make(val, "val"),
-        test=make(src.test, "test"),
-        dataset=name,
-        num_classes=len(src.class_names),
+    return _Plan(
+        name=name,
+        class_names=src.class_names,
         in_chans=chans,
-        image_size=tuple(out_size),
-        class_names=list(src.class_names),
         mean=mean,
         std=std,
+        pipeline=pipeline,
+        train_size=out_size,
+        eval_size=out_size,
         loader=loader,
+        parts=tuple(splits),
+        batches=batches_of,
+        count=lambda part: len(splits[part]),
+        base_size=batch_resize,
     )
+
+
+def _streamed(cfg: dict[str, Any], device: torch.device) -> _Plan:
+    """The plan of the streaming paths (``data.loader='stream'``, ``data.format='shards'``):
+    full-resolution images decoded per sample by DataLoader workers, cut by the pipeline's
+    leading crop there, the rest of the pipeline run on the batch."""
+    shards = cfg["format"] == "shards"
+    if shards:
+        cfg, index = _with_shard_settings(cfg)
+    name = cfg["type"]
+    if name not in FOLDER_TYPES:
+        raise ConfigError(
+            f"data.loader='stream' reads image files: data.type must be imagefolder or "
+            f"imagenet, got {name!r}"
+        )
+    size, resize, in_chans, mean, std = _stream_settings(cfg)
+    root = dataset_root(name, cfg["root"], cfg["folder"])
+    train_cfg = cfg["train"]
+    if any(op["type"] == "PCAColor" for op in train_cfg["pipeline"]):
+        raise ConfigError(
+            "PCAColor needs the colour statistics of the whole training set, which the "
+            "streaming path does not compute; drop it or use data.loader='dataloader'"
+        )
+
+    if shards:
+        class_names, parts = index.classes, dict(index.splits)
+        if "val" not in parts and cfg["val_split"] > 0:
+            warnings.warn(
+                f"the shards in {root} hold no val split, and shards cannot hold one out of "
+                f"the training images as data.val_split={cfg['val_split']} asks: training "
+                f"without validation (write the shards with `cnnzoo shards FOLDER OUT "
+                f"--val-split F` to validate)",
+                stacklevel=3,
+            )
+        if cfg["train_subset"] is not None:
+            raise ConfigError(
+                "data.train_subset draws images out of the training split, which shards (read "
+                "front to back) cannot do: write shards of the subset, or drop data.train_subset"
+            )
+    else:
+        class_names, listing = list_imagefolder(root)
+        parts = {
+            k: Split(torch.tensor(y, dtype=torch.int64), paths=[str(p) for p in ps])
+            for k, (ps, y) in listing.items()
+        }
+        if "val" not in parts:
+            train, val = split_train_val(
+                parts["train"],
+                float(cfg["val_split"]),
+                cfg["split_seed"],
+            )
+            parts["train"] = train
+            if val is not None:
+                parts["val"] = val
+        # after the hold-out, as on the other paths: a trial validates on the full run's images
+        parts["train"] = train_subset(parts["train"], cfg["train_subset"], cfg["split_seed"])
+    if name == "imagenet":
+        check_imagenet_classes(class_names, root)
+    eval_crop = CenterCrop(resize, size)
+    pipeline = build_pipeline(train_cfg["pipeline"], AugContext(len(class_names), mean))
+    train_crop, rest = split_pipeline(pipeline, eval_crop)
+    workers = cfg["num_workers"]
+    defer = decode_on_device(cfg)
+
+    def batches_of(part: str, kw: dict[str, Any]) -> BatchIterable:
+        crop = train_crop if part == "train" else eval_crop
+        decoder = DeviceDecoder(crop, in_chans, device) if defer else None
+        if shards:
+            batches = ShardBatches(
+                index,
+                part,
+                in_chans=in_chans,
+                transform=crop,
+                num_workers=workers,
+                decoder=decoder,
+                **kw,
+            )
+        else:
+            split = parts[part]
+            ds = StreamDataset(
+                split.paths,
+                split.labels,
+                in_chans=in_chans,
+                transform=crop,
+                seed=kw["seed"],
+                defer=defer,
+            )
+            batches = LoaderBatches(
+                ds,
+                split.labels,
+                num_workers=workers,
+                keyed=True,
+                decoder=decoder,
+                collate_fn=collate_pending if defer else None,
+                **kw,
+            )
+        return batches
+
+    def count(part: str) -> int:
+        return index.num_samples(part) if shards else len(parts[part])
+
+    return _Plan(
+        name=name,
+        class_names=class_names,
+        in_chans=in_chans,
+        mean=mean,
+        std=std,
+        pipeline=rest,
+        train_size=rest.out_size(train_crop.size),
+        eval_size=size,
+        loader="shards" if shards else "stream",
+        parts=tuple(p for p in ("train", "val", "test") if p in parts),
+        batches=batches_of,
+        count=count,
+        resize=resize,
+    )
+
+
+def _stream_settings(cfg: Mapping[str, Any]) -> tuple[tuple[int, int], int, int, tuple, tuple]:
+    """(image_size, resize, in_chans, mean, std) of the streaming path, checked."""
+    size = as_size(cfg["image_size"])
+    if size is None:
+        raise ConfigError(
+            "the streaming path needs data.image_size (the crop size; 224 for ImageNet)"
+        )
+    resize = cfg["resize"] or round(max(size) * EVAL_RESIZE_RATIO)
+    if resize < max(size):
+        raise ConfigError(
+            f"data.resize={resize} is smaller than data.image_size={size[0]}x{size[1]}: the "
+            f"evaluation crop would not fit; use at least {max(size)} (256 for 224 crops)"
+        )
+    in_chans = cfg["in_chans"] or 3
+    mean, std = cfg["mean"], cfg["std"]
+    if mean is None or std is None:
+        raise ConfigError(
+            "the streaming path does not pass over the data to compute data.mean/std: set both "
+            "(ImageNet's: mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))"
+        )
+    if len(mean) != in_chans or len(std) != in_chans:
+        raise ConfigError(
+            f"data.mean/std need {in_chans} values (one per channel), got {len(mean)}/{len(std)}"
+        )
+    if cfg["skip_bad"]:
+        raise ConfigError(
+            "data.skip_bad is not available on the streaming path (images are checked as they "
+            "are decoded, and the error names the file): remove the bad files or use "
+            "data.loader='dataloader'"
+        )
+    return (
+        size,
+        int(resize),
+        in_chans,
+        tuple(map(float, mean)),
+        tuple(max(float(s), 1e-6) for s in std),
+    )
+
+
+def _with_shard_settings(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], ShardIndex]:
+    """``cfg`` for ``data.format='shards'`` completed from the shards' index, and the index.
+    The data set is the image files the shards hold (an ImageNet config keeps its class
+    check; any other type reads them as an ImageFolder), and the image_size, in_chans, mean
+    and std the config leaves unset are those the writer recorded. Whatever is still missing
+    or conflicting is one :class:`ConfigError` that lists all of it. Shards are always
+    streamed by worker processes: ``data.loader='dataloader'`` (a folder config's) reads
+    them so too; ``'device'`` (the whole data set held on the device) is refused."""
+    cfg = dict(cfg)
+    if cfg["type"] != "imagenet":
+        cfg["type"] = "imagefolder"
+    root = dataset_root(cfg["type"], cfg["root"], cfg["folder"])
+    index = read_shard_index(root)
+    for key in SETTINGS:
+        if cfg.get(key) is None and key in index.data:
+            cfg[key] = index.data[key]
+    problems = []
+    if cfg["loader"] == "device":  # 'dataloader': worker processes read them, as streamed
+        problems.append("data.loader='stream' or 'auto' (shards are always streamed)")
+    if cfg["image_size"] is None:
+        problems.append("data.image_size (the crop size, e.g. 224)")
+    if cfg["mean"] is None or cfg["std"] is None:
+        problems.append("data.mean and data.std (one value per channel)")
+    if problems:
+        needs = f"training on the shards in {root} needs {'; '.join(problems)}"
+        if not index.data:
+            needs += (
+                ", which their index does not record (written by an earlier cnnzoo): set them "
+                "with --cfg-options, or write the shards again with `cnnzoo shards`"
+            )
+        raise ConfigError(needs)
+    return cfg, index
 
 
 def describe(bundle: DataBundle) -> str:
@@ -294,4 +473,4 @@ def describe(bundle: DataBundle) -> str:
     return ", ".join(parts)
 
 
-__all__ = ["DataBundle", "build_data", "describe", "split_train_val", "train_subset"]
+__all__ = ["build_data", "describe"]

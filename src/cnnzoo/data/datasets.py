@@ -1,4 +1,9 @@
-"""Readers for the datasets cnnzoo trains on, each returning uint8 tensors.
+"""The data sets cnnzoo reads, by name (:data:`READERS`), and where it reads them from.
+
+The torchvision families are parsed here (MNIST, Fashion-MNIST, CIFAR-10/100, and
+scikit-learn's bundled digits); ImageFolder trees and ImageNet in
+:mod:`cnnzoo.data.imagefolder`. Every reader returns a :class:`~cnnzoo.data.splits.Source`
+of uint8 tensors.
 
 The file formats are parsed here, strictly: IDX files (MNIST, Fashion-MNIST) have their
 magic numbers, dimensions and sizes checked; CIFAR's Python pickles are read with an
@@ -10,74 +15,25 @@ torchvision's own download code and are then read by the same parsers.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import importlib.util
 import math
 import os
 import pickle
-import warnings
 import zlib
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
 
 import numpy as np
 import torch
-from torch import Tensor
 
+from cnnzoo.data.imagefolder import read_imagefolder, read_imagenet
 from cnnzoo.data.images import (
-    IMAGE_EXTENSIONS,
     as_size,
     convert_channels,
-    image_channels,
-    load_image,
-    probe_image,
     resize_uint8,
 )
+from cnnzoo.data.splits import Source, Split, stat_fingerprint
 from cnnzoo.errors import ConfigError, DataError, unknown
-from cnnzoo.fileio import atomic_write
-from cnnzoo.machine import cache_dir
-
-
-@dataclass
-class Split:
-    """One split: uint8 images (N, C, H, W) and int64 labels (N,).
-
-    For an ImageFolder too large to hold in memory, ``images`` is ``None`` and ``paths``
-    lists the files, decoded on demand by the DataLoader path."""
-
-    labels: Tensor
-    images: Tensor | None = None
-    paths: list[str] | None = None
-    lazy_shape: tuple[int, int, int] | None = None  # (C, H, W) the lazy files decode to
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        """(C, H, W) of one image."""
-        return tuple(self.images.shape[1:]) if self.images is not None else self.lazy_shape
-
-    def __len__(self) -> int:
-        return int(self.labels.shape[0])
-
-    def subset(self, idx: Tensor) -> Split:
-        paths = [self.paths[i] for i in idx.tolist()] if self.paths is not None else None
-        images = self.images[idx] if self.images is not None else None
-        return Split(self.labels[idx], images, paths, self.lazy_shape)
-
-
-@dataclass
-class Source:
-    """What a reader returns: the train split, the test split, a val split when the dataset
-    ships one, the class names, and a fingerprint of the files read (for caches)."""
-
-    name: str
-    train: Split
-    test: Split | None
-    class_names: list[str]
-    fingerprint: str
-    val: Split | None = None
 
 
 def data_root(root: str | os.PathLike | None) -> Path:
@@ -283,7 +239,7 @@ def _idx_dataset(
         train,
         test,
         class_names,
-        fingerprint=_stat_fingerprint(p for pair in found.values() for p in pair),
+        fingerprint=stat_fingerprint(p for pair in found.values() for p in pair),
     )
 
 
@@ -301,21 +257,6 @@ def _download(fetch: Callable[[], None]) -> str | None:
     except Exception as e:  # noqa: BLE001 - urllib, http and archive errors all mean "no data"
         return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
     return None
-
-
-def _stat_fingerprint(paths) -> str:
-    """A hash of the paths, sizes and modification times of the files (for cache keys). A
-    file that cannot be stat'ed (a symbolic link loop) counts as changed; reading it then
-    reports it."""
-    h = hashlib.sha1()
-    for p in paths:
-        try:
-            st = os.stat(p)
-            stamp = f"{st.st_size}|{st.st_mtime_ns}"
-        except OSError:
-            stamp = "unreadable"
-        h.update(os.fsencode(f"{os.path.abspath(p)}|{stamp}\n"))
-    return h.hexdigest()[:16]
 
 
 MNIST_CLASSES = [str(i) for i in range(10)]
@@ -461,7 +402,7 @@ def _cifar(name: str, root: Path, download: bool) -> Source:
         names = _read_cifar_meta(folder / "batches.meta", b"label_names", CIFAR10_CLASSES)
     else:
         names = _read_cifar_meta(folder / "meta", b"fine_label_names", [str(i) for i in range(100)])
-    return Source(name, train, test, names, fingerprint=_stat_fingerprint(files))
+    return Source(name, train, test, names, fingerprint=stat_fingerprint(files))
 
 
 def _fetch_cifar(ten: bool, root: Path) -> None:
@@ -526,264 +467,6 @@ def read_digits(root: Path | None = None, download: bool = False) -> Source:
         MNIST_CLASSES,
         fingerprint="sklearn",
     )
-
-
-# --------------------------------------------------------------------------------------
-# ImageFolder
-# --------------------------------------------------------------------------------------
-
-
-def _not_listable(e: OSError) -> NoReturn:
-    raise DataError(f"cannot list image folder {e.filename}: {e.strerror}") from None
-
-
-def _class_folders(folder: Path) -> list[str]:
-    """Names of the class sub-folders of ``folder`` (hidden ones skipped), sorted. A broken
-    symbolic link (a loop, or a link to nothing) or a name that is not UTF-8 is refused: one
-    would silently drop a class, the other cannot be written into checkpoints and reports."""
-    try:
-        entries = list(os.scandir(folder))
-    except OSError as e:
-        _not_listable(e)
-    names = []
-    for entry in entries:
-        if entry.name.startswith("."):
-            continue
-        if entry.is_symlink() and not os.path.exists(entry.path):
-            raise DataError(
-                f"{entry.path} is a broken symbolic link (it loops or points nowhere); "
-                f"remove it or point it at a class folder"
-            )
-        if not entry.is_dir():
-            continue
-        try:
-            entry.name.encode("utf-8")
-        except UnicodeEncodeError:
-            raise DataError(
-                f"class folder {os.fsencode(entry.name)!r} in {folder} has a name that is not "
-                f"UTF-8; rename it (class names go into checkpoints and reports)"
-            ) from None
-        names.append(entry.name)
-    return sorted(names)
-
-
-def _scan_folder(
-    folder: Path, class_names: list[str] | None
-) -> tuple[list[str], list[Path], list[int]]:
-    classes = _class_folders(folder)
-    if class_names is None:
-        if not classes:
-            raise DataError(
-                f"{folder} has no class sub-folders; expected {folder}/<class>/<image files>"
-            )
-        class_names = classes
-    else:
-        extra = sorted(set(classes) - set(class_names))
-        if extra:
-            raise DataError(f"{folder} has classes not in train/: {', '.join(extra[:5])}")
-    index = {c: i for i, c in enumerate(class_names)}
-    paths, labels = [], []
-    for c in classes:
-        found = [
-            os.path.join(d, n)
-            for d, _, names in os.walk(folder / c, onerror=_not_listable)
-            for n in names
-            if os.path.splitext(n)[1].lower() in IMAGE_EXTENSIONS
-        ]
-        paths += [Path(p) for p in sorted(found)]
-        labels += [index[c]] * len(found)
-    if not paths:
-        raise DataError(f"{folder} holds no image files ({', '.join(IMAGE_EXTENSIONS)})")
-    return class_names, paths, labels
-
-
-def _decode_all(
-    paths: list[Path],
-    bad: set[Path],
-    labels: list[int],
-    in_chans: int,
-    size: tuple[int, int] | None,
-    skip_bad: bool,
-) -> Split:
-    """Decode the files (in threads: PIL releases the GIL while decoding), in order."""
-
-    def decode(p: Path) -> Tensor | DataError:
-        try:
-            return load_image(p, in_chans, size)
-        except DataError as e:
-            return e
-
-    todo = [(p, y) for p, y in zip(paths, labels, strict=True) if p not in bad]
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        decoded = list(pool.map(decode, [p for p, _ in todo]))
-    images, kept, first = [], [], None
-    for (p, y), img in zip(todo, decoded, strict=True):
-        if isinstance(img, DataError):
-            if not skip_bad:
-                raise DataError(f"{img} (or set data.skip_bad=True to skip unreadable images)")
-            warnings.warn(f"skipping unreadable image: {img}", stacklevel=3)
-            continue
-        if first is None:
-            first = (p, img.shape)
-        elif size is None and img.shape != first[1]:
-            raise DataError(
-                f"{p} is {img.shape[1]}x{img.shape[2]} but {first[0]} is "
-                f"{first[1][1]}x{first[1][2]}: images of mixed sizes need "
-                f"data.image_size=<size> to resize them to one size"
-            )
-        images.append(img)
-        kept.append(y)
-    if not images:
-        raise DataError(
-            f"no readable images among {len(paths)} files under {paths[0].parent.parent}"
-        )
-    return Split(torch.tensor(kept, dtype=torch.int64), torch.stack(images))
-
-
-def list_imagefolder(root: Path) -> tuple[list[str], dict[str, tuple[list[Path], list[int]]]]:
-    """The class names and, per split (``train`` and those of ``val``/``test`` present), the
-    image files and their labels of the ImageFolder tree ``root``; nothing is opened."""
-    train_dir = root / "train"
-    if not train_dir.is_dir():
-        raise DataError(
-            f"ImageFolder root {root} has no train/ folder; expected {root}/train/<class>/<images> "
-            f"(and optionally val/ and test/); set data.root=<folder>, or put it in "
-            f"$CNNZOO_DATA/<data.folder>"
-        )
-    class_names, train_paths, train_labels = _scan_folder(train_dir, None)
-    splits = {"train": (train_paths, train_labels)}
-    for name in ("val", "test"):
-        if (root / name).is_dir():
-            _, p, y = _scan_folder(root / name, class_names)
-            splits[name] = (p, y)
-    return class_names, splits
-
-
-def read_imagefolder(
-    root: Path,
-    download: bool = False,
-    *,
-    in_chans: int | None = None,
-    image_size: tuple[int, int] | None = None,
-    skip_bad: bool = False,
-    max_bytes: int | None = None,
-    name: str = "imagefolder",
-) -> Source:
-    """A folder ``root`` with ``train/<class>/*.jpg|png|...`` and optionally ``val/`` and
-    ``test/`` of the same layout (torchvision's ImageFolder convention).
-
-    Every image is decoded once with PIL, converted to ``in_chans`` (default: 3 if any image
-    is in colour, else 1), resized to ``image_size`` and cached as a uint8 tensor file keyed
-    by a hash of the file list, in ``<cache>/imagefolder/``. When the decoded splits would
-    exceed ``max_bytes``, nothing is decoded: the splits keep their file paths for the
-    DataLoader path to decode lazily. ``name``: the data type (``imagenet`` is checked to
-    hold the 1000 classes before anything is decoded)."""
-    class_names, splits = list_imagefolder(root)
-    if name == "imagenet":
-        check_imagenet_classes(class_names, root / "train")
-    all_paths = [p for ps, _ in splits.values() for p in ps]
-    fingerprint = _stat_fingerprint(all_paths)
-    key = hashlib.sha1(f"{fingerprint}|{in_chans}|{image_size}|{skip_bad}".encode()).hexdigest()
-    cache = cache_dir() / "imagefolder" / f"{key[:20]}.pt"
-    fits = max_bytes is None or (cache.is_file() and cache.stat().st_size <= 1.1 * max_bytes)
-    out = _load_cached(cache) if fits else None
-    if out is None:
-        out = _decode_or_defer(splits, root, in_chans, image_size, skip_bad, max_bytes)
-        if out["train"].images is not None:
-            _save_cached(cache, out)
-    return Source(
-        name,
-        out["train"],
-        out.get("test"),
-        class_names,
-        fingerprint=fingerprint,
-        val=out.get("val"),
-    )
-
-
-def _decode_or_defer(
-    splits: dict[str, tuple[list[Path], list[int]]],
-    root: Path,
-    in_chans: int | None,
-    image_size: tuple[int, int] | None,
-    skip_bad: bool,
-    max_bytes: int | None,
-) -> dict[str, Split]:
-    """Decode every split, or (when that would exceed ``max_bytes``) only list the files."""
-    probes, bad = [], set()
-    for p in (p for ps, _ in splits.values() for p in ps):
-        try:
-            probes.append(probe_image(p))
-        except DataError as e:
-            if not skip_bad:
-                raise DataError(
-                    f"{e} (or set data.skip_bad=True to skip unreadable images)"
-                ) from None
-            warnings.warn(f"skipping unreadable image: {e}", stacklevel=3)
-            bad.add(p)
-    if not probes:
-        raise DataError(f"no readable images under {root}")
-    if in_chans is None:
-        in_chans = max(image_channels(mode) for mode, _ in probes)
-    size = image_size or probes[0][1]
-    if max_bytes is None or len(probes) * in_chans * size[0] * size[1] <= max_bytes:
-        return {
-            k: _decode_all(ps, bad, y, in_chans, image_size, skip_bad)
-            for k, (ps, y) in splits.items()
-        }
-    if image_size is None:
-        raise DataError(
-            f"{root}: an ImageFolder too large to hold decoded needs data.image_size=<size>"
-        )
-    out = {}
-    for k, (ps, y) in splits.items():
-        keep = [i for i, p in enumerate(ps) if p not in bad]
-        labels = torch.tensor([y[i] for i in keep], dtype=torch.int64)
-        out[k] = Split(labels, None, [str(ps[i]) for i in keep], (in_chans, *size))
-    return out
-
-
-def _load_cached(path: Path) -> dict[str, Split] | None:
-    if not path.is_file():
-        return None
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-        return {k: Split(v["labels"], v["images"]) for k, v in obj.items()}
-    except Exception:  # noqa: BLE001 - a broken cache is rebuilt, not reported
-        return None
-
-
-def _save_cached(path: Path, splits: dict[str, Split]) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        state = {k: {"labels": s.labels, "images": s.images} for k, s in splits.items()}
-        atomic_write(path, lambda f: torch.save(state, f))
-    except (OSError, RuntimeError) as e:  # torch.save reports a failed write as RuntimeError
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        warnings.warn(
-            f"could not cache decoded images at {path} (disk full or not writable?): {reason}; "
-            f"going on without the cache",
-            stacklevel=3,
-        )
-
-
-IMAGENET_CLASSES = 1000
-
-
-def check_imagenet_classes(class_names: list[str], where: Path) -> None:
-    """ImageNet-1k (ILSVRC 2012) has 1000 classes; any other count is not ImageNet."""
-    if len(class_names) != IMAGENET_CLASSES:
-        raise DataError(
-            f"{where} holds {len(class_names)} classes but ImageNet (ILSVRC 2012) has "
-            f"{IMAGENET_CLASSES}; for other image sets use data.type=imagefolder"
-        )
-
-
-def read_imagenet(root: Path, download: bool = False, **kwargs) -> Source:
-    """ImageNet-1k (Russakovsky et al. 2015) as an ImageFolder tree: ``root/train/<wnid>/``
-    and ``root/val/<wnid>/`` (the usual layout; torchvision's ``ImageNet`` class writes it),
-    read like :func:`read_imagefolder` and checked to hold the 1000 classes."""
-    return read_imagefolder(root, download, name="imagenet", **kwargs)
 
 
 # --------------------------------------------------------------------------------------

@@ -18,8 +18,8 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from cnnzoo.data.augment import AugContext, build_pipeline
-from cnnzoo.data.build import DataBundle
 from cnnzoo.data.device_loader import DeviceBatches
+from cnnzoo.data.splits import DataBundle
 from cnnzoo.data.stats import channel_stats
 from cnnzoo.errors import DataError
 

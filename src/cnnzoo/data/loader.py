@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from cnnzoo.data.device_loader import BatchIterable
+from cnnzoo.data.batches import BatchIterable
 from cnnzoo.data.images import load_image
 from cnnzoo.errors import CnnzooError
 

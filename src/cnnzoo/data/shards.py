@@ -39,22 +39,21 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from cnnzoo.data.build import split_train_val
-from cnnzoo.data.datasets import Split, list_imagefolder
-from cnnzoo.data.device_loader import BatchIterable, seeded_generator
-from cnnzoo.data.images import IMAGE_EXTENSIONS, decode_image, probe_image
-from cnnzoo.data.loader import unwrapped
-from cnnzoo.data.stats import channel_stats
-from cnnzoo.data.stream import (
+from cnnzoo.data.batches import BatchIterable, seeded_generator
+from cnnzoo.data.imagefolder import list_imagefolder
+from cnnzoo.data.images import (
+    IMAGE_EXTENSIONS,
     MAX_FILE_BYTES,
     CenterCrop,
-    DeviceDecoder,
-    Pending,
     TrainCrop,
-    prepare,
+    decode_image,
+    probe_image,
     read_file,
-    sample_generator,
 )
+from cnnzoo.data.loader import unwrapped
+from cnnzoo.data.splits import Split, split_train_val
+from cnnzoo.data.stats import channel_stats
+from cnnzoo.data.stream import DeviceDecoder, Pending, prepare, sample_generator
 from cnnzoo.errors import DataError
 from cnnzoo.fileio import atomic_write
 

@@ -27,167 +27,31 @@ on timing: a resumed epoch replays exactly. Memory stays bounded by workers x pr
 from __future__ import annotations
 
 import itertools
-import math
 import os
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 from torchvision.io import ImageReadMode, decode_jpeg  # imported before the workers fork
 
 from cnnzoo.data.augment import (
-    AugContext,
     Pipeline,
     RandomHorizontalFlip,
     RandomResizedCrop,
-    build_pipeline,
 )
-from cnnzoo.data.build import DataBundle, _no_batch, split_train_val, train_subset
-from cnnzoo.data.datasets import (
-    Split,
-    check_imagenet_classes,
-    dataset_root,
-    list_imagefolder,
+from cnnzoo.data.batches import seeded_generator
+from cnnzoo.data.images import (
+    CenterCrop,
+    TrainCrop,
+    decode_full,
+    open_image,
+    read_file,
 )
-from cnnzoo.data.device_loader import BatchIterable, seeded_generator
-from cnnzoo.data.images import as_size, decode_image, open_image
-from cnnzoo.data.loader import LoaderBatches
-from cnnzoo.errors import ConfigError, DataError
-from cnnzoo.fileio import open_regular
 from cnnzoo.schema import DECODERS
-
-if TYPE_CHECKING:  # shards.py imports this module
-    from cnnzoo.data.shards import ShardIndex
-
-MAX_FILE_BYTES = 1 << 28  # an image file larger than 256 MiB is refused unread
-EVAL_RESIZE_RATIO = 256 / 224  # the ImageNet convention: resize 256, centre crop 224
-
-
-def read_file(path: str | os.PathLike) -> bytearray:
-    """The bytes of an image file; a missing, unreadable or huge file raises
-    :class:`DataError` naming it."""
-    path = Path(path)
-    try:
-        with open_regular(path) as f:
-            size = os.fstat(f.fileno()).st_size
-            if size > MAX_FILE_BYTES:
-                raise DataError(
-                    f"image file {path} is {size:,} bytes, more than any image this reads "
-                    f"({MAX_FILE_BYTES:,}); delete or replace it"
-                )
-            data = bytearray(size)
-            del data[f.readinto(data) :]
-    except FileNotFoundError:
-        raise DataError(f"image file {path} does not exist; check the path") from None
-    except OSError as e:
-        raise DataError(f"cannot read image {path}: {e.strerror or e}") from None
-    return data
-
-
-def decode_full(data: bytearray, name: str, in_chans: int) -> Tensor:
-    """uint8 (``in_chans``, H, W) at full resolution from an image file's bytes ``data``
-    (``name`` names it in errors). PIL reads the header first and refuses decompression bombs;
-    RGB and grey JPEGs are then decoded by torchvision (libjpeg-turbo, no PIL image in between),
-    everything else by PIL exactly as the other paths decode it."""
-    with open_image(Path(name), data) as img:
-        jpeg = img.format == "JPEG" and img.mode in ("RGB", "L")
-    if jpeg:
-        mode = ImageReadMode.RGB if in_chans == 3 else ImageReadMode.GRAY
-        try:
-            with warnings.catch_warnings():  # torchvision 0.29 points image decoding to TorchCodec
-                warnings.simplefilter("ignore", DeprecationWarning)
-                return decode_jpeg(torch.frombuffer(data, dtype=torch.uint8), mode=mode)
-        except RuntimeError:
-            pass  # PIL decodes it again and names what is wrong with it
-    return decode_image(name, in_chans, data=data)
-
-
-def _resize(img: Tensor, size: tuple[int, int]) -> Tensor:
-    """Bilinear, antialiased resize of one uint8 (C, H, W) image: torch's uint8 kernel on the
-    CPU, :func:`_resize_float` elsewhere."""
-    if tuple(img.shape[-2:]) == tuple(size):
-        return img
-    if img.device.type != "cpu":
-        return _resize_float(img, size)
-    return F.interpolate(img[None], size=size, mode="bilinear", antialias=True)[0]
-
-
-def _resize_float(img: Tensor, size: tuple[int, int]) -> Tensor:
-    """:func:`_resize` in float32, rounded back to uint8 (CUDA has no uint8 kernel for it)."""
-    out = F.interpolate(img[None].float(), size=size, mode="bilinear", antialias=True)[0]
-    return out.round_().clamp_(0, 255).to(torch.uint8)
-
-
-class TrainCrop:
-    """The per-sample Inception crop (Szegedy et al. 2015): a box covering ``scale`` of the
-    full image with aspect ratio in ``ratio`` (torchvision's rule, shared with the batch op
-    :class:`RandomResizedCrop`), resized to ``size``; then mirrored with probability ``flip``."""
-
-    def __init__(self, crop: RandomResizedCrop, flip: float = 0.0) -> None:
-        self.crop, self.flip = crop, flip
-        self.size = crop.size
-
-    def box(self, H: int, W: int, g: torch.Generator) -> tuple[int, int, int, int]:
-        """(top, left, h, w): :meth:`RandomResizedCrop.boxes` for one image, the same random
-        numbers drawn in the same order, in Python floats (a tenth of the time for one box)."""
-        (lo, hi), (r0, r1) = self.crop.scale, self.crop.ratio
-        u_area, u_ratio = (torch.rand(10, generator=g, dtype=torch.float64).tolist() for _ in "ar")
-        u_top = float(torch.rand(1, generator=g, dtype=torch.float64))
-        u_left = float(torch.rand(1, generator=g, dtype=torch.float64))
-        for a, r in zip(u_area, u_ratio, strict=True):
-            area = H * W * (lo + (hi - lo) * a)
-            ar = math.exp(math.log(r0) + (math.log(r1) - math.log(r0)) * r)
-            w, h = round(math.sqrt(area * ar)), round(math.sqrt(area / ar))
-            if 1 <= w <= W and 1 <= h <= H:
-                return math.floor(u_top * (H - h + 1)), math.floor(u_left * (W - w + 1)), h, w
-        if W / H < r0:  # no try fitted: the centre crop of the nearest allowed ratio
-            w, h = W, round(W / r0)
-        elif W / H > r1:
-            w, h = round(H * r1), H
-        else:
-            w, h = W, H
-        return (H - h) // 2, (W - w) // 2, h, w
-
-    def params(self, H: int, W: int, g: torch.Generator) -> tuple[int, int, int, int, bool]:
-        """(top, left, h, w, mirrored) for an H x W image: everything random about its crop."""
-        box = self.box(H, W, g)
-        return (*box, bool(self.flip) and float(torch.rand(1, generator=g)) < self.flip)
-
-    def apply(self, img: Tensor, params: tuple[int, int, int, int, bool]) -> Tensor:
-        top, left, h, w, mirrored = params
-        out = _resize(img[:, top : top + h, left : left + w], self.size)
-        return (out.flip(-1) if mirrored else out).contiguous()
-
-    def __call__(self, img: Tensor, g: torch.Generator) -> Tensor:
-        return self.apply(img, self.params(img.shape[1], img.shape[2], g))
-
-
-class CenterCrop:
-    """The standard evaluation transform: the shorter side resized to ``resize`` (the longer in
-    proportion, as torchvision's ``Resize(int)``), then the centre ``size`` window."""
-
-    def __init__(self, resize: int, size: tuple[int, int]) -> None:
-        self.resize, self.size = resize, size
-
-    def params(self, H: int, W: int, g: torch.Generator | None = None) -> tuple[int, int]:
-        """The resized (h, w) of an H x W image; nothing is random."""
-        r = self.resize
-        return (r, int(r * W / H)) if H <= W else (int(r * H / W), r)
-
-    def apply(self, img: Tensor, params: tuple[int, int]) -> Tensor:
-        h, w = params
-        img = _resize(img, (h, w))
-        ch, cw = self.size
-        top, left = int(round((h - ch) / 2.0)), int(round((w - cw) / 2.0))
-        return img[:, top : top + ch, left : left + cw].contiguous()
-
-    def __call__(self, img: Tensor, g: torch.Generator | None = None) -> Tensor:
-        return self.apply(img, self.params(img.shape[1], img.shape[2]))
 
 
 def split_pipeline(
@@ -375,237 +239,15 @@ def decode_on_device(cfg: Mapping[str, Any]) -> bool:
     return cfg["decode"] == "device"
 
 
-def _settings(cfg: Mapping[str, Any]) -> tuple[tuple[int, int], int, int, tuple, tuple]:
-    """(image_size, resize, in_chans, mean, std) of the streaming path, checked."""
-    size = as_size(cfg["image_size"])
-    if size is None:
-        raise ConfigError(
-            "the streaming path needs data.image_size (the crop size; 224 for ImageNet)"
-        )
-    resize = cfg["resize"] or round(max(size) * EVAL_RESIZE_RATIO)
-    if resize < max(size):
-        raise ConfigError(
-            f"data.resize={resize} is smaller than data.image_size={size[0]}x{size[1]}: the "
-            f"evaluation crop would not fit; use at least {max(size)} (256 for 224 crops)"
-        )
-    in_chans = cfg["in_chans"] or 3
-    mean, std = cfg["mean"], cfg["std"]
-    if mean is None or std is None:
-        raise ConfigError(
-            "the streaming path does not pass over the data to compute data.mean/std: set both "
-            "(ImageNet's: mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))"
-        )
-    if len(mean) != in_chans or len(std) != in_chans:
-        raise ConfigError(
-            f"data.mean/std need {in_chans} values (one per channel), got {len(mean)}/{len(std)}"
-        )
-    if cfg["skip_bad"]:
-        raise ConfigError(
-            "data.skip_bad is not available on the streaming path (images are checked as they "
-            "are decoded, and the error names the file): remove the bad files or use "
-            "data.loader='dataloader'"
-        )
-    return (
-        size,
-        int(resize),
-        in_chans,
-        tuple(map(float, mean)),
-        tuple(max(float(s), 1e-6) for s in std),
-    )
-
-
-def _with_shard_settings(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], ShardIndex]:
-    """``cfg`` for ``data.format='shards'`` completed from the shards' index, and the index.
-    The data set is the image files the shards hold (an ImageNet config keeps its class
-    check; any other type reads them as an ImageFolder), and the image_size, in_chans, mean
-    and std the config leaves unset are those the writer recorded. Whatever is still missing
-    or conflicting is one :class:`ConfigError` that lists all of it. Shards are always
-    streamed by worker processes: ``data.loader='dataloader'`` (a folder config's) reads
-    them so too; ``'device'`` (the whole data set held on the device) is refused."""
-    from cnnzoo.data.shards import SETTINGS, read_shard_index
-
-    cfg = dict(cfg)
-    if cfg["type"] != "imagenet":
-        cfg["type"] = "imagefolder"
-    root = dataset_root(cfg["type"], cfg["root"], cfg["folder"])
-    index = read_shard_index(root)
-    for key in SETTINGS:
-        if cfg.get(key) is None and key in index.data:
-            cfg[key] = index.data[key]
-    problems = []
-    if cfg["loader"] == "device":  # 'dataloader': worker processes read them, as streamed
-        problems.append("data.loader='stream' or 'auto' (shards are always streamed)")
-    if cfg["image_size"] is None:
-        problems.append("data.image_size (the crop size, e.g. 224)")
-    if cfg["mean"] is None or cfg["std"] is None:
-        problems.append("data.mean and data.std (one value per channel)")
-    if problems:
-        needs = f"training on the shards in {root} needs {'; '.join(problems)}"
-        if not index.data:
-            needs += (
-                ", which their index does not record (written by an earlier cnnzoo): set them "
-                "with --cfg-options, or write the shards again with `cnnzoo shards`"
-            )
-        raise ConfigError(needs)
-    return cfg, index
-
-
-def build_stream(
-    cfg: Mapping[str, Any],
-    *,
-    device: torch.device | str,
-    seed: int,
-    rank: int = 0,
-    world_size: int = 1,
-) -> DataBundle:
-    """:func:`~cnnzoo.data.build_data` for ``data.loader='stream'`` or ``data.format='shards'``."""
-    from cnnzoo.data.shards import ShardBatches
-
-    shards = cfg["format"] == "shards"
-    if shards:
-        cfg, index = _with_shard_settings(cfg)
-    name = cfg["type"]
-    if name not in ("imagefolder", "imagenet"):
-        raise ConfigError(
-            f"data.loader='stream' reads image files: data.type must be imagefolder or "
-            f"imagenet, got {name!r}"
-        )
-    size, resize, in_chans, mean, std = _settings(cfg)
-    device = torch.device(device)
-    root = dataset_root(name, cfg["root"], cfg["folder"])
-    train_cfg = cfg["train"]
-    if any(op["type"] == "PCAColor" for op in train_cfg["pipeline"]):
-        raise ConfigError(
-            "PCAColor needs the colour statistics of the whole training set, which the "
-            "streaming path does not compute; drop it or use data.loader='dataloader'"
-        )
-
-    if shards:
-        class_names, parts = index.classes, dict(index.splits)
-        if "val" not in parts and cfg["val_split"] > 0:
-            warnings.warn(
-                f"the shards in {root} hold no val split, and shards cannot hold one out of "
-                f"the training images as data.val_split={cfg['val_split']} asks: training "
-                f"without validation (write the shards with `cnnzoo shards FOLDER OUT "
-                f"--val-split F` to validate)",
-                stacklevel=2,
-            )
-        if cfg["train_subset"] is not None:
-            raise ConfigError(
-                "data.train_subset draws images out of the training split, which shards (read "
-                "front to back) cannot do: write shards of the subset, or drop data.train_subset"
-            )
-    else:
-        class_names, listing = list_imagefolder(root)
-        parts = {
-            k: Split(torch.tensor(y, dtype=torch.int64), paths=[str(p) for p in ps])
-            for k, (ps, y) in listing.items()
-        }
-        if "val" not in parts:
-            train, val = split_train_val(
-                parts["train"],
-                float(cfg["val_split"]),
-                cfg["split_seed"],
-            )
-            parts["train"] = train
-            if val is not None:
-                parts["val"] = val
-        # after the hold-out, as on the other paths: a trial validates on the full run's images
-        parts["train"] = train_subset(parts["train"], cfg["train_subset"], cfg["split_seed"])
-    if name == "imagenet":
-        check_imagenet_classes(class_names, root)
-    eval_crop = CenterCrop(resize, size)
-    pipeline = build_pipeline(train_cfg["pipeline"], AugContext(len(class_names), mean))
-    train_crop, rest = split_pipeline(pipeline, eval_crop)
-    workers = cfg["num_workers"]
-    defer = decode_on_device(cfg)
-
-    def make(part: str) -> BatchIterable | None:
-        if part not in parts:
-            return None
-        training = part == "train"
-        part_cfg = cfg[part]
-        batch_size = part_cfg["batch_size"]
-        crop = train_crop if training else eval_crop
-        kw = dict(
-            batch_size=batch_size,
-            device=device,
-            mean=mean,
-            std=std,
-            out_size=rest.out_size(crop.size) if training else size,
-            pipeline=rest if training else None,
-            shuffle=training,
-            drop_last=part_cfg["drop_last"],
-            seed=seed,
-            rank=rank,
-            world_size=world_size,
-        )
-        decoder = DeviceDecoder(crop, in_chans, device) if defer else None
-        if shards:
-            batches = ShardBatches(
-                index,
-                part,
-                in_chans=in_chans,
-                transform=crop,
-                num_workers=workers,
-                decoder=decoder,
-                **kw,
-            )
-            n = index.num_samples(part)
-        else:
-            split = parts[part]
-            ds = StreamDataset(
-                split.paths,
-                split.labels,
-                in_chans=in_chans,
-                transform=crop,
-                seed=seed,
-                defer=defer,
-            )
-            batches = LoaderBatches(
-                ds,
-                split.labels,
-                num_workers=workers,
-                keyed=True,
-                decoder=decoder,
-                collate_fn=collate_pending if defer else None,
-                **kw,
-            )
-            n = len(split)
-        if len(batches) == 0:
-            raise _no_batch(part, n, batch_size, kw["drop_last"], world_size)
-        return batches
-
-    return DataBundle(
-        train=make("train"),
-        val=make("val"),
-        test=make("test"),
-        dataset=str(name),
-        num_classes=len(class_names),
-        in_chans=in_chans,
-        image_size=size,
-        class_names=list(class_names),
-        mean=mean,
-        std=std,
-        loader="shards" if shards else "stream",
-        resize=resize,
-    )
-
-
 __all__ = [
     "DECODERS",
-    "CenterCrop",
     "DeviceDecoder",
     "Encoded",
     "Pending",
     "StreamDataset",
-    "TrainCrop",
-    "build_stream",
     "collate_pending",
-    "decode_full",
     "decode_on_device",
     "prepare",
-    "read_file",
     "sample_generator",
     "split_pipeline",
 ]

@@ -1,11 +1,12 @@
-"""Whole-batch augmentation with per-sample randomness.
+"""Whole-batch augmentation with per-sample randomness: the ops, their pipeline, and (in
+:mod:`cnnzoo.data.augment.functional`) the per-sample kernels they run.
 
 Every op takes a float batch ``x`` (B, C, H, W) on the [0, 1] scale, its targets ``y``
 (int64 (B,) or soft float (B, K)) and a CPU :class:`torch.Generator`, and returns the new
 pair. Random parameters are drawn on the CPU from that generator (a few numbers per
 sample) and applied on the batch's device in one go, so a batch is augmented identically on
 any device and a given (seed, epoch, rank) always replays the same augmentations.
-Normalisation comes after the pipeline (see :mod:`cnnzoo.data.device_loader`).
+Normalisation comes after the pipeline (see :mod:`cnnzoo.data.batches`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-import cnnzoo.data.functional as fn
+from cnnzoo.data.augment import functional as fn
 from cnnzoo.errors import ConfigError, unknown
 
 MAX_SIDE = 65536  # the largest image side, crop, padding or shift an op accepts
