@@ -34,8 +34,8 @@ import torch.nn.functional as F
 from _report import save_report
 
 import cnnzoo
+from cnnzoo.analysis.report import cpu_name
 from cnnzoo.analysis.speed import resolve_device
-from cnnzoo.engine.report import cpu_name
 from cnnzoo.errors import CnnzooError, ConfigError
 
 CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}

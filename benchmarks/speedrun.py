@@ -29,7 +29,7 @@ from pathlib import Path
 
 from _report import save_report
 
-from cnnzoo.engine.report import cpu_name
+from cnnzoo.analysis.report import cpu_name
 
 
 def run_once(config: str, seed: int, data: str, work_dir: str, extra: list[str]) -> dict:

@@ -44,11 +44,11 @@ import torch.nn.functional as F
 from _report import save_report
 
 import cnnzoo
+from cnnzoo.analysis.report import cpu_name
 from cnnzoo.config import load_config, parse_cfg_options
 from cnnzoo.data import build_data
 from cnnzoo.engine import train
 from cnnzoo.engine.optim import build_optimizer
-from cnnzoo.engine.report import cpu_name
 
 CASES = {
     # case: (config, dataset override); the configs are the shipped ones

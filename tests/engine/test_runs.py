@@ -18,9 +18,10 @@ import cnnzoo.engine.trainer as trainer
 from cnnzoo.cli import main
 from cnnzoo.config import config_data, load_config
 from cnnzoo.engine.checkpoint import load_checkpoint
-from cnnzoo.engine.runs import run_config, run_dir_of
+from cnnzoo.engine.runs import run_config
 from cnnzoo.errors import Interrupted
 from cnnzoo.rundir import LOCK as LOCK_FILE
+from cnnzoo.rundir import run_dir_of
 
 
 def _cli_train(make_cfg, *args: str) -> int:

@@ -484,7 +484,7 @@ def test_best_is_marked_only_when_validating(fake_data, make_cfg, capsys):
 
 def test_a_run_that_ends_early_records_how(fake_data, make_cfg):
     from cnnzoo.analysis.runs import read_run
-    from cnnzoo.engine.runs import STATUS_FILE
+    from cnnzoo.rundir import STATUS as STATUS_FILE
 
     class StopAt(Callback):
         def __init__(self, error):

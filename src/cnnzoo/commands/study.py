@@ -1,7 +1,7 @@
 """``cnnzoo study NAME``: train a shipped comparison of networks under one recipe.
 
 ``cnnzoo study efficient-cnn --budget cpu`` trains the efficient CNN families on CIFAR-10
-(see :mod:`cnnzoo.engine.study`) and writes the runs table and charts into
+(see :mod:`cnnzoo.analysis.study`) and writes the runs table and charts into
 ``{work_dir}/efficient-cnn-cpu/``. Running the same command again continues a study that
 stopped and keeps the networks already trained.
 """
@@ -16,7 +16,7 @@ HELP = "train a shipped comparison (e.g. efficient-cnn) under one recipe; write 
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from cnnzoo.engine.study import BUDGETS, STUDIES
+    from cnnzoo.analysis.study import BUDGETS, STUDIES
 
     p.add_argument("name", choices=sorted(STUDIES), help="the study")
     p.add_argument(
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     import shlex
     import sys
 
-    from cnnzoo.engine.study import run_study
+    from cnnzoo.analysis.study import run_study
 
     command = shlex.join(["cnnzoo", *sys.argv[1:]]) if sys.argv[1:2] == ["study"] else ""
     out = run_study(

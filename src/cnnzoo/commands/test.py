@@ -14,7 +14,7 @@ from cnnzoo import rundir
 from cnnzoo.config import load_config
 from cnnzoo.data import build_data
 from cnnzoo.engine.checkpoint import load_trained
-from cnnzoo.engine.report import scores_line
+from cnnzoo.engine.metrics import scores_line
 from cnnzoo.engine.trainer import score
 from cnnzoo.errors import DataError, TrainingError
 from cnnzoo.fileio import atomic_write

@@ -8,6 +8,8 @@ MAE/RMSE and by the accuracy of the rounded prediction, which also fills the con
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 import torch.distributed as dist
 from torch import Tensor
@@ -74,3 +76,9 @@ class Meter:
             out["mae"] = abs_err / count
             out["rmse"] = (sq_err / count) ** 0.5
         return {prefix + k: v for k, v in out.items()}
+
+
+def scores_line(split: str, metrics: Mapping[str, float]) -> str:
+    """The final scores as training and ``cnnzoo test`` print them, four significant digits:
+    ``test  loss 0.148  top1 99.14  top5 100``."""
+    return f"{split}  " + "  ".join(f"{k.split('/')[-1]} {v:.4g}" for k, v in metrics.items())

@@ -15,27 +15,21 @@ from cnnzoo.config import config_hash, dump_config, load_config
 from cnnzoo.config.reader import read_config
 from cnnzoo.engine.checkpoint import latest_run
 from cnnzoo.errors import CheckpointError, CnnzooError
-from cnnzoo.rundir import run_dir_of, run_lock
 
-# the names the trainer imports from here until it asks cnnzoo.rundir itself
-STATUS_FILE = rundir.STATUS
 __all__ = [
-    "STATUS_FILE",
     "config_stem",
     "new_run_dir",
     "record_config",
     "resume_config",
     "resume_dir",
     "run_config",
-    "run_dir_of",
-    "run_lock",
 ]
 
 
 def run_config(run: str | os.PathLike, cfg_options=()) -> Config:
     """The config the run at ``run`` (a run directory or its checkpoint) trains with now,
     with ``cfg_options`` applied on top."""
-    run_dir = run_dir_of(run)
+    run_dir = rundir.run_dir_of(run)
     return load_config(rundir.require_config(run_dir), cfg_options)
 
 
@@ -87,7 +81,7 @@ def resume_dir(cfg: Config | None, resume: str | os.PathLike) -> Path | None:
     run directory ``resume`` names (a run directory or one of its checkpoints)."""
     if str(resume) == "auto":
         return latest_run(Path(cfg.work_dir).expanduser() / config_stem(cfg))
-    run_dir = run_dir_of(resume)
+    run_dir = rundir.run_dir_of(resume)
     if not rundir.is_run_dir(run_dir):
         raise CheckpointError(
             f"cannot resume {resume}: it is not a run directory (it holds no {rundir.CHECKPOINTS}/)"

@@ -66,10 +66,9 @@ from cnnzoo.engine.checkpoint import (
     set_rng_state,
 )
 from cnnzoo.engine.losses import Loss, build_loss
-from cnnzoo.engine.metrics import Meter
+from cnnzoo.engine.metrics import Meter, scores_line
 from cnnzoo.engine.optim import Schedule, build_optimizer, clip_gradients
-from cnnzoo.engine.report import scores_line, write_reports
-from cnnzoo.engine.runs import STATUS_FILE, new_run_dir, record_config, resume_dir, run_lock
+from cnnzoo.engine.runs import new_run_dir, record_config, resume_dir
 from cnnzoo.errors import (
     CheckpointError,
     CnnzooError,
@@ -119,7 +118,7 @@ def train(
 
     Under torchrun every process trains on its shard of each epoch with DistributedDataParallel
     (see :mod:`cnnzoo.distributed`); only rank 0 logs, shows progress and writes files. The run
-    directory is locked while it trains (:func:`~cnnzoo.engine.runs.run_lock`), and torch's
+    directory is locked while it trains (:func:`~cnnzoo.rundir.run_lock`), and torch's
     global settings (threads, deterministic algorithms) are as they were on return.
 
     Raises :class:`TrainingError` when an epoch ends non-finite (nothing of it is saved) and
@@ -255,12 +254,12 @@ class Run:
         )
 
     def record_end(self, status: str | None, error: BaseException | None = None) -> None:
-        """Write :data:`STATUS_FILE` for a run that ended early (``'stopped'`` by a signal,
+        """Write :data:`cnnzoo.rundir.STATUS` for a run that ended early (``'stopped'`` by a signal,
         ``'failed'`` by an error), or remove it (``None``: training starts). A finished run has
         its ``summary.json`` instead; ``cnnzoo runs`` reads both."""
         if not self.main:
             return
-        path = self.run_dir / STATUS_FILE
+        path = self.run_dir / rundir.STATUS
         if status is None:
             path.unlink(missing_ok=True)
             return
@@ -444,7 +443,7 @@ def setup(
     elif not found:
         run_dir = distributed.broadcast_object(new_run_dir(cfg) if ctx.is_main else None)
     if ctx.is_main:
-        held.enter_context(run_lock(run_dir))
+        held.enter_context(rundir.run_lock(run_dir))
     val_every = _val_interval(cfg.workflow) if data.val else 0
     run = Run(
         cfg=cfg,
@@ -746,6 +745,10 @@ def final_test(run: Run) -> None:
     )
     run.emit("on_test_end", summary)
     if run.main:
+        # the reports (summary, charts) are analysis's: asked here, once training is done, so
+        # importing the engine loads neither analysis nor matplotlib
+        from cnnzoo.analysis.report import write_reports
+
         run.guard_io(
             lambda: write_reports(
                 run.run_dir,

@@ -29,12 +29,6 @@ MAX_ANNOTATED_CLASSES = 20
 MAX_LABELLED_CLASSES = 40
 
 
-def scores_line(split: str, metrics: Mapping[str, float]) -> str:
-    """The final scores as training and ``cnnzoo test`` print them, four significant digits:
-    ``test  loss 0.148  top1 99.14  top5 100``."""
-    return f"{split}  " + "  ".join(f"{k.split('/')[-1]} {v:.4g}" for k, v in metrics.items())
-
-
 def write_reports(
     run_dir: str | os.PathLike,
     history: Sequence[Mapping[str, Any]],

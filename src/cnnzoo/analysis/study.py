@@ -29,6 +29,7 @@ from typing import Any
 
 from cnnzoo import rundir
 from cnnzoo.analysis import runs as runs_table
+from cnnzoo.analysis.report import machine_info
 from cnnzoo.config import (
     config_hash,
     load_config,
@@ -38,7 +39,6 @@ from cnnzoo.config.reader import read_config
 from cnnzoo.data.datasets import dataset_root
 from cnnzoo.data.images import IMAGE_EXTENSIONS
 from cnnzoo.engine.checkpoint import latest_run
-from cnnzoo.engine.report import machine_info
 from cnnzoo.engine.runs import config_stem
 from cnnzoo.errors import CnnzooError, ConfigError, DataError, unknown
 from cnnzoo.fileio import atomic_write

@@ -9,7 +9,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
 from datafiles import make_imagefolder  # noqa: E402
 
-from cnnzoo.engine import study as st  # noqa: E402
+from cnnzoo.analysis import study as st  # noqa: E402
 from cnnzoo.errors import ConfigError, DataError, UnknownNameError  # noqa: E402
 
 CLASSES = ("cat", "dog", "frog")

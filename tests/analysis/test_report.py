@@ -4,7 +4,7 @@ import numpy as np
 import torch
 from matplotlib import image as mpimg
 
-from cnnzoo.engine.report import machine_info, summary_markdown, write_reports
+from cnnzoo.analysis.report import machine_info, summary_markdown, write_reports
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
