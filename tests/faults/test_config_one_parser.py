@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from mmengine.config import Config
+from PIL import Image
 
 import cnnzoo.commands.train as train_command
 import cnnzoo.config
@@ -357,3 +359,35 @@ def test_a_path_too_long_for_the_file_system_is_one_line(tmp_path, capsys, argv,
     path = str(tmp_path / ("p" * length))
     err = _one_line(capsys, main([a.format(p=path) for a in argv]))
     assert f"a path of {len(path):,} characters is too long" in err
+
+
+@pytest.mark.parametrize("length", [300, 5000])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["predict", "{run}", "{p}"],
+        ["predict", "{run}", "{image}", "--output", "{p}.csv"],
+        ["test", "{p}"],
+        ["export", "{run}", "--output", "{p}.pt"],
+    ],
+    ids=["predict image", "predict output", "test", "export output"],
+)
+def test_a_path_too_long_in_a_command_on_a_run_is_one_line(
+    reference, tmp_path, capsys, argv, length
+):
+    image = tmp_path / "digit.png"
+    Image.new("L", (32, 32)).save(image)
+    path = str(tmp_path / ("p" * length))
+    given = [a.format(p=path, run=reference, image=image) for a in argv]
+    err = _one_line(capsys, main(given))
+    assert "too long" in err, err
+
+
+def test_a_long_data_root_names_a_report_the_file_system_takes(reference, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(reference, run)
+    root = tmp_path / ("d" * 250)  # the digits ship with scikit-learn: any root tests them
+    root.mkdir()
+    assert main(["test", str(run), "--data", str(root)]) == 0, capsys.readouterr().err
+    (report,) = run.glob("test_report-*.json")
+    assert len(report.name) < 80 and report.name.startswith("test_report-" + "d" * 40 + "-")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import hashlib
 import json
 import os
@@ -36,6 +37,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="override keys of the run's config (e.g. data.test.batch_size=64)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+NAME_CHARS = 40  # of a --data folder's name in its report's file name
 
 
 def run(args: argparse.Namespace) -> int:
@@ -86,9 +90,10 @@ def run(args: argparse.Namespace) -> int:
         markdown = _markdown(report, data.class_names)
         atomic_write(out / f"{name}.md", lambda f: f.write(markdown), binary=False)
     except OSError as e:
+        remedy = "free disk space" if e.errno == errno.ENOSPC else "make the run directory writable"
         raise TrainingError(
             f"cannot write the test report to {out}: {e.strerror or e}; earlier reports there are "
-            "intact. Free disk space and run the test again"
+            f"intact. {remedy.capitalize()} and run the test again"
         ) from None
     print(scores_line("test", metrics))
     print(f"report: {out / f'{name}.md'}")
@@ -97,9 +102,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _data_name(root: str) -> str:
     """The name of the reports on the data under ``root``: its folder's name and a hash of its
-    whole path (``data-1f3a9c``), so two roots named alike keep their reports apart."""
+    whole path (``data-1f3a9c``), so two roots named alike keep their reports apart. The name
+    keeps at most :data:`NAME_CHARS` characters of the folder's name: the hash tells roots apart,
+    and a file name stays within what file systems allow."""
     path = Path(root).resolve()
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", path.name).strip("._") or "data"
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", path.name).strip("._")[:NAME_CHARS] or "data"
     return f"{slug}-{hashlib.sha1(os.fsencode(path)).hexdigest()[:6]}"
 
 
