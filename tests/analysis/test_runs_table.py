@@ -69,7 +69,7 @@ def test_a_run_without_summary_has_its_costs_counted_from_its_config(runs, tmp_p
     assert (row["params"], row["macs"]) == LENET
     assert row["test_top1"] is None and row["epochs"] == 1 and row["images_per_s"] is None
     assert row["train_time_s"] == pytest.approx(10.0)
-    cached = json.loads((tmp_path / "cache" / "run_costs.json").read_text())["costs"]
+    cached = json.loads((tmp_path / "cache" / "model_costs.json").read_text())["costs"]
     assert list(cached.values()) == [list(LENET)]
     # model arguments count: a wider classifier has more parameters
     wide = rt.model_costs(dict(type="lenet5", num_classes=100, in_chans=1), (1, 32, 32))

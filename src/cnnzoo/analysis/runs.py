@@ -6,7 +6,7 @@ batch-1 latency. It is read from the plain files a run keeps (``summary.json``,
 ``metrics.csv``, ``config.yaml``, ``speed.json``): nothing is executed and no checkpoint is
 opened. A run that recorded no parameter or MAC count (it stopped before its final test) has
 them counted from the model name and arguments in its config, on the meta device, and kept in
-``$CNNZOO_CACHE/run_costs.json``.
+the one model-cost cache (:mod:`cnnzoo.analysis.costs`).
 
 Rows can be filtered (``model=resnet*`` shell patterns, ``test_top1>90`` comparisons), sorted,
 written as Markdown, CSV or JSON, and drawn by :mod:`cnnzoo.analysis.plots`: the validation
@@ -24,19 +24,16 @@ import json
 import math
 import os
 import re
-import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from cnnzoo import rundir
+from cnnzoo.analysis.costs import cached_costs
 from cnnzoo.analysis.speed import format_spread
 from cnnzoo.config.reader import read_config
 from cnnzoo.errors import CnnzooError, ConfigError, DataError
-from cnnzoo.fileio import atomic_write, read_regular_text
-from cnnzoo.machine import cache_dir
+from cnnzoo.fileio import atomic_write, read_failure, read_regular_text
 from cnnzoo.plaindata import is_int
 from cnnzoo.schema import DATASETS, MAX_IMAGE_SIZE
 
@@ -119,7 +116,7 @@ def read_run(run_dir: str | os.PathLike) -> dict[str, Any]:
         cfg = read_config(config) if config is not None else {}
     except (CnnzooError, TypeError, OSError) as e:
         cfg = {}
-        problems.append(f"config: {_why(e)}")
+        problems.append(f"config: {read_failure(e)}")
     model_cfg = cfg.get("model") if isinstance(cfg.get("model"), Mapping) else {}
     data_cfg = cfg.get("data") if isinstance(cfg.get("data"), Mapping) else {}
     vals = [r["val/top1"] for r in history if _finite(r.get("val/top1"))]
@@ -195,15 +192,6 @@ def _rate(samples: float | None, epochs: float | None, seconds: float | None) ->
     return _number(samples * epochs / seconds)
 
 
-def _why(e: BaseException) -> str:
-    if isinstance(e, RecursionError):
-        return "nested too deep"
-    if isinstance(e, UnicodeDecodeError):
-        return "not UTF-8 text"
-    text = " ".join(str(getattr(e, "strerror", None) or e).split())
-    return text[:120] or type(e).__name__
-
-
 def read_runs(folders: Iterable[str | os.PathLike]) -> list[dict[str, Any]]:
     """:func:`read_run` of every run found under ``folders``."""
     return [read_run(run) for run in find_runs(folders)]
@@ -218,7 +206,7 @@ def _read_json(path: Path, problems: list[str] | None = None) -> dict[str, Any]:
         return {}
     except (OSError, ValueError, RecursionError) as e:
         if problems is not None:
-            problems.append(f"{path.name}: {_why(e)}")
+            problems.append(f"{path.name}: {read_failure(e)}")
         return {}
     return value if isinstance(value, dict) else {}
 
@@ -229,7 +217,7 @@ def _read_metrics(path: Path, problems: list[str]) -> list[dict[str, float]]:
     except FileNotFoundError:
         return []
     except (OSError, ValueError, csv.Error) as e:
-        problems.append(f"{path.name}: {_why(e)}")
+        problems.append(f"{path.name}: {read_failure(e)}")
         return []
     return rows
 
@@ -280,41 +268,10 @@ def input_size(
 
 
 def model_costs(model_cfg: Mapping[str, Any], size: Sequence[int]) -> tuple[int, int] | None:
-    """Parameters and MACs of the model a config's ``model`` section builds, counted on the
-    meta device and cached (``$CNNZOO_CACHE/run_costs.json``, keyed by the model arguments,
-    the input size and a fingerprint of cnnzoo's model code); None if it does not build."""
-    from cnnzoo.analysis.flops import count_flops
-    from cnnzoo.analysis.table import code_fingerprint
-    from cnnzoo.models import create_model
-
+    """Parameters and MACs of the model a run config's ``model`` section builds, at ``size``,
+    from the one model-cost cache (:mod:`cnnzoo.analysis.costs`); None if it does not build."""
     kwargs = {k: v for k, v in model_cfg.items() if k not in ("type", "pretrained")}
-    key = json.dumps([model_cfg.get("type"), kwargs, list(size)], sort_keys=True, default=str)
-    path = cache_dir() / "run_costs.json"
-    fingerprint = code_fingerprint()
-    damaged: list[str] = []
-    cache = _read_json(path, damaged)
-    if damaged:  # never trusted, never fatal: counted again and written anew
-        warnings.warn(
-            f"the run-cost cache {path} is damaged ({damaged[0]}); it is rebuilt", stacklevel=2
-        )
-    costs = cache.get("costs") if cache.get("fingerprint") == fingerprint else None
-    costs = costs if isinstance(costs, dict) else {}
-    if key not in costs:
-        try:
-            with torch.device("meta"):
-                model = create_model(str(model_cfg["type"]), **kwargs)
-            params = sum(p.numel() for p in model.parameters())
-            costs[key] = [params, count_flops(model, size)["macs"]]
-        except (CnnzooError, TypeError, ValueError, RuntimeError):
-            return None
-        text = json.dumps(dict(fingerprint=fingerprint, costs=costs))
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(path, lambda f: f.write(text), binary=False)
-        except OSError:
-            pass  # a read-only cache only costs the time of counting again
-    params, macs = costs[key]
-    return int(params), int(macs)
+    return cached_costs([(str(model_cfg["type"]), kwargs, size)])[0]
 
 
 # --- filtering and sorting ------------------------------------------------------------------
