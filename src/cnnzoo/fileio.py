@@ -71,3 +71,15 @@ def read_regular_text(path: str | os.PathLike) -> str:
     """The UTF-8 text of a regular file (see :func:`open_regular`)."""
     with open_regular(path, "r", encoding="utf-8") as f:
         return f.read()
+
+
+def read_failure(e: BaseException) -> str:
+    """Why a file read back from disk could not be used, in a few words for a note: the
+    operating system's reason, ``nested too deep`` (JSON past the recursion limit), ``not
+    UTF-8 text``, or the parser's message (cut to 120 characters)."""
+    if isinstance(e, RecursionError):
+        return "nested too deep"
+    if isinstance(e, UnicodeDecodeError):
+        return "not UTF-8 text"
+    text = " ".join(str(getattr(e, "strerror", None) or e).split())
+    return text[:120] or type(e).__name__

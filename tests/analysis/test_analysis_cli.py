@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from cnnzoo.analysis import Summary, table
+from cnnzoo.analysis import Summary, costs
 from cnnzoo.analysis.table import human, parse_input_size, short_paper
 from cnnzoo.cli import main
 from cnnzoo.errors import ConfigError
@@ -44,15 +44,16 @@ def test_models_lists_and_caches(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[0].split() == ["model", "family", "params", "MACs", "input", "paper"]
     assert out[2].split()[:5] == ["lenet5", "lenet", "61.7K", "416.5K", "1x32x32"]
-    assert json.loads((tmp_path / "model_costs.json").read_text())["costs"]["lenet5"] == [
+    key = costs.cost_key("lenet5", {}, (1, 32, 32))
+    assert json.loads((tmp_path / "model_costs.json").read_text())["costs"][key] == [
         61_706,
         416_520,
     ]
 
-    def fail(entry):
+    def fail(*args):
         raise AssertionError("the cache should have answered")
 
-    monkeypatch.setattr(table, "model_costs", fail)
+    monkeypatch.setattr(costs, "count_costs", fail)
     assert main(["models", "lenet5"]) == 0
     assert "416.5K" in capsys.readouterr().out
 

@@ -5,8 +5,8 @@ import matplotlib.pyplot as plt
 import pytest
 from matplotlib.text import Text
 
-from cnnzoo.analysis import compare, format_table, plot_compare
-from cnnzoo.analysis.compare import compare_chart
+from cnnzoo.analysis import compare, format_table
+from cnnzoo.analysis.plots import compare_chart, plot_compare
 from cnnzoo.errors import ConfigError, UnknownNameError
 
 

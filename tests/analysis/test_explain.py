@@ -10,7 +10,6 @@ from PIL import Image
 
 import cnnzoo
 from cnnzoo.analysis.explain import (
-    DPI,
     FILTER_CELL,
     MAP_CELL,
     PANEL,
@@ -21,6 +20,7 @@ from cnnzoo.analysis.explain import (
     first_conv,
     stage_maps,
 )
+from cnnzoo.analysis.plots import EXPLAIN_DPI as DPI
 from cnnzoo.models import ClassifierModel
 
 pytest.importorskip("captum")

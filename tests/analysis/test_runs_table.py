@@ -6,9 +6,10 @@ import json
 
 import numpy as np
 import pytest
-from matplotlib.figure import Figure
 from matplotlib.image import imread
+from matplotlib.text import Text
 
+from cnnzoo.analysis import plots
 from cnnzoo.analysis import runs as rt
 from cnnzoo.cli import main
 from cnnzoo.config import dump_config, load_config
@@ -68,7 +69,7 @@ def test_a_run_without_summary_has_its_costs_counted_from_its_config(runs, tmp_p
     assert (row["params"], row["macs"]) == LENET
     assert row["test_top1"] is None and row["epochs"] == 1 and row["images_per_s"] is None
     assert row["train_time_s"] == pytest.approx(10.0)
-    cached = json.loads((tmp_path / "cache" / "run_costs.json").read_text())["costs"]
+    cached = json.loads((tmp_path / "cache" / "model_costs.json").read_text())["costs"]
     assert list(cached.values()) == [list(LENET)]
     # model arguments count: a wider classifier has more parameters
     wide = rt.model_costs(dict(type="lenet5", num_classes=100, in_chans=1), (1, 32, 32))
@@ -132,33 +133,29 @@ def _image(path):
 
 def test_charts_are_drawn_and_not_blank(runs, tmp_path):
     rows = rt.read_runs([runs])
-    curves = rt.plot_curves(rows, tmp_path / "curves.png")
-    macs = rt.plot_pareto(rows, tmp_path / "macs.png", "macs")
-    latency = rt.plot_pareto(rows, tmp_path / "latency.png", "latency_ms")
+    curves = plots.plot_curves(rows, tmp_path / "curves.png")
+    macs = plots.plot_pareto(rows, tmp_path / "macs.png", "macs")
+    latency = plots.plot_pareto(rows, tmp_path / "latency.png", "latency_ms")
     for path in (curves, macs, latency):
         assert np.std(_image(path)) > 0.05
     assert not list(tmp_path.glob(".*.tmp"))  # written atomically
     no_latency = [r for r in rows if r["latency_ms"] is None]
-    assert rt.plot_pareto(no_latency, tmp_path / "none.png", "latency_ms") is None
-    assert rt.plot_curves([dict(r, history=[]) for r in rows], tmp_path / "c2.png") is None
+    assert plots.plot_pareto(no_latency, tmp_path / "none.png", "latency_ms") is None
+    assert plots.plot_curves([dict(r, history=[]) for r in rows], tmp_path / "c2.png") is None
 
 
 def test_labels_of_nearby_points_do_not_overlap():
-    fig = Figure(figsize=(5, 4))
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    FigureCanvasAgg(fig)
+    fig = plots.figure(5, 4)
     ax = fig.subplots()
     ax.set_xlim(0, 10)
     ax.set_ylim(0, 10)
-    texts = [
-        ax.annotate(f"model_{i}", (5 + 0.01 * i, 5 + 0.01 * i), xytext=(5, 4),
-                    textcoords="offset points")
-        for i in range(6)
-    ]  # fmt: skip
-    rt.separate_labels(fig, texts)
+    names = [f"model_{i}" for i in range(6)]
+    points = [5 + 0.01 * i for i in range(6)]
+    assert plots.label_points(fig, [plots.Points(ax, names, points, points)])
+    fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
-    boxes = [t.get_window_extent(renderer) for t in texts]
+    boxes = [Text.get_window_extent(t, renderer) for t in ax.texts]  # without leader lines
+    assert sorted(t.get_text() for t in ax.texts) == names
     for i, a in enumerate(boxes):
         for b in boxes[i + 1 :]:
             assert not a.overlaps(b)
@@ -195,11 +192,11 @@ def test_runs_without_validation_are_in_the_legend_and_get_no_empty_panel(tmp_pa
     metrics = tmp_path / "noval" / "metrics.csv"  # trained with val_split=0: no val columns
     metrics.write_text("epoch,lr,train/loss,train/top1,time\n1,0.1,2.0,40.0,1.0\n")
     rows = rt.read_runs([tmp_path])
-    fig = rt.curves_figure(rows)
+    fig = plots.curves_figure(rows)
     (legend,) = fig.legends
     assert sorted(t.get_text() for t in legend.get_texts()) == ["lenet5", "resnet20 (no val)"]
     assert [ax.get_title() for ax in fig.axes] == ["validation top-1 (%)", "training loss"]
-    only_loss = rt.curves_figure([r for r in rows if r["model"] == "resnet20"])
+    only_loss = plots.curves_figure([r for r in rows if r["model"] == "resnet20"])
     assert [ax.get_title() for ax in only_loss.axes] == ["training loss"]
     assert [t.get_text() for t in only_loss.legends[0].get_texts()] == ["resnet20"]
 
@@ -216,7 +213,7 @@ def _labels_inside_their_axes(fig):
 def test_pareto_ticks_read_plainly_and_labels_stay_inside(tmp_path, monkeypatch):
     monkeypatch.setenv("CNNZOO_CACHE", str(tmp_path / "cache"))
     make_run(tmp_path, "a", test_top1=91.0)  # 417K MACs, alone: a range of less than a decade
-    fig = rt.pareto_figure(rt.read_runs([tmp_path]), "macs")
+    fig = plots.pareto_figure(rt.read_runs([tmp_path]), "macs")
     fig.canvas.draw()
     (ax,) = fig.axes
     ticks = [t.get_text() for t in ax.get_xticklabels() + ax.get_xticklabels(minor=True)]
@@ -226,7 +223,7 @@ def test_pareto_ticks_read_plainly_and_labels_stay_inside(tmp_path, monkeypatch)
     # a long name at the right end of the axis goes to the left of its point
     rows = [dict(run=str(i), model=f"model_with_a_long_name_{i}", dataset="d", macs=10.0**i,
                  test_top1=50.0 + i) for i in range(4, 8)]  # fmt: skip
-    fig = rt.pareto_figure(rows, "macs")
+    fig = plots.pareto_figure(rows, "macs")
     _labels_inside_their_axes(fig)
 
 
@@ -236,7 +233,7 @@ def test_runs_of_different_data_sets_get_their_own_accuracy_axis():
         dict(run="b", model="resnet20", dataset="cifar10", macs=4e7, test_top1=91.0),
         dict(run="c", model="resnet56", dataset="cifar10", macs=1.2e8, test_top1=93.0),
     ]
-    fig = rt.pareto_figure(rows, "macs")
+    fig = plots.pareto_figure(rows, "macs")
     assert [ax.get_title() for ax in fig.axes] == ["mnist", "cifar10"]
     mnist, cifar = fig.axes
     assert mnist.get_ylim()[0] > 91.0 and cifar.get_ylim()[1] < 99.1  # not one shared range

@@ -25,9 +25,9 @@ import pytest
 from datafiles import make_jpeg_folder
 
 import cnnzoo
+from cnnzoo.analysis import plots
 from cnnzoo.config import list_configs, load_config
 from cnnzoo.data.shards import write_shards
-from cnnzoo.engine import report
 from cnnzoo.models import get_model_entry
 
 RECIPES = [c for c in list_configs() if c.startswith("imagenet/")]
@@ -75,9 +75,9 @@ def shrunk(name: str, root: str, fmt: str, work_dir: str) -> dict:
 
 @pytest.fixture
 def _no_plots(monkeypatch):
-    """curves.png and confusion.png cost seconds of matplotlib a run; written empty here."""
-    monkeypatch.setattr(report, "_plot_curves", lambda *a: None)
-    monkeypatch.setattr(report, "_plot_confusion", lambda *a: None)
+    """curves.png and confusion.png cost seconds of matplotlib a run; not drawn here."""
+    monkeypatch.setattr(plots, "plot_training_curves", lambda *a, **k: None)
+    monkeypatch.setattr(plots, "plot_confusion", lambda *a, **k: None)
 
 
 @pytest.mark.parametrize(("name", "fmt"), RUNS)

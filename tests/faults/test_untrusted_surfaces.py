@@ -81,11 +81,11 @@ def test_a_damaged_run_cost_cache_is_rebuilt_with_a_note(tmp_path, capsys, monke
     run = _run(tmp_path / "runs", "costs")
     (run / "summary.json").unlink()
     (tmp_path / "cache").mkdir()
-    (tmp_path / "cache" / "run_costs.json").write_text(DEEP)
-    with pytest.warns(UserWarning, match="run-cost cache .* is damaged .*; it is rebuilt"):
+    (tmp_path / "cache" / "model_costs.json").write_text(DEEP)
+    with pytest.warns(UserWarning, match="model-cost cache .* is damaged .*; its counts are made"):
         assert main(["runs", str(tmp_path / "runs"), "--format", "csv"]) == 0
     assert "61706" in capsys.readouterr().out  # counted again
-    assert json.loads((tmp_path / "cache" / "run_costs.json").read_text())["costs"]
+    assert json.loads((tmp_path / "cache" / "model_costs.json").read_text())["costs"]
 
 
 def test_a_table_that_cannot_be_written_is_one_line(tmp_path, capsys, monkeypatch):

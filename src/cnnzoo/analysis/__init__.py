@@ -1,6 +1,6 @@
 """Looking inside models: per-layer summaries, FLOPs/MACs, speed, side-by-side comparison."""
 
-from cnnzoo.analysis.compare import compare, compare_chart, format_table, plot_compare
+from cnnzoo.analysis.compare import compare, format_table
 from cnnzoo.analysis.flops import (
     count_flops,
     format_count,
@@ -16,14 +16,12 @@ __all__ = [
     "LayerRow",
     "Summary",
     "compare",
-    "compare_chart",
     "count_flops",
     "format_count",
     "format_table",
     "has_depthwise_conv",
     "layer_summary",
     "measure_speed",
-    "plot_compare",
     "separable_cost_ratio",
     "separable_report",
     "separable_vs_standard",

@@ -3,16 +3,12 @@ mmpretrain's ``browse_dataset``), drawn from the batches training would see."""
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from matplotlib.figure import Figure  # drawn without pyplot: no backend is chosen or changed
 from torch import Tensor
-
-from cnnzoo.fileio import atomic_write
 
 PANEL = 1.4  # inches per image
 
@@ -43,26 +39,17 @@ def plot_augmented(
     title: str = "",
 ) -> Path:
     """A PNG grid of normalised ``images`` brought back to pixels, each titled with its class
-    (the two largest shares, for a mixed target)."""
-    cols = math.ceil(math.sqrt(len(images)))
-    rows = math.ceil(len(images) / cols)
-    fig = Figure(figsize=(cols * PANEL, rows * PANEL + 0.5))
-    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    (the two largest shares, for a mixed target), drawn by :mod:`cnnzoo.analysis.plots`."""
+    from cnnzoo.analysis import plots  # matplotlib only when a chart is drawn
+
     mean_t = torch.tensor(mean).view(-1, 1, 1)
     std_t = torch.tensor(std).view(-1, 1, 1)
-    for ax, image, target in zip(axes, images, targets, strict=False):
-        pixels = (image * std_t + mean_t).clamp(0, 1).permute(1, 2, 0).numpy()
-        if pixels.shape[2] == 1:
-            ax.imshow(pixels[:, :, 0], cmap="gray", vmin=0, vmax=1)
-        else:
-            ax.imshow(pixels)
-        ax.set_title(_label(target, class_names), fontsize=7)
-    for ax in axes:
-        ax.set_axis_off()
-    if title:
-        fig.suptitle(title, fontsize="small")
-    fig.set_layout_engine("constrained")
-    return atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
+    pixels = []
+    for image in images:
+        rgb = (image * std_t + mean_t).clamp(0, 1).permute(1, 2, 0).numpy()
+        pixels.append(rgb[:, :, 0] if rgb.shape[2] == 1 else rgb)
+    titles = [_label(target, class_names) for target in targets]
+    return plots.plot_image_grid(pixels, titles, path, panel=PANEL, title=title)
 
 
 def _label(target: Tensor, class_names: Sequence[str]) -> str:

@@ -13,8 +13,8 @@ Two attribution methods, both from captum (so no hand-rolled gradient hooks):
   window of the image (an eighth of its side) is set to the dataset mean (0 after
   normalisation), for each cell of an 8x8 grid.
 
-Figures are drawn with matplotlib's ``Figure`` (no pyplot: no backend is chosen or changed)
-at fixed sizes, and written atomically.
+The pictures are drawn by :mod:`cnnzoo.analysis.plots` at fixed sizes, and written
+atomically; this module computes what they show.
 """
 
 from __future__ import annotations
@@ -28,13 +28,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
-from matplotlib.figure import Figure
 from torch import Tensor
 
 from cnnzoo.errors import ConfigError
-from cnnzoo.fileio import atomic_write
 
-DPI = 100
 PANEL = 2.4  # inches per overlay panel
 MAP_CELL = 1.2  # inches per feature map
 FILTER_CELL = 0.6  # inches per first-layer filter
@@ -170,94 +167,32 @@ def _display(x: Tensor, mean: Sequence[float], std: Sequence[float]) -> np.ndarr
     return img.permute(1, 2, 0).numpy() if img.shape[0] == 3 else img.mean(0).numpy()
 
 
-def _figure(cols: int, rows: int, cell: float) -> Figure:
-    return Figure(figsize=(cols * cell, rows * cell), dpi=DPI)
-
-
-def _save(fig: Figure, path: Path) -> Path:
-    return atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=DPI))
-
-
-def _show(ax, image: np.ndarray, title: str, heat: np.ndarray | None = None) -> None:
-    ax.imshow(image, cmap=None if image.ndim == 3 else "gray", vmin=0, vmax=1)
-    if heat is not None:
-        ax.imshow(heat, cmap="jet", alpha=0.45, vmin=0, vmax=1)
-    ax.set_title(title, fontsize=8)
-    ax.set_axis_off()
-
-
-def plot_overlays(
-    image: np.ndarray, panels: Sequence[tuple[str, np.ndarray]], title: str, path: Path
-) -> Path:
-    """The image, then one overlay per (title, map in [0, 1]), in a row of ``PANEL``-inch
-    panels."""
-    fig = _figure(1 + len(panels), 1, PANEL)
-    axes = fig.subplots(1, 1 + len(panels), squeeze=False)[0]
-    _show(axes[0], image, "input")
-    for ax, (name, heat) in zip(axes[1:], panels, strict=True):
-        _show(ax, image, name, heat)
-    fig.suptitle(title, fontsize=9)
-    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.8, wspace=0.05)
-    return _save(fig, path)
-
-
-def plot_filters(conv: nn.Conv2d, name: str, path: Path) -> Path:
-    """Up to ``MAX_FILTERS`` first-layer filters in a grid, each scaled to [0, 1]: in colour
-    for RGB inputs, else their channels' mean in grey."""
+def filter_images(conv: nn.Conv2d) -> tuple[list[np.ndarray], str]:
+    """Up to ``MAX_FILTERS`` first-layer filters, each scaled to [0, 1]: (kH, kW, 3) in
+    colour for RGB inputs, else their channels' mean (kH, kW) in grey; and what they are."""
     w = conv.weight.detach().float().cpu()[:MAX_FILTERS]
     w = w if w.shape[1] == 3 else w.mean(1, keepdim=True)
     lo = w.flatten(1).amin(1).view(-1, 1, 1, 1)
     hi = w.flatten(1).amax(1).view(-1, 1, 1, 1)
     w = (w - lo) / (hi - lo).clamp(min=1e-12)
-    cols = min(8, len(w))
-    rows = -(-len(w) // cols)
-    fig = _figure(cols, rows + 1, FILTER_CELL)
-    axes = fig.subplots(rows, cols, squeeze=False)
-    for i, ax in enumerate(axes.flat):
-        ax.set_axis_off()
-        if i < len(w):
-            img = w[i].permute(1, 2, 0).numpy()
-            ax.imshow(
-                img if img.shape[2] == 3 else img[:, :, 0],
-                cmap="gray",
-                vmin=0,
-                vmax=1,
-                interpolation="nearest",
-            )
+    images = [f.permute(1, 2, 0).numpy() for f in w]
     kh, kw = conv.kernel_size
-    fig.suptitle(
-        f"first layer {name}: {min(conv.out_channels, MAX_FILTERS)} of {conv.out_channels} "
-        f"filters, {kh}x{kw}x{conv.in_channels}",
-        fontsize=8,
+    what = (
+        f"{min(conv.out_channels, MAX_FILTERS)} of {conv.out_channels} filters, "
+        f"{kh}x{kw}x{conv.in_channels}"
     )
-    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=rows / (rows + 1), wspace=0.1)
-    return _save(fig, path)
+    return [i if i.shape[2] == 3 else i[:, :, 0] for i in images], what
 
 
-def plot_stage_maps(maps: Sequence[tuple[str, Tensor]], title: str, path: Path) -> Path:
-    """One row per stage: its ``MAPS_PER_STAGE`` most active channels (of one image, (C, H, W)
-    each), each scaled to [0, 1]."""
-    fig = _figure(MAPS_PER_STAGE, len(maps) + 0.3, MAP_CELL)
-    axes = fig.subplots(len(maps), MAPS_PER_STAGE, squeeze=False)
-    for row, (name, m) in zip(axes, maps, strict=True):
-        order = m.flatten(1).mean(1).argsort(descending=True)[:MAPS_PER_STAGE]
-        for j, ax in enumerate(row):
-            ax.set_axis_off()
-            if j < len(order):
-                ch = m[order[j]].float().cpu()
-                ch = (ch - ch.min()) / (ch.max() - ch.min()).clamp(min=1e-12)
-                ax.imshow(ch.numpy(), cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
-        row[0].set_title(f"{name} ({m.shape[0]}x{m.shape[1]}x{m.shape[2]})", fontsize=7, loc="left")
-    fig.suptitle(title, fontsize=9)
-    fig.subplots_adjust(
-        left=0.01,
-        right=0.99,
-        bottom=0.01,
-        top=1 - 0.45 / (len(maps) + 0.3),
-        hspace=0.35,
-        wspace=0.05,
-    )
-    return _save(fig, path)
+def strongest_channels(m: Tensor) -> list[np.ndarray]:
+    """The ``MAPS_PER_STAGE`` most active channels of one image's map (C, H, W), each scaled
+    to [0, 1]."""
+    order = m.flatten(1).mean(1).argsort(descending=True)[:MAPS_PER_STAGE]
+    channels = []
+    for c in order:
+        ch = m[c].float().cpu()
+        channels.append(((ch - ch.min()) / (ch.max() - ch.min()).clamp(min=1e-12)).numpy())
+    return channels
 
 
 def explain(
@@ -293,11 +228,21 @@ def explain(
     if target is not None:
         wanted.append((f"class {target.label}", torch.full_like(predicted, target.index)))
     found = {label: attribution_maps(cam, images, t, layer) for label, t in wanted}
+    from cnnzoo.analysis import plots  # matplotlib only when pictures are drawn
+
     written = []
     conv = first_conv(model)
     if conv is not None:
         conv_name = next(n for n, m in model.named_modules() if m is conv)
-        written.append(plot_filters(conv, conv_name, out_dir / "filters.png"))
+        filters, what = filter_images(conv)
+        written.append(
+            plots.plot_filters(
+                filters,
+                f"first layer {conv_name}: {what}",
+                out_dir / "filters.png",
+                cell=FILTER_CELL,
+            )
+        )
     for i, name in enumerate(names):
         image = _display(images[i], mean, std)
         p = int(predicted[i])
@@ -307,9 +252,20 @@ def explain(
             for method, m in ((k, v.cpu().numpy()) for k, v in by_method.items())
         ]
         title = f"{name}: predicted {class_names[p]} ({probs[i, p]:.2f}); Grad-CAM on {layer}"
-        written.append(plot_overlays(image, panels, title, out_dir / f"{name}.cam.png"))
-        stages = [(n, m[i]) for n, m in maps]
         written.append(
-            plot_stage_maps(stages, f"{name}: feature maps", out_dir / f"{name}.stages.png")
+            plots.plot_overlays(image, panels, title, out_dir / f"{name}.cam.png", panel=PANEL)
+        )
+        stages = [
+            (f"{n} ({m.shape[1]}x{m.shape[2]}x{m.shape[3]})", strongest_channels(m[i]))
+            for n, m in maps
+        ]
+        written.append(
+            plots.plot_stage_maps(
+                stages,
+                f"{name}: feature maps",
+                out_dir / f"{name}.stages.png",
+                columns=MAPS_PER_STAGE,
+                cell=MAP_CELL,
+            )
         )
     return written

@@ -2,7 +2,8 @@
 
 ``write_reports`` writes ``curves.png`` (loss, accuracy or error, and learning rate per
 epoch), ``confusion.png`` (row-normalised: each row is a true class), ``summary.json`` (the
-run's summary plus the machine it ran on) and ``summary.md`` (the same, for people).
+run's summary plus the machine it ran on) and ``summary.md`` (the same, for people). The
+charts' contents are chosen here and drawn by :mod:`cnnzoo.analysis.plots`.
 """
 
 from __future__ import annotations
@@ -13,12 +14,10 @@ import os
 import platform
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure  # drawn without pyplot: no backend is chosen or changed
-from matplotlib.ticker import MaxNLocator
 
 from cnnzoo import __version__, rundir
 from cnnzoo.fileio import atomic_write
@@ -45,14 +44,16 @@ def write_reports(
     skips ``confusion.png``). ``summary``: final metrics, params, MACs, epochs, wall time...;
     a ``machine`` entry (platform, CPU, torch version, accelerator) is added when absent.
     """
+    from cnnzoo.analysis import plots  # matplotlib only once a run ends and its charts are drawn
+
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     summary = dict(summary)
     summary.setdefault("machine", machine_info())
     written = {}
     if history:
-        written["curves"] = atomic_write(
-            rundir.paths(run_dir).curves, lambda f: _plot_curves(history, f)
+        written["curves"] = plots.plot_training_curves(
+            curve_panels(history), rundir.paths(run_dir).curves
         )
     if confusion is not None:
         matrix = np.asarray(
@@ -60,8 +61,15 @@ def write_reports(
         )
         if matrix.ndim == 2 and matrix.shape[0] == matrix.shape[1] and matrix.size:
             names = list(class_names) if class_names else [str(i) for i in range(matrix.shape[0])]
-            written["confusion"] = atomic_write(
-                rundir.paths(run_dir).confusion, lambda f: _plot_confusion(matrix, names, f)
+            fractions, accuracy = confusion_fractions(matrix)
+            k = matrix.shape[0]
+            written["confusion"] = plots.plot_confusion(
+                fractions,
+                names,
+                f"confusion (row-normalised), accuracy {100 * accuracy:.2f}%",
+                rundir.paths(run_dir).confusion,
+                labelled=k <= MAX_LABELLED_CLASSES,
+                annotated=k <= MAX_ANNOTATED_CLASSES,
             )
     clean = _json_safe(summary)
     written["summary_json"] = atomic_write(
@@ -155,84 +163,41 @@ def _series(history: Sequence[Mapping[str, Any]], key: str) -> tuple[list[float]
     return xs, ys
 
 
-def _plot_curves(history: Sequence[Mapping[str, Any]], file: IO[bytes]) -> None:
+def curve_panels(history: Sequence[Mapping[str, Any]]) -> list[Any]:
+    """The panels of ``curves.png`` (:class:`cnnzoo.analysis.plots.Panel`): loss, accuracy,
+    error and learning rate, each where the history has it; the rate on a log axis when it
+    spans more than 50x."""
+    from cnnzoo.analysis.plots import Panel
+
     keys = sorted({k for row in history for k in row if "/" in k})
-    panels = []
-    loss_keys = [k for k in keys if k.endswith("/loss")]
-    if loss_keys:
-        panels.append(("loss", "loss", loss_keys))
-    acc_keys = [k for k in keys if k.split("/", 1)[1] in ACCURACY_METRICS]
-    if acc_keys:
-        panels.append(("accuracy", "accuracy (%)", acc_keys))
-    err_keys = [k for k in keys if k.split("/", 1)[1] in ERROR_METRICS]
-    if err_keys:
-        panels.append(("error", "error", err_keys))
+    groups = [
+        ("loss", "loss", [k for k in keys if k.endswith("/loss")]),
+        ("accuracy", "accuracy (%)", [k for k in keys if k.split("/", 1)[1] in ACCURACY_METRICS]),
+        ("error", "error", [k for k in keys if k.split("/", 1)[1] in ERROR_METRICS]),
+    ]
+    panels = [
+        Panel(title, ylabel, [(k, *_series(history, k)) for k in series])
+        for title, ylabel, series in groups
+        if series
+    ]
     if any("lr" in row for row in history):
-        panels.append(("learning rate", "learning rate", ["lr"]))
-    if not panels:
-        panels.append(("no metrics recorded", "", []))
-    fig = Figure(figsize=(4.2 * len(panels), 3.4))
-    axes = fig.subplots(1, len(panels), squeeze=False)
-    marker = "o" if len(history) <= 30 else None
-    for ax, (title, ylabel, series) in zip(axes[0], panels, strict=True):
-        for key in series:
-            xs, ys = _series(history, key)
-            if xs:
-                style = "--" if key.startswith("val/") else "-"
-                ax.plot(xs, ys, style, marker=marker, markersize=3, label=key)
-        ax.set_title(title)
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel(ylabel)
-        ax.grid(alpha=0.3)
-        if series == ["lr"]:
-            lrs = _series(history, "lr")[1]
-            if lrs and min(lrs) > 0 and max(lrs) / min(lrs) > 50:
-                ax.set_yscale("log")
-        elif ax.lines:
-            ax.legend(fontsize="small")
-    fig.tight_layout()
-    fig.savefig(file, format="png", dpi=110)
-
-
-def _plot_confusion(counts: np.ndarray, class_names: list[str], file: IO[bytes]) -> None:
-    k = counts.shape[0]
-    totals = counts.sum(axis=1, keepdims=True)
-    norm = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
-    side = min(max(4.0, 0.45 * k + 2.0), 16.0)
-    fig = Figure(figsize=(side + 1.0, side))
-    ax = fig.subplots()
-    image = ax.imshow(norm, cmap="Blues", vmin=0.0, vmax=1.0)
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="fraction of the true class")
-    ax.set_xlabel("predicted class")
-    ax.set_ylabel("true class")
-    accuracy = np.trace(counts) / counts.sum() if counts.sum() else float("nan")
-    ax.set_title(f"confusion (row-normalised), accuracy {100 * accuracy:.2f}%")
-    if k <= MAX_LABELLED_CLASSES:
-        tilt = max(len(name) for name in class_names) > 3
-        ax.set_xticks(
-            range(k),
-            labels=class_names,
-            rotation=45 if tilt else 0,
-            ha="right" if tilt else "center",
+        lrs = _series(history, "lr")[1]
+        wide = bool(lrs) and min(lrs) > 0 and max(lrs) / min(lrs) > 50
+        panels.append(
+            Panel("learning rate", "learning rate", [("lr", *_series(history, "lr"))], wide, False)
         )
-        ax.set_yticks(range(k), labels=class_names)
-    if k <= MAX_ANNOTATED_CLASSES:
-        for i in range(k):
-            for j in range(k):
-                if norm[i, j] >= 0.005:
-                    colour = "white" if norm[i, j] > 0.5 else "black"
-                    ax.text(
-                        j,
-                        i,
-                        f"{norm[i, j]:.2f}",
-                        ha="center",
-                        va="center",
-                        fontsize=7,
-                        color=colour,
-                    )
-    fig.tight_layout()
-    fig.savefig(file, format="png", dpi=110)
+    for panel in panels:  # a series with no finite value draws nothing
+        panel.series = [s for s in panel.series if s[1]]
+    return panels or [Panel("no metrics recorded", "", [])]
+
+
+def confusion_fractions(counts: np.ndarray) -> tuple[np.ndarray, float]:
+    """Each row of ``counts`` (true class) as fractions of its total, and the accuracy
+    (NaN when there are no counts)."""
+    totals = counts.sum(axis=1, keepdims=True)
+    fractions = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+    accuracy = float(np.trace(counts) / counts.sum()) if counts.sum() else float("nan")
+    return fractions, accuracy
 
 
 # --- helpers -------------------------------------------------------------------------------

@@ -6,11 +6,12 @@ batch-1 latency. It is read from the plain files a run keeps (``summary.json``,
 ``metrics.csv``, ``config.yaml``, ``speed.json``): nothing is executed and no checkpoint is
 opened. A run that recorded no parameter or MAC count (it stopped before its final test) has
 them counted from the model name and arguments in its config, on the meta device, and kept in
-``$CNNZOO_CACHE/run_costs.json``.
+the one model-cost cache (:mod:`cnnzoo.analysis.costs`).
 
 Rows can be filtered (``model=resnet*`` shell patterns, ``test_top1>90`` comparisons), sorted,
-written as Markdown, CSV or JSON, and drawn: the validation curves of the chosen runs overlaid
-and accuracy-vs-MACs / accuracy-vs-latency charts with their Pareto fronts.
+written as Markdown, CSV or JSON, and drawn by :mod:`cnnzoo.analysis.plots`: the validation
+curves of the chosen runs overlaid and accuracy-vs-MACs / accuracy-vs-latency charts with
+their Pareto fronts (the labels and fronts come from here).
 """
 
 from __future__ import annotations
@@ -23,24 +24,16 @@ import json
 import math
 import os
 import re
-import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure  # drawn without pyplot: no backend is chosen or changed
-from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
-
 from cnnzoo import rundir
-from cnnzoo.analysis.flops import format_count
+from cnnzoo.analysis.costs import cached_costs
 from cnnzoo.analysis.speed import format_spread
 from cnnzoo.config.reader import read_config
 from cnnzoo.errors import CnnzooError, ConfigError, DataError
-from cnnzoo.fileio import atomic_write, read_regular_text
-from cnnzoo.machine import cache_dir
+from cnnzoo.fileio import atomic_write, read_failure, read_regular_text
 from cnnzoo.plaindata import is_int
 from cnnzoo.schema import DATASETS, MAX_IMAGE_SIZE
 
@@ -61,7 +54,7 @@ COLUMNS = (
 NUMERIC = frozenset(COLUMNS[4:])
 FORMATS = ("md", "csv", "json")
 SPEED_FILE = rundir.SPEED  # {"latency_ms": ..., "device": ...}: written by `cnnzoo study`
-_HEADERS = dict(
+HEADERS = dict(
     run="run",
     status="status",
     model="model",
@@ -123,7 +116,7 @@ def read_run(run_dir: str | os.PathLike) -> dict[str, Any]:
         cfg = read_config(config) if config is not None else {}
     except (CnnzooError, TypeError, OSError) as e:
         cfg = {}
-        problems.append(f"config: {_why(e)}")
+        problems.append(f"config: {read_failure(e)}")
     model_cfg = cfg.get("model") if isinstance(cfg.get("model"), Mapping) else {}
     data_cfg = cfg.get("data") if isinstance(cfg.get("data"), Mapping) else {}
     vals = [r["val/top1"] for r in history if _finite(r.get("val/top1"))]
@@ -199,15 +192,6 @@ def _rate(samples: float | None, epochs: float | None, seconds: float | None) ->
     return _number(samples * epochs / seconds)
 
 
-def _why(e: BaseException) -> str:
-    if isinstance(e, RecursionError):
-        return "nested too deep"
-    if isinstance(e, UnicodeDecodeError):
-        return "not UTF-8 text"
-    text = " ".join(str(getattr(e, "strerror", None) or e).split())
-    return text[:120] or type(e).__name__
-
-
 def read_runs(folders: Iterable[str | os.PathLike]) -> list[dict[str, Any]]:
     """:func:`read_run` of every run found under ``folders``."""
     return [read_run(run) for run in find_runs(folders)]
@@ -222,7 +206,7 @@ def _read_json(path: Path, problems: list[str] | None = None) -> dict[str, Any]:
         return {}
     except (OSError, ValueError, RecursionError) as e:
         if problems is not None:
-            problems.append(f"{path.name}: {_why(e)}")
+            problems.append(f"{path.name}: {read_failure(e)}")
         return {}
     return value if isinstance(value, dict) else {}
 
@@ -233,7 +217,7 @@ def _read_metrics(path: Path, problems: list[str]) -> list[dict[str, float]]:
     except FileNotFoundError:
         return []
     except (OSError, ValueError, csv.Error) as e:
-        problems.append(f"{path.name}: {_why(e)}")
+        problems.append(f"{path.name}: {read_failure(e)}")
         return []
     return rows
 
@@ -284,41 +268,10 @@ def input_size(
 
 
 def model_costs(model_cfg: Mapping[str, Any], size: Sequence[int]) -> tuple[int, int] | None:
-    """Parameters and MACs of the model a config's ``model`` section builds, counted on the
-    meta device and cached (``$CNNZOO_CACHE/run_costs.json``, keyed by the model arguments,
-    the input size and a fingerprint of cnnzoo's model code); None if it does not build."""
-    from cnnzoo.analysis.flops import count_flops
-    from cnnzoo.analysis.table import code_fingerprint
-    from cnnzoo.models import create_model
-
+    """Parameters and MACs of the model a run config's ``model`` section builds, at ``size``,
+    from the one model-cost cache (:mod:`cnnzoo.analysis.costs`); None if it does not build."""
     kwargs = {k: v for k, v in model_cfg.items() if k not in ("type", "pretrained")}
-    key = json.dumps([model_cfg.get("type"), kwargs, list(size)], sort_keys=True, default=str)
-    path = cache_dir() / "run_costs.json"
-    fingerprint = code_fingerprint()
-    damaged: list[str] = []
-    cache = _read_json(path, damaged)
-    if damaged:  # never trusted, never fatal: counted again and written anew
-        warnings.warn(
-            f"the run-cost cache {path} is damaged ({damaged[0]}); it is rebuilt", stacklevel=2
-        )
-    costs = cache.get("costs") if cache.get("fingerprint") == fingerprint else None
-    costs = costs if isinstance(costs, dict) else {}
-    if key not in costs:
-        try:
-            with torch.device("meta"):
-                model = create_model(str(model_cfg["type"]), **kwargs)
-            params = sum(p.numel() for p in model.parameters())
-            costs[key] = [params, count_flops(model, size)["macs"]]
-        except (CnnzooError, TypeError, ValueError, RuntimeError):
-            return None
-        text = json.dumps(dict(fingerprint=fingerprint, costs=costs))
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(path, lambda f: f.write(text), binary=False)
-        except OSError:
-            pass  # a read-only cache only costs the time of counting again
-    params, macs = costs[key]
-    return int(params), int(macs)
+    return cached_costs([(str(model_cfg["type"]), kwargs, size)])[0]
 
 
 # --- filtering and sorting ------------------------------------------------------------------
@@ -407,7 +360,7 @@ def format_runs(rows: Sequence[Mapping[str, Any]], fmt: str = "md") -> str:
             writer.writerow(["" if r.get(c) is None else _plain(r.get(c), c) for c in COLUMNS])
         return out.getvalue()
     lines = [
-        "| " + " | ".join(_HEADERS[c] for c in COLUMNS) + " |",
+        "| " + " | ".join(HEADERS[c] for c in COLUMNS) + " |",
         "|"
         + "|".join("---" if c in ("run", "status", "model", "dataset") else "---:" for c in COLUMNS)
         + "|",
@@ -477,7 +430,7 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write(path, lambda f: f.write(text), binary=False)
 
 
-# --- charts ---------------------------------------------------------------------------------
+# --- what the charts show (drawn by cnnzoo.analysis.plots) ----------------------------------
 
 
 def label_of(row: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> str:
@@ -491,46 +444,6 @@ def label_of(row: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> str:
     return f"{row.get('model')} ({where.as_posix()})"
 
 
-def plot_curves(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> Path | None:
-    """:func:`curves_figure` of ``rows`` as a PNG (None: no run has a history)."""
-    fig = curves_figure(rows)
-    if fig is None:
-        return None
-    return atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
-
-
-def curves_figure(rows: Sequence[Mapping[str, Any]]) -> Figure | None:
-    """Validation top-1 and training loss per epoch of ``rows``, overlaid, one colour per run
-    and every run in the legend (None: no run has a history). Runs that did not validate are
-    marked so in the legend; when none did, only the loss is drawn."""
-    drawn = [r for r in rows if r.get("history")]
-    if not drawn:
-        return None
-    validated = [any(_finite(h.get("val/top1")) for h in r["history"]) for r in drawn]
-    panels = [("train/loss", "training loss")]
-    if any(validated):
-        panels.insert(0, ("val/top1", "validation top-1 (%)"))
-    fig = Figure(figsize=(2.5 + 4.3 * len(panels), 4.2))
-    axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    handles = []
-    for i, r in enumerate(drawn):
-        style = dict(color=f"C{i % 10}", marker="o" if len(r["history"]) <= 30 else None, ms=3)
-        for ax, (key, _) in zip(axes, panels, strict=True):
-            pts = [(h["epoch"], h[key]) for h in r["history"] if _finite(h.get(key))]
-            if pts:
-                ax.plot(*zip(*pts, strict=True), **style)
-        label = label_of(r, drawn) + ("" if validated[i] or len(panels) == 1 else " (no val)")
-        handles.append(Line2D([], [], label=label, **style))
-    for ax, (_, title) in zip(axes, panels, strict=True):
-        ax.set_title(title)
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
-    fig.legend(handles=handles, loc="outside right center", fontsize="small")
-    fig.set_layout_engine("constrained")
-    return fig
-
-
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
     """Indices of the points that no other point beats (lower or equal x and higher or equal y,
     one of them strictly), in increasing x."""
@@ -541,136 +454,3 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
             front.append(i)
             best = points[i][1]
     return front
-
-
-def plot_pareto(
-    rows: Sequence[Mapping[str, Any]],
-    path: str | os.PathLike,
-    x: str = "macs",
-    y: str = "test_top1",
-    title: str = "",
-) -> Path | None:
-    """:func:`pareto_figure` as a PNG (None when no row has both values)."""
-    fig = pareto_figure(rows, x, y, title)
-    if fig is None:
-        return None
-    return atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
-
-
-def pareto_figure(
-    rows: Sequence[Mapping[str, Any]], x: str = "macs", y: str = "test_top1", title: str = ""
-) -> Figure | None:
-    """``y`` against ``x`` (log scale) for the rows that have both, each point labelled with
-    its model (labels kept inside the axes and moved apart so that none overlaps another), the
-    Pareto front joined. Runs of different data sets get a panel each, with its own ``y``
-    axis and front (their accuracies do not compare), over one shared ``x`` axis. None when
-    no row has both values."""
-    pts = [r for r in rows if _finite(r.get(x)) and r[x] > 0 and _finite(r.get(y))]
-    if not pts:
-        return None
-    datasets = list(dict.fromkeys(_dataset(r) for r in pts))
-    fig = Figure(figsize=(7.5, 1.2 + 4.0 * len(datasets)), dpi=110)
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(len(datasets), 1, sharex=True, squeeze=False)[:, 0]
-    texts = []
-    for ax, dataset in zip(axes, datasets, strict=True):
-        texts += _pareto_panel(ax, [r for r in pts if _dataset(r) == dataset], x, y)
-        if len(datasets) > 1:
-            ax.set_title(dataset, fontsize="medium")
-    axes[-1].set_xlabel({"macs": "MACs (log)", "latency_ms": "batch-1 latency, ms (log)"}.get(x, x))
-    _log_ticks(axes[-1], format_count if x == "macs" else _format_ms)
-    if title:
-        fig.suptitle(title, fontsize="medium")
-    fig.tight_layout()
-    _keep_inside(fig, texts)
-    separate_labels(fig, texts)
-    return fig
-
-
-def _dataset(row: Mapping[str, Any]) -> str:
-    return str(row.get("dataset") or "unknown data set")
-
-
-def _pareto_panel(ax: Any, rows: Sequence[Mapping[str, Any]], x: str, y: str) -> list[Any]:
-    """One data set's points, labels and Pareto front on ``ax``; returns the labels."""
-    xy = [(float(r[x]), float(r[y])) for r in rows]
-    front = pareto_front(xy)
-    ax.scatter([p[0] for p in xy], [p[1] for p in xy], s=28, zorder=3)
-    ax.plot(
-        [xy[i][0] for i in front],
-        [xy[i][1] for i in front],
-        "--",
-        alpha=0.6,
-        color="tab:orange",
-        label="Pareto front",
-        zorder=2,
-    )
-    ax.set_xscale("log")
-    ax.set_ylabel(_HEADERS.get(y, y))
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(loc="lower right", fontsize="small")
-    ax.margins(x=0.15, y=0.12)
-    if y.endswith("top1"):  # an accuracy: no room above 100%
-        ax.set_ylim(top=min(ax.get_ylim()[1], 100.0))
-    return [
-        ax.annotate(
-            label_of(r, rows), p, xytext=(5, 4), textcoords="offset points", fontsize=8, zorder=4
-        )
-        for r, p in zip(rows, xy, strict=True)
-    ]
-
-
-def _format_ms(value: float) -> str:
-    return f"{value:g}"
-
-
-def _log_ticks(ax: Any, fmt: Callable[[float], str]) -> None:
-    """Plain tick labels on the log x axis of ``ax`` (``417K``, ``2``; not ``4.158x10^5``).
-    A range narrower than a decade is widened to one around its middle; one narrower than
-    two decades also has its minor ticks at 2 and 5 labelled (too few major ticks to read)."""
-    lo, hi = ax.get_xlim()
-    if hi < 10 * lo:
-        middle = math.sqrt(lo * hi)
-        lo, hi = middle / math.sqrt(10), middle * math.sqrt(10)
-        ax.set_xlim(lo, hi)
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: fmt(v)))
-    if hi < 100 * lo:
-        ax.xaxis.set_minor_formatter(
-            FuncFormatter(lambda v, _pos: fmt(v) if _leading_digit(v) in (2, 5) else "")
-        )
-        ax.tick_params(axis="x", which="minor", labelsize="small")
-    else:
-        ax.xaxis.set_minor_formatter(NullFormatter())
-
-
-def _leading_digit(value: float) -> int:
-    return round(value / 10 ** math.floor(math.log10(value))) if value > 0 else 0
-
-
-def _keep_inside(fig: Figure, texts: Sequence[Any]) -> None:
-    """Put a label that would run past the right edge of its axes on the left of its point."""
-    renderer = fig.canvas.get_renderer()
-    for text in texts:
-        frame = text.axes.get_window_extent(renderer)
-        if text.get_window_extent(renderer).x1 > frame.x1:
-            dx, dy = text.get_position()
-            text.set_position((-dx, dy))
-            text.set_horizontalalignment("right")
-
-
-def separate_labels(fig: Figure, texts: Sequence[Any], step: float = 2.0) -> None:
-    """Move annotation ``texts`` (offsets in points) apart vertically until no two boxes
-    overlap on the canvas: each label, from the lowest point up, is pushed above the labels placed before it
-    that it would overlap."""
-    renderer = fig.canvas.get_renderer()
-    placed = []
-    for text in sorted(texts, key=lambda t: (t.xy[1], t.xy[0])):
-        dx, dy = text.get_position()
-        for _ in range(500):
-            box = text.get_window_extent(renderer).expanded(1.0, 1.05)
-            hit = [b for b in placed if box.overlaps(b)]
-            if not hit:
-                break
-            dy += (max(b.y1 for b in hit) - box.y0 + step) * 72.0 / fig.dpi  # pixels -> points
-            text.set_position((dx, dy))
-        placed.append(text.get_window_extent(renderer))

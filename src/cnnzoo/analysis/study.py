@@ -361,12 +361,12 @@ def write_study_report(
         "csv": runs_table.write_text(out / "table.csv", runs_table.format_runs(rows, "csv")),
         "json": runs_table.write_text(out / "table.json", runs_table.format_runs(rows, "json")),
     }
+    from cnnzoo.analysis import plots  # matplotlib only once charts are drawn
+
     charts = dict(
-        curves=runs_table.plot_curves(rows, out / rundir.CURVES),
-        pareto_macs=runs_table.plot_pareto(
-            rows, out / "pareto_macs.png", "macs", title=study.title
-        ),
-        pareto_latency=runs_table.plot_pareto(
+        curves=plots.plot_curves(rows, out / rundir.CURVES),
+        pareto_macs=plots.plot_pareto(rows, out / "pareto_macs.png", "macs", title=study.title),
+        pareto_latency=plots.plot_pareto(
             rows, out / "pareto_latency.png", "latency_ms", title=study.title
         ),
     )

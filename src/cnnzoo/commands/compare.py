@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from cnnzoo.analysis.compare import compare, compare_devices, format_table, plot_compare
+from cnnzoo.analysis.compare import compare, compare_devices, format_table
 from cnnzoo.analysis.flops import separable_report
 from cnnzoo.analysis.table import parse_input_size
 from cnnzoo.errors import ConfigError
@@ -75,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
         print()
         print(separable_report())
     if args.chart:
-        path = plot_compare(rows, args.chart, title=f"{inputs}, {classes}")
+        from cnnzoo.analysis import plots  # matplotlib only when a chart is drawn
+
+        path = plots.plot_compare(rows, args.chart, title=f"{inputs}, {classes}")
         print(f"\nchart written to {path}")
     return 0

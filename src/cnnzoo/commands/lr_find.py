@@ -19,13 +19,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from cnnzoo.analysis import plots
     from cnnzoo.config import load_config
-    from cnnzoo.engine.lr_find import lr_range_test, plot_range_test
+    from cnnzoo.engine.lr_find import lr_range_test
 
     cfg = load_config(args.config, args.cfg_options)
     test = lr_range_test(cfg, start=args.start, end=args.end, steps=args.steps)
-    name = cfg.model.type
-    path = plot_range_test(test, args.output, title=f"{name}, {cfg.optimizer.type}")
+    title = f"{cfg.model.type}, {cfg.optimizer.type}"
+    path = plots.plot_range_test(test.lrs, test.losses, test.suggested, args.output, title=title)
     print(
         f"swept {len(test.lrs)} steps from {test.lrs[0]:.2g} to {test.lrs[-1]:.2g}; the loss "
         f"falls fastest at lr {test.suggested:.2g} (the config has {cfg.optimizer.lr:g}): "

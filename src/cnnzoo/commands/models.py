@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from cnnzoo.analysis.table import cached_model_costs, human, short_paper
+from cnnzoo.analysis.costs import zoo_costs
+from cnnzoo.analysis.table import human, short_paper
 from cnnzoo.errors import ConfigError, unknown
 from cnnzoo.models import get_model_entry, list_families, list_models, published_weights
 
@@ -39,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
         )
     header = ("model", "family", "params", "MACs", "input", "weights" if sources else "paper")
     body = []
-    for name, (params, macs) in cached_model_costs(names).items():
+    for name, counts in zoo_costs(names).items():
+        params, macs = (human(n) for n in counts) if counts else ("n/a", "n/a")
         entry = get_model_entry(name)
         size = "x".join(str(s) for s in entry.cfg.input_size)
         last = (
@@ -49,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
             if sources
             else short_paper(entry.cfg.paper)
         )
-        body.append((name, entry.family, human(params), human(macs), size, last))
+        body.append((name, entry.family, params, macs, size, last))
     widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(header)]
     right = {2, 3}
 

@@ -87,12 +87,14 @@ def run(args: argparse.Namespace) -> int:
             ) from None
         print(f"table written to {written}", file=notes)
     if args.plot:
+        from cnnzoo.analysis import plots
+
         folder = Path(args.plot)
         folder.mkdir(parents=True, exist_ok=True)
         charts = [
-            rt.plot_curves(rows, folder / rundir.CURVES),
-            rt.plot_pareto(rows, folder / "pareto_macs.png", "macs"),
-            rt.plot_pareto(rows, folder / "pareto_latency.png", "latency_ms"),
+            plots.plot_curves(rows, folder / rundir.CURVES),
+            plots.plot_pareto(rows, folder / "pareto_macs.png", "macs"),
+            plots.plot_pareto(rows, folder / "pareto_latency.png", "latency_ms"),
         ]
         for chart in charts:
             if chart is not None:

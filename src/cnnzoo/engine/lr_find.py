@@ -1,25 +1,22 @@
 """The learning-rate range test (Smith 2017; fastai's ``lr_find``): a short run that raises
 the rate exponentially every step, records the loss, and suggests the rate where the loss
-falls fastest. The model and optimizer are the config's, built fresh; nothing is saved."""
+falls fastest. The model and optimizer are the config's, built fresh; nothing is saved. The
+chart of a sweep is :func:`cnnzoo.analysis.plots.plot_range_test` (the engine draws nothing)."""
 
 from __future__ import annotations
 
 import itertools
 import math
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
-from matplotlib.figure import Figure  # drawn without pyplot: no backend is chosen or changed
 
 from cnnzoo.data import build_data
 from cnnzoo.engine.losses import build_loss
 from cnnzoo.engine.optim import build_optimizer
 from cnnzoo.engine.trainer import build_model
 from cnnzoo.errors import ConfigError, TrainingError
-from cnnzoo.fileio import atomic_write
 from cnnzoo.machine import resolve_device
 
 SMOOTHING = 0.9  # the exponential moving average of the loss that is charted (fastai's 0.98)
@@ -88,22 +85,3 @@ def suggest(lrs: list[float], losses: list[float]) -> float:
         for i in range(max(last, 1))
     ]
     return lrs[slopes.index(min(slopes))]
-
-
-def plot_range_test(test: RangeTest, path: str | os.PathLike, title: str = "") -> Path:
-    """The loss against the rate (log scale), the suggested rate marked."""
-    fig = Figure(figsize=(6.5, 4.2))
-    ax = fig.subplots()
-    ax.plot(test.lrs, test.losses)
-    ax.set_xscale("log")
-    ax.axvline(test.suggested, color="tab:red", ls="--", lw=1)
-    at = test.losses[test.lrs.index(test.suggested)]
-    ax.plot([test.suggested], [at], "o", color="tab:red", label=f"suggested: {test.suggested:.2g}")
-    ax.set_xlabel("learning rate (log)")
-    ax.set_ylabel("training loss (smoothed)")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize="small")
-    if title:
-        ax.set_title(title, fontsize="medium")
-    fig.set_layout_engine("constrained")
-    return atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))

@@ -746,7 +746,7 @@ def final_test(run: Run) -> None:
     run.emit("on_test_end", summary)
     if run.main:
         # the reports (summary, charts) are analysis's: asked here, once training is done, so
-        # importing the engine loads neither analysis nor matplotlib
+        # importing the engine loads neither analysis nor the charts' plotting library
         from cnnzoo.analysis.report import write_reports
 
         run.guard_io(
