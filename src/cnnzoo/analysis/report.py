@@ -3,6 +3,7 @@
 ``write_reports`` writes ``curves.png`` (loss, accuracy or error, and learning rate per
 epoch), ``confusion.png`` (row-normalised: each row is a true class), ``summary.json`` (the
 run's summary plus the machine it ran on) and ``summary.md`` (the same, for people).
+matplotlib is imported only to draw (0.5 s): a run without charts never loads it.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ from typing import IO, Any
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure  # drawn without pyplot: no backend is chosen or changed
-from matplotlib.ticker import MaxNLocator
 
 from cnnzoo import __version__, rundir
 from cnnzoo.fileio import atomic_write
@@ -36,6 +35,7 @@ def write_reports(
     confusion: Sequence[Sequence[int]] | np.ndarray | torch.Tensor | None,
     class_names: Sequence[str] | None,
     summary: Mapping[str, Any],
+    charts: bool = True,
 ) -> dict[str, Path]:
     """Write the run's report files into ``run_dir`` and return their paths by name.
 
@@ -44,17 +44,18 @@ def write_reports(
     validation split). ``confusion``: counts, rows = true class, columns = predicted (None
     skips ``confusion.png``). ``summary``: final metrics, params, MACs, epochs, wall time...;
     a ``machine`` entry (platform, CPU, torch version, accelerator) is added when absent.
+    ``charts=False`` writes only the summaries (``log.charts=False``: the speedruns).
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     summary = dict(summary)
     summary.setdefault("machine", machine_info())
     written = {}
-    if history:
+    if history and charts:
         written["curves"] = atomic_write(
             rundir.paths(run_dir).curves, lambda f: _plot_curves(history, f)
         )
-    if confusion is not None:
+    if confusion is not None and charts:
         matrix = np.asarray(
             confusion.cpu() if isinstance(confusion, torch.Tensor) else confusion, dtype=np.float64
         )
@@ -156,6 +157,9 @@ def _series(history: Sequence[Mapping[str, Any]], key: str) -> tuple[list[float]
 
 
 def _plot_curves(history: Sequence[Mapping[str, Any]], file: IO[bytes]) -> None:
+    from matplotlib.figure import Figure  # without pyplot: no backend is chosen or changed
+    from matplotlib.ticker import MaxNLocator
+
     keys = sorted({k for row in history for k in row if "/" in k})
     panels = []
     loss_keys = [k for k in keys if k.endswith("/loss")]
@@ -196,6 +200,8 @@ def _plot_curves(history: Sequence[Mapping[str, Any]], file: IO[bytes]) -> None:
 
 
 def _plot_confusion(counts: np.ndarray, class_names: list[str], file: IO[bytes]) -> None:
+    from matplotlib.figure import Figure  # without pyplot: no backend is chosen or changed
+
     k = counts.shape[0]
     totals = counts.sum(axis=1, keepdims=True)
     norm = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)

@@ -761,6 +761,7 @@ def final_test(run: Run) -> None:
                 confusion=test.confusion.cpu().tolist(),
                 class_names=meta["class_names"],
                 summary=summary,
+                charts=run.cfg.log.charts,
             )
         )
         run.say(scores_line(split, metrics))
