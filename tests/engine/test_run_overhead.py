@@ -7,9 +7,10 @@ import json
 import subprocess
 import sys
 
+from fakes import FakeBundle
+
 from cnnzoo import rundir
 from cnnzoo.engine.trainer import train
-from fakes import FakeBundle
 
 
 def test_log_charts_false_writes_the_summaries_and_no_chart(make_cfg):
