@@ -260,6 +260,7 @@ RUNTIME_PROOFS = {
     "workflow": (C, "test_workflow_log_interval_and_seed_change_the_run"),
     "log.interval": (C, "test_workflow_log_interval_and_seed_change_the_run"),
     "log.tensorboard": (C, "test_compile_trains"),
+    "log.charts": ("tests/engine/test_run_overhead.py", "test_log_charts_false_writes_the_summaries_and_no_chart"),
     "deterministic": ("tests/engine/test_runs.py", "test_train_leaves_torchs_global_settings_as_it_found_them"),
     "device": (C, "test_the_device_key_chooses_the_device"),
     "work_dir": ("tests/faults/test_paths.py", "test_work_dir_with_a_tilde_means_the_home_folder"),

@@ -5,7 +5,7 @@ deterministic = False  # torch.use_deterministic_algorithms + cudnn settings
 device = "auto"  # 'auto' | 'cpu' | 'cuda'
 work_dir = "runs"  # run dirs: {work_dir}/{config stem}/{YYYYmmdd-HHMMSS}/
 workflow = [("train", 1), ("val", 1)]  # validate after every N train epochs
-log = dict(interval=50, tensorboard=True)
+log = dict(interval=50, tensorboard=True, charts=True)
 checkpoint = dict(monitor="val/top1", mode="max")  # which epoch is "best"
 early_stopping = None  # or dict(monitor='val/loss', mode='min', patience=5, min_delta=0.0)
 amp = dict(enabled=False, dtype="bfloat16")  # autocast; fp16 uses a GradScaler on CUDA

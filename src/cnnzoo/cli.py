@@ -20,7 +20,7 @@ import threading
 import warnings
 from pathlib import Path
 
-from cnnzoo import __version__, signals
+from cnnzoo import __version__, machine, signals
 from cnnzoo.errors import CnnzooError, Interrupted
 
 COMMANDS = (
@@ -143,6 +143,11 @@ def main(argv: list[str] | None = None) -> int:
     if missing_cwd:
         print(f"cnnzoo: error: {missing_cwd}", file=sys.stderr)
         return CnnzooError.exit_code
+    # before the command's module imports torch: its OpenMP runtime reads the wait policy once,
+    # and the seconds of the import are the window over which the load is measured
+    for name, value in machine.before_torch_env(os.environ).items():
+        os.environ[name] = value
+    machine.mark_cpu_reading()
     args = _parser(argv).parse_args(argv)
     try:
         with _one_line_warnings(args.command):

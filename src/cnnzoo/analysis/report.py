@@ -35,6 +35,7 @@ def write_reports(
     confusion: Sequence[Sequence[int]] | np.ndarray | torch.Tensor | None,
     class_names: Sequence[str] | None,
     summary: Mapping[str, Any],
+    charts: bool = True,
 ) -> dict[str, Path]:
     """Write the run's report files into ``run_dir`` and return their paths by name.
 
@@ -43,13 +44,36 @@ def write_reports(
     validation split). ``confusion``: counts, rows = true class, columns = predicted (None
     skips ``confusion.png``). ``summary``: final metrics, params, MACs, epochs, wall time...;
     a ``machine`` entry (platform, CPU, torch version, accelerator) is added when absent.
+    ``charts=False`` writes only the summaries (``log.charts=False``: the speedruns), and
+    matplotlib is never imported.
     """
-    from cnnzoo.analysis import plots  # matplotlib only once a run ends and its charts are drawn
-
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     summary = dict(summary)
     summary.setdefault("machine", machine_info())
+    written = {}
+    if charts:
+        written.update(_draw_charts(run_dir, history, confusion, class_names))
+    clean = _json_safe(summary)
+    written["summary_json"] = atomic_write(
+        rundir.paths(run_dir).summary,
+        lambda f: f.write(json.dumps(clean, indent=2, allow_nan=False).encode() + b"\n"),
+    )
+    written["summary_md"] = atomic_write(
+        rundir.paths(run_dir).summary_md, lambda f: f.write(summary_markdown(clean).encode())
+    )
+    return written
+
+
+def _draw_charts(
+    run_dir: Path,
+    history: Sequence[Mapping[str, Any]],
+    confusion: Sequence[Sequence[int]] | np.ndarray | torch.Tensor | None,
+    class_names: Sequence[str] | None,
+) -> dict[str, Path]:
+    """``curves.png`` and ``confusion.png``; matplotlib (0.5 s to import) is loaded here only."""
+    from cnnzoo.analysis import plots
+
     written = {}
     if history:
         written["curves"] = plots.plot_training_curves(
@@ -71,14 +95,6 @@ def write_reports(
                 labelled=k <= MAX_LABELLED_CLASSES,
                 annotated=k <= MAX_ANNOTATED_CLASSES,
             )
-    clean = _json_safe(summary)
-    written["summary_json"] = atomic_write(
-        rundir.paths(run_dir).summary,
-        lambda f: f.write(json.dumps(clean, indent=2, allow_nan=False).encode() + b"\n"),
-    )
-    written["summary_md"] = atomic_write(
-        rundir.paths(run_dir).summary_md, lambda f: f.write(summary_markdown(clean).encode())
-    )
     return written
 
 

@@ -53,7 +53,13 @@ from cnnzoo.data.images import (
 from cnnzoo.data.loader import unwrapped
 from cnnzoo.data.splits import Split, split_train_val
 from cnnzoo.data.stats import channel_stats
-from cnnzoo.data.stream import DeviceDecoder, Pending, prepare, sample_generator
+from cnnzoo.data.stream import (
+    DeviceDecoder,
+    Pending,
+    load_jpeg_decoder,
+    prepare,
+    sample_generator,
+)
 from cnnzoo.errors import DataError
 from cnnzoo.fileio import atomic_write
 
@@ -372,6 +378,7 @@ class ShardDataset(IterableDataset):
     ) -> None:
         self.shards = [(index.root / f, n) for f, n in index.splits[split]]
         self.chunk, self.defer = chunk, defer
+        load_jpeg_decoder()  # before the workers fork
         if len(self.shards) < world_size:
             raise DataError(
                 f"the {split} split has {len(self.shards)} shard(s) for {world_size} processes: "

@@ -29,14 +29,13 @@ from __future__ import annotations
 import itertools
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset
-from torchvision.io import ImageReadMode, decode_jpeg  # imported before the workers fork
 
 from cnnzoo.data.augment import (
     Pipeline,
@@ -52,6 +51,17 @@ from cnnzoo.data.images import (
     read_file,
 )
 from cnnzoo.schema import DECODERS
+
+
+def load_jpeg_decoder() -> tuple[Any, Callable[..., Any]]:
+    """torchvision's ``(ImageReadMode, decode_jpeg)``, imported on first use: importing
+    torchvision loads torch._dynamo (about 1.6 s), which the in-memory paths never need. The
+    streaming datasets ask for it when they are made, in the main process, so that the
+    DataLoader workers fork with it loaded (:func:`~cnnzoo.data.images.decode_full` uses it)
+    instead of each importing it again."""
+    from torchvision.io import ImageReadMode, decode_jpeg
+
+    return ImageReadMode, decode_jpeg
 
 
 def split_pipeline(
@@ -154,7 +164,8 @@ class DeviceDecoder:
         self, transform: TrainCrop | CenterCrop, in_chans: int, device: torch.device
     ) -> None:
         self.transform, self.in_chans, self.device = transform, in_chans, torch.device(device)
-        self.mode = ImageReadMode.RGB if in_chans == 3 else ImageReadMode.GRAY
+        read_mode, self.decode_jpeg = load_jpeg_decoder()
+        self.mode = read_mode.RGB if in_chans == 3 else read_mode.GRAY
         self.fell_back = 0  # batches decoded on the CPU after the device decoder failed
 
     def decode(self, jpegs: list[Encoded]) -> list[Tensor]:
@@ -169,7 +180,7 @@ class DeviceDecoder:
         try:
             with warnings.catch_warnings():  # torchvision 0.29 points image decoding to TorchCodec
                 warnings.simplefilter("ignore", DeprecationWarning)
-                return decode_jpeg([j.data for j in jpegs], mode=self.mode, device=self.device)
+                return self.decode_jpeg([j.data for j in jpegs], mode=self.mode, device=self.device)
         except RuntimeError as e:
             if not self.fell_back:
                 reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -222,6 +233,7 @@ class StreamDataset(Dataset):
         self.paths, self.labels = [str(p) for p in paths], labels
         self.in_chans, self.transform, self.seed = in_chans, transform, seed
         self.defer = defer
+        load_jpeg_decoder()  # before the workers fork
 
     def __len__(self) -> int:
         return len(self.paths)

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from mmengine.config import Config
 from tqdm import tqdm
 
-from cnnzoo import distributed, rundir, schema
+from cnnzoo import distributed, machine, rundir, schema
 from cnnzoo.analysis.flops import count_flops
 from cnnzoo.config import config_data, config_diff, config_hash
 from cnnzoo.data import DataBundle, build_data
@@ -392,7 +392,7 @@ def setup(
 ) -> Run:
     """Build the run of ``cfg`` (resumed from its ``last.pt`` when asked) and its callbacks."""
     ctx = distributed.setup(resolve_device(cfg.device))
-    _setup_torch(cfg.deterministic, ctx.device)
+    threads = _setup_torch(cfg.deterministic, ctx.device)
     seed_everything(cfg.seed)
     if data is None:
         data = build_data(
@@ -472,6 +472,11 @@ def setup(
     )
     if nchw_note:
         run.say(nchw_note)
+    if threads.threads < machine.available_cores() and threads.reason != "OMP_NUM_THREADS":
+        run.say(
+            f"note: torch computes with {threads.threads} thread(s): {threads.reason}; "
+            "OMP_NUM_THREADS=N sets the number"
+        )
     if ckpt is not None:
         _restore(run, ckpt, resume)
     else:
@@ -756,6 +761,7 @@ def final_test(run: Run) -> None:
                 confusion=test.confusion.cpu().tolist(),
                 class_names=meta["class_names"],
                 summary=summary,
+                charts=run.cfg.log.charts,
             )
         )
         run.say(scores_line(split, metrics))
@@ -875,13 +881,17 @@ def _torch_settings_kept():
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = cudnn
 
 
-def _setup_torch(deterministic: bool, device: torch.device) -> None:
-    cores = (
-        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+def _setup_torch(deterministic: bool, device: torch.device) -> machine.ThreadPlan:
+    """Threads, deterministic algorithms and cuDNN for a run; returns the thread choice
+    (:func:`cnnzoo.machine.thread_plan`: ``OMP_NUM_THREADS``, else the cores other processes
+    leave free: oversubscribed OpenMP threads are many times slower than fewer)."""
+    plan = machine.thread_plan(
+        machine.available_cores(),
+        os.environ,
+        machine.busy_elsewhere,
+        deterministic=deterministic,
     )
-    torch.set_num_threads(
-        int(os.environ.get("OMP_NUM_THREADS") or cores)
-    )  # all cores unless the user says
+    torch.set_num_threads(plan.threads)
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     if torch.are_deterministic_algorithms_enabled() != deterministic:
@@ -889,6 +899,7 @@ def _setup_torch(deterministic: bool, device: torch.device) -> None:
     if device.type == "cuda":
         torch.backends.cudnn.deterministic = deterministic
         torch.backends.cudnn.benchmark = not deterministic
+    return plan
 
 
 def autocast_dtype(amp: Mapping, device: torch.device) -> torch.dtype | None:
