@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnzoo.analysis.explain import DPI, PANEL
+from cnnzoo.analysis.explain import PANEL
+from cnnzoo.analysis.plots import EXPLAIN_DPI as DPI
 from cnnzoo.cli import main
 from cnnzoo.engine import train
 
