@@ -338,7 +338,9 @@ LOG = Section(
         interval=Key(50, Int(1, MAX_STEPS), "steps between progress lines and TensorBoard points"),
         tensorboard=Key(True, Bool(), "write TensorBoard events to RUN/tb/"),
         charts=Key(
-            True, Bool(), "draw curves.png and confusion.png at the end (False: no matplotlib)"
+            True,
+            Bool(),
+            "draw the run charts (learning curves, confusion matrix) at the end (False: no matplotlib)",
         ),
     ),
     "progress output",

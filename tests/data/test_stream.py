@@ -404,12 +404,13 @@ def test_a_batch_the_device_decoder_refuses_is_decoded_on_the_cpu(mixed, monkeyp
     import cnnzoo.data.stream as stream
 
     ref = epoch(build_data(cfg(mixed, decode="workers"), device=CPU, seed=0).train, 1)
-    b = build_data(cfg(mixed, decode="device"), device=CPU, seed=0)
 
     def refuse(*args, **kwargs):
         raise RuntimeError("nvjpegDecodeBatched failed: NVJPEG_STATUS_BAD_JPEG\nmore detail")
 
-    monkeypatch.setattr(stream, "decode_jpeg", refuse)
+    read_mode, _ = stream.load_jpeg_decoder()
+    monkeypatch.setattr(stream, "load_jpeg_decoder", lambda: (read_mode, refuse))
+    b = build_data(cfg(mixed, decode="device"), device=CPU, seed=0)
     with pytest.warns(UserWarning, match=r"\(nvjpegDecodeBatched failed: NVJPEG_STATUS_BAD_JPEG\)"):
         got = epoch(b.train, 1)
     assert torch.equal(got[0], ref[0]) and b.train.decoder.fell_back == len(b.train)
@@ -446,7 +447,8 @@ def test_the_cuda_stream_is_drained_before_nvjpeg_decodes(monkeypatch):
         return [torch.zeros(3, 4, 4, dtype=torch.uint8) for _ in data]
 
     monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: Stream())
-    monkeypatch.setattr(stream, "decode_jpeg", decode)
+    read_mode, _ = stream.load_jpeg_decoder()
+    monkeypatch.setattr(stream, "load_jpeg_decoder", lambda: (read_mode, decode))
     decoder = stream.DeviceDecoder(CenterCrop(4, (4, 4)), 3, torch.device("cuda"))
     jpeg = Encoded(torch.zeros(8, dtype=torch.uint8), (4, 4), "x.jpg")
     assert len(decoder.decode([jpeg, jpeg])) == 2
