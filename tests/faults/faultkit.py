@@ -189,3 +189,28 @@ def poisoned(build_data, epoch: int, step: int, value: float):
         return bundle
 
     return build
+
+
+def export_sidecar(size: int) -> dict:
+    """The sidecar `cnnzoo export` writes for :func:`write_torchscript` (1 channel, 2 classes)."""
+    from cnnzoo.export.core import SIDECAR_VERSION
+
+    return dict(
+        cnnzoo_export=SIDECAR_VERSION,
+        format="torchscript",
+        in_chans=1,
+        image_size=[size, size],
+        num_classes=2,
+        class_names=["a", "b"],
+        mean=[0.5],
+        std=[0.25],
+        model_name="lenet5",
+    )
+
+
+def write_torchscript(folder: Path, size: int) -> Path:
+    """A real TorchScript file of one channel and two classes at ``size`` x ``size``."""
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(size * size, 2))
+    path = folder / "model.pt"
+    torch.jit.save(torch.jit.trace(model, torch.zeros(2, 1, size, size)), str(path))
+    return path

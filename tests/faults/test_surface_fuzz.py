@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 
 import pytest
-import torch
+from faultkit import export_sidecar, write_torchscript
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -27,7 +27,7 @@ from cnnzoo.config import dump_config, load_config
 from cnnzoo.data.shards import FORMAT, INDEX, read_shard_index
 from cnnzoo.data.stats import ChannelStats, cached_channel_stats
 from cnnzoo.errors import CnnzooError
-from cnnzoo.export.core import SIDECAR_VERSION, load_exported, sidecar_path
+from cnnzoo.export.core import load_exported, sidecar_path
 from cnnzoo.rundir import LOCK, run_lock
 from fuzzing import examples
 
@@ -142,26 +142,12 @@ def test_a_shard_index_is_read_or_refused_in_one_line(tmp_path, index):
 
 # --- export sidecars ------------------------------------------------------------------------
 
-VALID_SIDECAR = dict(
-    cnnzoo_export=SIDECAR_VERSION,
-    format="torchscript",
-    in_chans=1,
-    image_size=[28, 28],
-    num_classes=2,
-    class_names=["a", "b"],
-    mean=[0.5],
-    std=[0.25],
-    model_name="lenet5",
-)
+VALID_SIDECAR = export_sidecar(28)
 
 
 @pytest.fixture(scope="module")
 def torchscript_model(tmp_path_factory) -> Path:
-    """A real TorchScript file (1 channel, 2 classes) whose sidecar each case rewrites."""
-    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(28 * 28, 2))
-    path = tmp_path_factory.mktemp("export") / "model.pt"
-    torch.jit.save(torch.jit.trace(model, torch.zeros(2, 1, 28, 28)), str(path))
-    return path
+    return write_torchscript(tmp_path_factory.mktemp("export"), 28)
 
 
 @FUZZ

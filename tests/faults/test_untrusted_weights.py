@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from faultkit import write_tiny_config
+from faultkit import export_sidecar, write_tiny_config, write_torchscript
 from PIL import Image
 
 from cnnzoo import create_model
 from cnnzoo.cli import main
 from cnnzoo.errors import CnnzooError
-from cnnzoo.export.core import SIDECAR_VERSION, load_exported, sidecar_path
+from cnnzoo.export.core import load_exported, sidecar_path
 
 
 def _one_line(capsys, code: int, command: str, needle: str) -> str:
@@ -94,17 +94,7 @@ def test_explain_into_a_folder_that_cannot_be_made_is_one_line(reference, capsys
 
 # --- export sidecars ------------------------------------------------------------------------
 
-SIDECAR = dict(
-    cnnzoo_export=SIDECAR_VERSION,
-    format="torchscript",
-    in_chans=1,
-    image_size=[32, 32],
-    num_classes=2,
-    class_names=["a", "b"],
-    mean=[0.5],
-    std=[0.25],
-    model_name="lenet5",
-)
+SIDECAR = export_sidecar(32)
 DAMAGED_SIDECARS = {
     "no class_names": ({k: v for k, v in SIDECAR.items() if k != "class_names"}, "class_names"),
     "no mean": ({k: v for k, v in SIDECAR.items() if k != "mean"}, "mean"),
@@ -116,11 +106,7 @@ DAMAGED_SIDECARS = {
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory) -> Path:
-    """A real TorchScript file of one channel and two classes, as `cnnzoo export` writes it."""
-    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(32 * 32, 2))
-    path = tmp_path_factory.mktemp("export") / "model.pt"
-    torch.jit.save(torch.jit.trace(model, torch.zeros(2, 1, 32, 32)), str(path))
-    return path
+    return write_torchscript(tmp_path_factory.mktemp("export"), 32)
 
 
 def test_the_intact_sidecar_predicts(exported, image, capsys):
