@@ -3,8 +3,8 @@ how many CPU threads torch computes with.
 
 The thread policy: torch's OpenMP threads wait for each other at the end of every parallel
 region, so a thread that shares its core with another busy process holds all of them up; on 2
-cores with two other busy processes, 2 threads trained LeNet-5 8x slower than 1
-(benchmarks/results/cpu_threads.md). A run therefore computes with the cores that other
+cores with two other busy processes, 2 threads trained LeNet-5 8x slower than 1 (a helper's
+measurement on the 2-core development machine; not yet a benchmark in BENCHMARKS.md). A run therefore computes with the cores that other
 processes leave free (:func:`thread_plan`), measured from ``/proc/stat`` over the seconds
 before training (:func:`busy_elsewhere`); ``OMP_NUM_THREADS`` is always obeyed.
 """
