@@ -143,9 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     if missing_cwd:
         print(f"cnnzoo: error: {missing_cwd}", file=sys.stderr)
         return CnnzooError.exit_code
-    # before the command's module imports torch: its OpenMP runtime reads the wait policy once,
-    # and the seconds of the import are the window over which the load is measured
-    for name, value in machine.before_torch_env(os.environ).items():
+    # before the command's module imports torch: its OpenMP runtime reads the wait policy once
+    # (chosen from what runs now), and the seconds of the import are the window over which the
+    # load that sets the thread count is measured
+    for name, value in machine.before_torch_env(os.environ, machine.running_elsewhere).items():
         os.environ[name] = value
     machine.mark_cpu_reading()
     args = _parser(argv).parse_args(argv)

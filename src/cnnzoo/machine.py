@@ -2,11 +2,14 @@
 how many CPU threads torch computes with.
 
 The thread policy: torch's OpenMP threads wait for each other at the end of every parallel
-region, so a thread that shares its core with another busy process holds all of them up; on 2
-cores with two other busy processes, 2 threads trained LeNet-5 8x slower than 1 (a helper's
-measurement on the 2-core development machine; not yet a benchmark in BENCHMARKS.md). A run therefore computes with the cores that other
-processes leave free (:func:`thread_plan`), measured from ``/proc/stat`` over the seconds
-before training (:func:`busy_elsewhere`); ``OMP_NUM_THREADS`` is always obeyed.
+region, so a thread that shares its core with another busy process holds all of them up
+(beside two CPU-bound processes on 2 cores, 2 spinning threads ran the MNIST speedrun's epoch
+2.3x slower than the planned threads: BENCHMARKS.md, "A busy machine"). A run therefore
+computes with the cores that other processes leave free (:func:`thread_plan`), measured from
+``/proc/stat`` over the seconds before training (:func:`busy_elsewhere`); ``OMP_NUM_THREADS``
+is always obeyed. The wait policy is chosen before torch loads (:func:`before_torch_env`):
+sleeping waits when other processes run as the command starts, libgomp's own on a quiet
+machine.
 """
 
 from __future__ import annotations
@@ -88,15 +91,41 @@ def thread_plan(
     return ThreadPlan(free, f"{free} of {cores} cores free ({taken:.1f} busy with other processes)")
 
 
-def before_torch_env(env: Mapping[str, str]) -> dict[str, str]:
-    """The variables to set before torch loads (its OpenMP runtime reads them once, at load):
-    ``OMP_WAIT_POLICY=PASSIVE`` unless the user set a wait policy, so that a thread waiting for
-    the others sleeps instead of spinning on a core that another process (or another of our
-    threads) needs: if a process starts competing after the thread count was chosen, the run
-    slows by far less."""
+def before_torch_env(env: Mapping[str, str], running: Callable[[], int | None]) -> dict[str, str]:
+    """The variables to set before torch loads (its OpenMP runtime reads them once, at load).
+
+    ``OMP_WAIT_POLICY=PASSIVE`` when other processes are running as the command starts
+    (``running()``: how many, None when not known), so that a thread waiting for the others
+    sleeps instead of spinning on a core another process needs; nothing on a quiet machine,
+    where libgomp's own wait (spin a while, then sleep) is faster: PASSIVE trained LeNet-5 1.4x
+    slower there (BENCHMARKS.md, "A busy machine"). A policy the user chose (OMP_WAIT_POLICY or
+    GOMP_SPINCOUNT) is kept."""
     if env.get("OMP_WAIT_POLICY") or env.get("GOMP_SPINCOUNT"):
         return {}
+    others = running()
+    if others is None or others < 1:
+        return {}
     return {"OMP_WAIT_POLICY": "PASSIVE"}
+
+
+def running_elsewhere(samples: int = 5, gap_s: float = 0.002) -> int | None:
+    """How many other processes are running now: the fewest runnable tasks of ``samples``
+    readings of ``/proc/stat``'s procs_running, ``gap_s`` apart, less this one (the fewest:
+    a process that runs for an instant is not load). None where it cannot be read."""
+    counts = []
+    for i in range(samples):
+        if i:
+            time.sleep(gap_s)
+        try:
+            with open("/proc/stat", encoding="ascii") as f:
+                line = next((row for row in f if row.startswith("procs_running ")), "")
+        except OSError:
+            return None
+        value = line.split()[1:2]
+        if not value or not value[0].isdigit():
+            return None
+        counts.append(int(value[0]))
+    return max(0, min(counts) - 1)
 
 
 def available_cores() -> int:

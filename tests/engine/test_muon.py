@@ -225,3 +225,31 @@ def test_auto_scale_lr_scales_the_aux_rate_too():
     scaled = optim.scaled_lr_sections(cfg, 4.0)["optimizer"]
     assert scaled["lr"] == pytest.approx(0.2) and scaled["aux"]["lr"] == pytest.approx(0.2)
     assert cfg.optimizer.aux.lr == 0.05  # the config itself stays as written
+
+
+@pytest.mark.parametrize("aux_type", ["SGD", "AdamW"])
+def test_one_cycle_drives_both_rates_and_keeps_each_groups_momentum(aux_type):
+    """OneCycleLR over Muon: each group's rate follows the cycle from its own peak; there is no
+    one momentum to cycle, so Muon's 0.6 and the aux group's own settings stay (torch's
+    OneCycleLR refused the optimizer: 'must support momentum or beta1')."""
+    aux = dict(type=aux_type, lr=0.5)
+    opt = MuonWithAux(
+        [nn.Parameter(torch.randn(4, 3))],
+        [nn.Parameter(torch.zeros(4))],
+        lr=0.2,
+        momentum=0.6,
+        aux_cfg=aux,
+    )
+    sched = Schedule(opt, dict(type="OneCycleLR", max_lr=None), steps_per_epoch=10, max_epochs=2)
+    start = [g["lr"] for g in opt.param_groups]
+    assert start == pytest.approx([0.2 / 25, 0.5 / 25])  # OneCycleLR's div_factor
+    for _ in range(6):
+        opt.step()
+        sched.step_batch()
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.2, rel=0.05)  # the peak, at 30%
+    assert opt.param_groups[1]["lr"] == pytest.approx(0.5, rel=0.05)
+    assert opt.param_groups[0]["momentum"] == 0.6
+    if aux_type == "SGD":
+        assert opt.param_groups[1]["momentum"] == 0.9
+    else:
+        assert opt.param_groups[1]["betas"] == (0.9, 0.999)

@@ -56,10 +56,25 @@ def test_deterministic_runs_and_an_unknown_load_take_every_core():
     assert machine.thread_plan(4, {}, lambda: None).threads == 4
 
 
-def test_the_wait_policy_is_passive_unless_the_user_chose_one():
-    assert machine.before_torch_env({}) == {"OMP_WAIT_POLICY": "PASSIVE"}
-    assert machine.before_torch_env({"OMP_WAIT_POLICY": "ACTIVE"}) == {}
-    assert machine.before_torch_env({"GOMP_SPINCOUNT": "10000"}) == {}
+def test_the_wait_policy_is_passive_only_beside_other_running_processes():
+    assert machine.before_torch_env({}, lambda: 2) == {"OMP_WAIT_POLICY": "PASSIVE"}
+    assert machine.before_torch_env({}, lambda: 1) == {"OMP_WAIT_POLICY": "PASSIVE"}
+    assert machine.before_torch_env({}, lambda: 0) == {}  # quiet: libgomp's own wait
+    assert machine.before_torch_env({}, lambda: None) == {}
+    assert machine.before_torch_env({"OMP_WAIT_POLICY": "ACTIVE"}, lambda: 2) == {}
+    assert machine.before_torch_env({"GOMP_SPINCOUNT": "10000"}, lambda: 2) == {}
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="reads /proc/stat (Linux)")
+def test_running_elsewhere_sees_a_spinning_process():
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        assert machine.running_elsewhere() >= 1
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert 0 <= machine.running_elsewhere() <= 64
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="reads /proc/stat (Linux)")
@@ -117,13 +132,19 @@ def test_the_cli_sets_the_wait_policy_before_torch_loads():
         "            'policy', os.environ.get('OMP_WAIT_POLICY'))\n"
         "        return object.__getattribute__(self, name)\n"
         "sys.modules['cnnzoo.commands.models'] = Command('cnnzoo.commands.models')\n"
+        "from cnnzoo import machine\n"
+        "machine.running_elsewhere = lambda: int(os.environ['PROBE_RUNNING'])\n"
         "sys.exit(cli.main(['models']))\n"
     )
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     env["PYTHONPATH"] = os.pathsep.join([str(p) for p in sys.path if p])
+    env["PROBE_RUNNING"] = "2"  # two other processes running as the command starts
     out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "policy PASSIVE" in out.stdout
+    env["PROBE_RUNNING"] = "0"  # a quiet machine: libgomp's own wait
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+    assert "policy None" in out.stdout
     env["OMP_WAIT_POLICY"] = "ACTIVE"
     out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
     assert "policy ACTIVE" in out.stdout

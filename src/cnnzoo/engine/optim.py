@@ -144,6 +144,10 @@ class Schedule:
         try:
             if kind == "OneCycleLR":
                 max_lr = cfg.pop("max_lr") or [g["lr"] for g in optimizer.param_groups]
+                if not {"momentum", "betas"} & set(optimizer.defaults):
+                    # no one momentum to cycle (Muon's groups keep their own; Adadelta has
+                    # none): the rates follow the cycle, the momentum stays as configured
+                    cfg["cycle_momentum"] = False
                 self.sched = lr_scheduler.OneCycleLR(
                     optimizer, max_lr=max_lr, total_steps=total, **cfg
                 )
@@ -155,7 +159,7 @@ class Schedule:
                     for g in optimizer.param_groups
                 ]
                 self.sched = lr_scheduler.LambdaLR(optimizer, factors)
-        except TypeError as e:
+        except (TypeError, ValueError) as e:
             raise ConfigError(f"param_scheduler {kind}: {e}") from None
 
     @staticmethod
