@@ -44,3 +44,16 @@ def test_importing_the_package_loads_no_matplotlib(modules):
     code = f"import sys, {modules}; assert 'matplotlib' not in sys.modules, 'matplotlib loaded'"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_importing_the_trainer_loads_no_analysis():
+    """The trainer asks analysis for the test's MACs and the reports when training is done,
+    so ``cnnzoo train`` reaches its first step without the analysis modules (and the FLOP
+    counter's import of triton)."""
+    code = (
+        "import sys, cnnzoo.engine.trainer, cnnzoo.commands.train\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('cnnzoo.analysis'))\n"
+        "assert not loaded, loaded\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

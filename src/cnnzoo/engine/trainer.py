@@ -37,7 +37,6 @@ from mmengine.config import Config
 from tqdm import tqdm
 
 from cnnzoo import distributed, machine, rundir, schema
-from cnnzoo.analysis.flops import count_flops
 from cnnzoo.config import config_data, config_diff, config_hash
 from cnnzoo.data import DataBundle, build_data
 from cnnzoo.data.datasets import dataset_root
@@ -726,6 +725,8 @@ def final_test(run: Run) -> None:
         desc=split,
         show=run.show_bars,
     )
+    from cnnzoo.analysis.flops import count_flops  # here: the engine's import loads no analysis
+
     metrics = test.compute(f"{split}/")
     meta = run.data_meta()
     best_state = next(c for c in run.callbacks if isinstance(c, BestCheckpoint)).best
