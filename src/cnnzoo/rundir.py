@@ -6,7 +6,9 @@ resolved config it started with) and, for each resume that changed the config,
 ``config.resume-N.yaml``; none is ever overwritten, and the latest is the config ``cnnzoo
 train --resume RUN`` continues with. While a process trains in it, ``train.lock`` holds an
 exclusive lock (``flock``, which the kernel drops when the process dies) and that process's
-id; it is removed when the run ends.
+id; it is removed when the run ends. ``origin.json`` records how the run was started: the
+config's name and the ``--cfg-options`` of the start and of each resume (:func:`record_origin`,
+read back by :func:`read_origin` for the runs table).
 
 This is the only module that spells the names of a run's files (``tests/test_rundir.py``
 checks it); everything else asks :class:`RunPaths` or the functions here.
@@ -17,15 +19,17 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import json
 import os
 import re
 import stat
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from cnnzoo.errors import CheckpointError, CnnzooError, TrainingError
+from cnnzoo.fileio import atomic_write, open_regular
 
 CONFIG = "config.yaml"  # the resolved config the run started with
 RESUME_CONFIG = re.compile(r"config\.resume-([1-9][0-9]*)\.yaml")  # a resume that changed it
@@ -34,6 +38,7 @@ SUMMARY = "summary.json"
 SUMMARY_MD = "summary.md"
 STATUS = "status.json"  # how a run that ended early ended: written by the trainer
 LOG = "train.log"
+ORIGIN = "origin.json"  # the config name and --cfg-options of the start and of each resume
 LOCK = "train.lock"
 CHECKPOINTS = "checkpoints"
 LAST = "last.pt"
@@ -87,6 +92,10 @@ class RunPaths:
     @property
     def lock(self) -> Path:
         return self.root / LOCK
+
+    @property
+    def origin(self) -> Path:
+        return self.root / ORIGIN
 
     @property
     def checkpoints(self) -> Path:
@@ -311,3 +320,63 @@ def _same_file(path: Path, fd: int) -> bool:
     except OSError:
         return False
     return (here.st_dev, here.st_ino) == (held.st_dev, held.st_ino)
+
+
+# ---- how the run was started ----------------------------------------------------------------
+
+ORIGIN_FORMAT = 1
+MAX_ORIGIN_BYTES = 1 << 20
+MAX_OPTIONS = 1000  # options per start or resume, and resumes per run
+MAX_OPTION_CHARS = 10_000
+
+
+def read_origin(run_dir: str | os.PathLike) -> dict:
+    """The run's ``origin.json``: ``{"format": 1, "config": NAME, "overrides": [K=V, ...],
+    "resumes": [[K=V, ...], ...]}`` (``overrides`` None when the start's are not known: the
+    record was made at a resume of an older run). Raises FileNotFoundError when there is none
+    and ValueError naming what is wrong when it is not such a record (it is read back from
+    disk: untrusted, any size, maybe a FIFO)."""
+    with open_regular(paths(run_dir).origin, "rb") as f:
+        raw = f.read(MAX_ORIGIN_BYTES + 1)
+    if len(raw) > MAX_ORIGIN_BYTES:
+        raise ValueError(f"larger than {MAX_ORIGIN_BYTES} bytes")
+    record = json.loads(raw.decode("utf-8"))
+    if not isinstance(record, dict) or record.get("format") != ORIGIN_FORMAT:
+        raise ValueError(f"not an origin record of format {ORIGIN_FORMAT}")
+    name = record.get("config")
+    if not isinstance(name, str) or not 0 < len(name) <= 255:
+        raise ValueError("'config' is not a name")
+    if record.get("overrides") is not None:
+        _check_options(record["overrides"], "'overrides'")
+    resumes = record.get("resumes")
+    if not isinstance(resumes, list) or len(resumes) > MAX_OPTIONS:
+        raise ValueError("'resumes' is not a list of option lists")
+    for options in resumes:
+        _check_options(options, "a resume's options")
+    return {"config": name, "overrides": record.get("overrides"), "resumes": resumes}
+
+
+def _check_options(options: object, what: str) -> None:
+    if not isinstance(options, list) or len(options) > MAX_OPTIONS:
+        raise ValueError(f"{what} is not a list of KEY=VALUE strings")
+    for option in options:
+        if not isinstance(option, str) or len(option) > MAX_OPTION_CHARS:
+            raise ValueError(f"{what} is not a list of KEY=VALUE strings")
+
+
+def record_origin(
+    run_dir: str | os.PathLike, config: str, overrides: Sequence[str], *, resumed: bool
+) -> Path:
+    """Write ``origin.json`` (atomically): a new run records ``config`` and its ``overrides``;
+    a resume adds its ``overrides`` to the run's record, which it starts (the start's options
+    unknown) when the run has none or a damaged one."""
+    options = [str(o) for o in overrides]
+    record = {"format": ORIGIN_FORMAT, "config": config, "overrides": options, "resumes": []}
+    if resumed:
+        try:
+            record = {"format": ORIGIN_FORMAT, **read_origin(run_dir)}
+        except (OSError, ValueError, RecursionError):
+            record["overrides"] = None
+        record["resumes"] = [*record["resumes"], options][-MAX_OPTIONS:]
+    text = json.dumps(record, indent=2) + "\n"
+    return atomic_write(paths(run_dir).origin, lambda f: f.write(text), binary=False)

@@ -1,10 +1,11 @@
 """The runs table: every run directory under some folders, one row each, to compare runs.
 
-A row holds the model, dataset, parameters, MACs, epochs, best validation top-1, test top-1,
-training time, training images per second and (when measured, e.g. by ``cnnzoo study``) the
-batch-1 latency. It is read from the plain files a run keeps (``summary.json``,
-``metrics.csv``, ``config.yaml``, ``speed.json``): nothing is executed and no checkpoint is
-opened. A run that recorded no parameter or MAC count (it stopped before its final test) has
+A row holds the run's status, config name, model, dataset, parameters, MACs, epochs, best
+validation top-1, test top-1, training time, training images per second, (when measured, e.g.
+by ``cnnzoo study``) the batch-1 latency, the configured learning rate and the last epoch's,
+and the ``--cfg-options`` it was started (and resumed) with. It is read from the plain files a
+run keeps (``summary.json``, ``metrics.csv``, ``config.yaml``, ``origin.json``,
+``speed.json``): nothing is executed and no checkpoint is opened. A run that recorded no parameter or MAC count (it stopped before its final test) has
 them counted from the model name and arguments in its config, on the meta device, and kept in
 the one model-cost cache (:mod:`cnnzoo.analysis.costs`).
 
@@ -40,6 +41,7 @@ from cnnzoo.schema import DATASETS, MAX_IMAGE_SIZE
 COLUMNS = (
     "run",
     "status",
+    "config",
     "model",
     "dataset",
     "params",
@@ -50,13 +52,19 @@ COLUMNS = (
     "train_time_s",
     "images_per_s",
     "latency_ms",
+    "lr",
+    "last_lr",
+    "overrides",
 )
-NUMERIC = frozenset(COLUMNS[4:])
+TEXT = frozenset(("run", "status", "config", "model", "dataset", "overrides"))
+NUMERIC = frozenset(COLUMNS) - TEXT
+OVERRIDES_CHARS = 48  # the overrides shown in a Markdown cell (CSV and JSON keep them whole)
 FORMATS = ("md", "csv", "json")
 SPEED_FILE = rundir.SPEED  # {"latency_ms": ..., "device": ...}: written by `cnnzoo study`
 HEADERS = dict(
     run="run",
     status="status",
+    config="config",
     model="model",
     dataset="dataset",
     params="params",
@@ -67,6 +75,9 @@ HEADERS = dict(
     train_time_s="train time",
     images_per_s="images/s",
     latency_ms="latency (ms)",
+    lr="lr",
+    last_lr="last lr",
+    overrides="overrides",
 )
 _WHERE = re.compile(r"^\s*([a-z_0-9]+)\s*(<=|>=|==|!=|<|>)\s*(\S+)\s*$")
 _COMPARE: dict[str, Callable[[float, float], bool]] = {
@@ -126,9 +137,12 @@ def read_run(run_dir: str | os.PathLike) -> dict[str, Any]:
         train_time = sum(r.get("time", 0.0) for r in history if _finite(r.get("time")))
     samples = _number(summary.get("train_samples"))
     speed = _read_json(run.speed, problems)
+    origin = _read_origin(run_dir, problems)
+    optimizer = cfg.get("optimizer") if isinstance(cfg.get("optimizer"), Mapping) else {}
     row: dict[str, Any] = dict(
         run=str(run_dir),
         status=run_status(run_dir, summary, history),
+        config=origin.get("config") or run_dir.resolve().parent.name or None,
         model=summary.get("model") or model_cfg.get("type"),
         dataset=summary.get("dataset") or data_cfg.get("type"),
         params=_number(summary.get("params")),
@@ -139,6 +153,9 @@ def read_run(run_dir: str | os.PathLike) -> dict[str, Any]:
         train_time_s=train_time,
         images_per_s=_rate(samples, epochs, train_time),
         latency_ms=_number(speed.get("latency_ms")),
+        lr=_number(optimizer.get("lr")),
+        last_lr=_number(history[-1].get("lr")) if history else None,
+        overrides=overrides_text(origin),
     )
     size = input_size(model_cfg, data_cfg)
     if (row["params"] is None or row["macs"] is None) and model_cfg.get("type") and size:
@@ -195,6 +212,30 @@ def _rate(samples: float | None, epochs: float | None, seconds: float | None) ->
 def read_runs(folders: Iterable[str | os.PathLike]) -> list[dict[str, Any]]:
     """:func:`read_run` of every run found under ``folders``."""
     return [read_run(run) for run in find_runs(folders)]
+
+
+def _read_origin(run_dir: Path, problems: list[str]) -> dict[str, Any]:
+    """The run's origin record (:func:`cnnzoo.rundir.read_origin`); {} when it has none (a run
+    of an older cnnzoo) or a damaged one (added to ``problems``)."""
+    try:
+        return rundir.read_origin(run_dir)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, RecursionError) as e:
+        problems.append(f"{rundir.ORIGIN}: {read_failure(e)}")
+        return {}
+
+
+def overrides_text(origin: Mapping[str, Any]) -> str | None:
+    """The ``--cfg-options`` of a run as one line: the start's, then ``| resume: ...`` for each
+    resume that gave some; ``''`` when it was given none, None when its record is missing
+    (``?`` stands for a start whose options are not known)."""
+    if not origin:
+        return None
+    start = origin.get("overrides")
+    parts = ["?" if start is None else " ".join(start)]
+    parts += [f"| resume: {' '.join(r)}" for r in origin.get("resumes", []) if r]
+    return " ".join(p for p in parts if p)
 
 
 def _read_json(path: Path, problems: list[str] | None = None) -> dict[str, Any]:
@@ -361,9 +402,7 @@ def format_runs(rows: Sequence[Mapping[str, Any]], fmt: str = "md") -> str:
         return out.getvalue()
     lines = [
         "| " + " | ".join(HEADERS[c] for c in COLUMNS) + " |",
-        "|"
-        + "|".join("---" if c in ("run", "status", "model", "dataset") else "---:" for c in COLUMNS)
-        + "|",
+        "|" + "|".join("---" if c in TEXT else "---:" for c in COLUMNS) + "|",
     ]
     for r in rows:
         cells = [_human(r.get(c), c) for c in COLUMNS]
@@ -399,6 +438,8 @@ def _plain(value: Any, col: str) -> Any:
         return None
     if col in ("params", "macs", "epochs"):
         return int(value)
+    if col in ("lr", "last_lr"):  # rates are small: significant digits, not decimals
+        return float(f"{value:.6g}")
     if isinstance(value, float):
         return round(value, 4)
     return value
@@ -420,6 +461,13 @@ def _human(value: Any, col: str) -> str:
         return f"{value:.0f} s" if value < 120 else f"{value / 60:.1f} min"
     if col in ("images_per_s", "latency_ms"):
         return f"{value:.1f}" if value < 100 else f"{value:.0f}"
+    if col in ("lr", "last_lr"):
+        return f"{value:.3g}"
+    if col == "overrides":
+        if not value:
+            return "none"
+        if len(value) > OVERRIDES_CHARS:
+            value = value[: OVERRIDES_CHARS - 1] + "…"
     return str(value).replace("|", "\\|")
 
 

@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         cfg, resume = resume_config(args.config, resume, args.cfg_options, args.work_dir)
     try:
-        train(cfg, resume=resume, quiet=args.quiet)
+        train(cfg, resume=resume, quiet=args.quiet, overrides=args.cfg_options or ())
     finally:
         distributed.cleanup()  # leave the process group torchrun's processes joined
     return 0

@@ -67,7 +67,7 @@ from cnnzoo.engine.checkpoint import (
 from cnnzoo.engine.losses import Loss, build_loss
 from cnnzoo.engine.metrics import Meter, scores_line
 from cnnzoo.engine.optim import Schedule, build_optimizer, clip_gradients
-from cnnzoo.engine.runs import new_run_dir, record_config, resume_dir
+from cnnzoo.engine.runs import config_stem, new_run_dir, record_config, resume_dir
 from cnnzoo.errors import (
     CheckpointError,
     CnnzooError,
@@ -105,6 +105,7 @@ def train(
     quiet: bool = False,
     callbacks: Sequence[Callback | Callable[[str, dict], None]] = (),
     data: DataBundle | None = None,
+    overrides: Sequence[str] = (),
 ) -> Path:
     """Train the model of ``cfg``; returns the run directory.
 
@@ -113,7 +114,9 @@ def train(
     :class:`~cnnzoo.engine.callbacks.Callback` objects, or functions ``fn(event, info)``
     called with ``'step'`` after every optimizer step and ``'epoch'`` after every epoch.
     ``data``: the batches to train on (by default those that ``cfg.data`` describes, built by
-    :func:`~cnnzoo.data.build_data`).
+    :func:`~cnnzoo.data.build_data`). ``overrides``: the ``--cfg-options`` ``cfg`` was loaded
+    with, kept in the run's ``origin.json`` (:func:`~cnnzoo.rundir.record_origin`) for the
+    runs table.
 
     Under torchrun every process trains on its shard of each epoch with DistributedDataParallel
     (see :mod:`cnnzoo.distributed`); only rank 0 logs, shows progress and writes files. The run
@@ -131,6 +134,7 @@ def train(
             data=data,
             held=held,
             callbacks=[as_callback(c) for c in callbacks],
+            overrides=tuple(overrides),
         )
         run.record_end(None)  # a resumed run is no longer stopped nor failed
         try:
@@ -203,6 +207,7 @@ class Run:
     max_epochs: int = 1
     val_every: int = 1
     resumed: bool = False
+    overrides: tuple[str, ...] = ()  # the --cfg-options cfg was loaded with (origin.json)
     callbacks: list[Callback] = field(default_factory=list)
     interruption: Interruption = field(default_factory=lambda: Interruption(1))
     progress: Progress = field(default_factory=Progress)
@@ -388,6 +393,7 @@ def setup(
     data: DataBundle | None,
     held: contextlib.ExitStack,
     callbacks: list[Callback],
+    overrides: tuple[str, ...] = (),
 ) -> Run:
     """Build the run of ``cfg`` (resumed from its ``last.pt`` when asked) and its callbacks."""
     ctx = distributed.setup(resolve_device(cfg.device))
@@ -467,6 +473,7 @@ def setup(
         max_epochs=int(cfg.train_cfg.max_epochs),
         val_every=val_every,
         resumed=ckpt is not None,
+        overrides=overrides,
         interruption=Interruption(every=cfg.sync_every),
     )
     if nchw_note:
@@ -594,6 +601,10 @@ def _prepare_run_dir(run: Run) -> None:
         for stale in [*run.ckpt_dir.glob(".*.tmp-*"), *run.run_dir.glob(".*.tmp")]:
             stale.unlink(missing_ok=True)  # temporary files of a process killed mid-write
         run.guard_io(lambda: record_config(run.cfg, run.run_dir))
+        name = config_stem(run.cfg)
+        run.guard_io(
+            lambda: rundir.record_origin(run.run_dir, name, run.overrides, resumed=run.resumed)
+        )
     if run.val_every == 0:
         run.say(
             "note: no validation (data.val_split=0 or no 'val' in workflow): the test uses "
