@@ -25,6 +25,8 @@ import time
 
 from _report import save_report
 
+from cnnzoo import machine
+
 
 def settings(cores: int) -> dict[str, dict[str, str]]:
     fixed = {f"threads={n}": {"OMP_NUM_THREADS": str(n)} for n in range(1, cores + 1)}
@@ -49,7 +51,7 @@ def main() -> None:
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- then cnnzoo's arguments")
     args = p.parse_args()
     argv = args.command[1:] if args.command[:1] == ["--"] else args.command
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = machine.available_cores()
     base = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")}
     times: dict[str, list[float]] = {name: [] for name in settings(cores)}
     loads = []

@@ -41,11 +41,9 @@ PHASES = (
 DRIVER = r"""
 import json, os, sys, time
 marks = [("python start-up", time.time())]
-from cnnzoo import cli, machine
-for name, value in machine.before_torch_env(os.environ, machine.running_elsewhere).items():
-    os.environ[name] = value
-machine.mark_cpu_reading()
-machine.mark_cpu_reading = lambda: None  # the load's window spans torch's import, as in the CLI
+from cnnzoo import cli
+cli.before_torch()
+cli.before_torch = lambda: None  # done: the load's window spans torch's import, as in the CLI
 import torch
 marks.append(("torch import", time.time()))
 import cnnzoo.commands.train as train_command

@@ -5,7 +5,8 @@
 # (the test set selects nothing). Data held in memory (the device loader), fixed mean/std (no
 # statistics pass), channels_last in fp32: bf16 autocast, on in the other speedrun, is slower for
 # a network this small (its ReLU and pooling backward dominate the step: `python
-# benchmarks/step_profile.py configs/speedrun/mnist_99.py --input 1x28x28`), no TensorBoard nor charts.
+# benchmarks/step_profile.py configs/speedrun/mnist_99.py --input 1x28x28`), no TensorBoard nor
+# charts.
 # Measured, 5 seeds: 99.05% mean (98.93-99.21) in 11.0 s for the whole command, against 99.13% in
 # 15.4 s for the 3-epoch SGD recipe before (benchmarks/results/i23_speedrun_mnist_*.md).
 _base_ = [

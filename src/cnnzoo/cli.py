@@ -137,18 +137,23 @@ def _missing_working_directory() -> str | None:
     return None
 
 
+def before_torch() -> None:
+    """What must happen before a command's module imports torch: its OpenMP runtime reads the
+    wait policy once (chosen from what runs now: :func:`cnnzoo.machine.before_torch_env`), and
+    the seconds of the import are the window over which the load that sets the thread count is
+    measured (:func:`cnnzoo.machine.mark_cpu_reading`)."""
+    for name, value in machine.before_torch_env(os.environ, machine.running_elsewhere).items():
+        os.environ[name] = value
+    machine.mark_cpu_reading()
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     missing_cwd = _missing_working_directory()
     if missing_cwd:
         print(f"cnnzoo: error: {missing_cwd}", file=sys.stderr)
         return CnnzooError.exit_code
-    # before the command's module imports torch: its OpenMP runtime reads the wait policy once
-    # (chosen from what runs now), and the seconds of the import are the window over which the
-    # load that sets the thread count is measured
-    for name, value in machine.before_torch_env(os.environ, machine.running_elsewhere).items():
-        os.environ[name] = value
-    machine.mark_cpu_reading()
+    before_torch()
     args = _parser(argv).parse_args(argv)
     try:
         with _one_line_warnings(args.command):

@@ -5,9 +5,10 @@ validation top-1, test top-1, training time, training images per second, (when m
 by ``cnnzoo study``) the batch-1 latency, the configured learning rate and the last epoch's,
 and the ``--cfg-options`` it was started (and resumed) with. It is read from the plain files a
 run keeps (``summary.json``, ``metrics.csv``, ``config.yaml``, ``origin.json``,
-``speed.json``): nothing is executed and no checkpoint is opened. A run that recorded no parameter or MAC count (it stopped before its final test) has
-them counted from the model name and arguments in its config, on the meta device, and kept in
-the one model-cost cache (:mod:`cnnzoo.analysis.costs`).
+``speed.json``): nothing is executed and no checkpoint is opened. A run that recorded no
+parameter or MAC count (it stopped before its final test) has them counted from the model name
+and arguments in its config, on the meta device, and kept in the one model-cost cache
+(:mod:`cnnzoo.analysis.costs`).
 
 Rows can be filtered (``model=resnet*`` shell patterns, ``test_top1>90`` comparisons), sorted,
 written as Markdown, CSV or JSON, and drawn by :mod:`cnnzoo.analysis.plots`: the validation
