@@ -41,8 +41,14 @@ CHANGES = {
     **{
         ("optimizer", kind, key): value
         for kind in ("SGD", "Adam", "AdamW", "Adadelta", "RMSprop")
-        for key, value in dict(lr=0.02, weight_decay=0.5, decay_norm_and_bias=False).items()
-    },
+        for key, value in dict(
+            lr=0.02,
+            weight_decay=0.5,
+            decay_norm_and_bias=False,
+            norm_lr_mult=8.0,
+            norm_decay_mult=4.0,
+        ).items()
+    },  # fmt: skip
     ("optimizer", "SGD", "momentum"): 0.5,
     ("optimizer", "SGD", "dampening"): 0.5,
     ("optimizer", "SGD", "nesterov"): True,
@@ -78,6 +84,9 @@ CHANGES = {
     ("param_scheduler", "CosineAnnealingLR", "min_lr"): 1e-3,
     ("param_scheduler", "OneCycleLR", "max_lr"): 0.05,
     ("param_scheduler", "OneCycleLR", "pct_start"): 0.5,
+    ("param_scheduler", "OneCycleLR", "anneal_strategy"): "linear",
+    ("param_scheduler", "OneCycleLR", "div_factor"): 5.0,
+    ("param_scheduler", "OneCycleLR", "final_div_factor"): 10.0,
     ("param_scheduler", "ReduceLROnPlateau", "monitor"): "val/top1",
     ("param_scheduler", "ReduceLROnPlateau", "mode"): "max",
     ("param_scheduler", "ReduceLROnPlateau", "factor"): 0.5,
@@ -281,6 +290,7 @@ RUNTIME_PROOFS = {
     "auto_scale_lr.base_batch_size": (D, "test_batch_size_is_per_process_and_lr_scales_only_when_asked"),
     "lookahead.k": (C, "test_averaging_keeps_its_state_in_a_mid_epoch_checkpoint"),
     "lookahead.alpha": ("tests/engine/test_lookahead.py", "test_lookahead_moves_slow_weights_alpha_of_the_way_every_k_steps"),
+    "lookahead.ramp": ("tests/engine/test_lookahead.py", "test_lookahead_ramp_spans_the_whole_run"),
     "ema.decay": (C, "test_ema_is_validated_tested_saved_and_resumed_exactly"),
     "ema.every": (C, "test_ema_is_validated_tested_saved_and_resumed_exactly"),
     "ema.warmup": (C, "test_model_ema_averages_parameters_and_buffers_every_n_steps"),

@@ -17,7 +17,9 @@ sync_bn = False  # DDP on GPUs: BatchNorm statistics over the global batch (Sync
 # data.train.batch_size is per process ("8xb16": 8 GPUs x 16). Linear scaling rule when enabled:
 # lr x global batch / base_batch_size (None: the config's own batch, i.e. lr x processes).
 auto_scale_lr = dict(enable=False, base_batch_size=None)
-lookahead = None  # or dict(k=5, alpha=0.5): Lookahead weight averaging (airbench's EMA)
+# or dict(k=5, alpha=0.5): Lookahead weight averaging; airbench's EMA is
+# dict(k=5, alpha=0.23, ramp=True)
+lookahead = None
 # clip_grad lives in each schedules/ base: None, or dict(max_norm=1.0, norm_type=2.0) to bound the gradient norm
 # Model EMA (Polyak averaging; torchvision's references: every=32, decay=0.99998): validated and
 # tested beside the raw weights as val_ema/... and test_ema/...; warmup=True ramps the decay up

@@ -398,6 +398,11 @@ LOOKAHEAD = Section(
     dict(
         k=Key(5, Int(1, MAX_STEPS), "fast steps between slow-weight updates"),
         alpha=Key(0.5, Number(0.0, 1.0, lo_open=True), "slow-weight step size"),
+        ramp=Key(
+            False,
+            Bool(),
+            "airbench's schedule: the step size falls from 1 to alpha over the run, cubically",
+        ),
     ),
     "Lookahead weight averaging (airbench's EMA)",
     optional=True,
@@ -549,6 +554,11 @@ SPLITS = dict(
             tta_translate=Key(
                 0, Int(0, MAX_IMAGE_SIZE), "test-time augmentation: also shifted by N pixels"
             ),
+            tta_fraction=Key(
+                1.0,
+                PROBABILITY,
+                "share of each batch, least confident first, that gets the test-time views",
+            ),
         ),
         "the test split",
     ),
@@ -611,7 +621,9 @@ LOSS = Typed(
 )
 
 # Each optimizer's keys besides ``type``; the values are torch's defaults, left to torch
-# (only the keys a config sets are passed on). ``decay_norm_and_bias`` is cnnzoo's own.
+# (only the keys a config sets are passed on). The keys of the biases and norm layers
+# (``_BIAS_KEYS``, mmengine's paramwise_cfg names) are cnnzoo's own.
+_BIAS_KEYS = ("decay_norm_and_bias", "norm_lr_mult", "norm_decay_mult")
 OPTIMIZER = Typed(
     "optimizer",
     dict(
@@ -622,11 +634,11 @@ OPTIMIZER = Typed(
             "nesterov",
             "weight_decay",
             "fused",
-            "decay_norm_and_bias",
+            *_BIAS_KEYS,
         ),
-        Adam=("lr", "betas", "eps", "weight_decay", "amsgrad", "fused", "decay_norm_and_bias"),
-        AdamW=("lr", "betas", "eps", "weight_decay", "amsgrad", "fused", "decay_norm_and_bias"),
-        Adadelta=("lr", "rho", "eps", "weight_decay", "decay_norm_and_bias"),
+        Adam=("lr", "betas", "eps", "weight_decay", "amsgrad", "fused", *_BIAS_KEYS),
+        AdamW=("lr", "betas", "eps", "weight_decay", "amsgrad", "fused", *_BIAS_KEYS),
+        Adadelta=("lr", "rho", "eps", "weight_decay", *_BIAS_KEYS),
         # PyTorch's RMSprop adds eps outside the square root, TensorFlow's inside: TF's eps=1e-3
         # (MobileNetV3, EfficientNet) is about eps=0.0316 here, as torchvision's recipes use
         RMSprop=(
@@ -636,7 +648,7 @@ OPTIMIZER = Typed(
             "weight_decay",
             "momentum",
             "centered",
-            "decay_norm_and_bias",
+            *_BIAS_KEYS,
         ),
         # Muon on weight matrices and conv filters, ``aux`` (MUON_AUX) on the rest
         Muon=("lr", "momentum", "nesterov", "weight_decay", "ns_steps", "adjust_lr", "aux"),
@@ -662,6 +674,10 @@ OPTIMIZER = Typed(
         decay_norm_and_bias=Key(
             True, Bool(), "weight decay on norm layers and biases too (False: on weights only)"
         ),
+        # airbench94 trains its BN shifts 64x faster with the same shrink per step:
+        # norm_lr_mult=64, norm_decay_mult=1/64
+        norm_lr_mult=Key(1.0, POSITIVE, "learning-rate factor of the normalisation layers"),
+        norm_decay_mult=Key(1.0, NON_NEGATIVE, "weight-decay factor of the normalisation layers"),
         ns_steps=Key(5, Int(1, 20), "Muon's Newton-Schulz iterations"),
         adjust_lr=Key(
             "original",
@@ -708,7 +724,8 @@ SCHEDULER = Typed(
         StepLR=("step_size", "gamma", "warmup_epochs"),
         MultiStepLR=("milestones", "gamma", "warmup_epochs"),
         CosineAnnealingLR=("min_lr", "warmup_epochs"),
-        OneCycleLR=("max_lr", "pct_start"),  # warms up by its own pct_start
+        # warms up by its own pct_start
+        OneCycleLR=("max_lr", "pct_start", "anneal_strategy", "div_factor", "final_div_factor"),
         ReduceLROnPlateau=("monitor", "mode", "factor", "patience"),
     ),
     dict(
@@ -734,6 +751,13 @@ SCHEDULER = Typed(
             "OneCycle's peak LR (None: optimizer.lr)",
         ),
         pct_start=Key(0.3, UNIT_OPEN, "OneCycle's share of steps spent warming up"),
+        # airbench94's triangle (0.2 -> 1 -> 0.07 of the peak, straight lines):
+        # anneal_strategy='linear', div_factor=5, final_div_factor=0.2 / 0.07
+        anneal_strategy=Key(
+            LIBRARY, Choice(("cos", "linear")), "OneCycle's curve up and down (torch: 'cos')"
+        ),
+        div_factor=Key(LIBRARY, Number(1.0, math.inf), "OneCycle's peak / starting LR (torch: 25)"),
+        final_div_factor=Key(LIBRARY, POSITIVE, "OneCycle's starting / final LR (torch: 1e4)"),
         monitor=Key("val/loss", METRIC, "ReduceLROnPlateau's metric"),
         mode=Key("min", MODE, "whether a larger or a smaller metric is better"),
         factor=Key(0.1, UNIT_OPEN, "ReduceLROnPlateau's factor"),

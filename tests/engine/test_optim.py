@@ -47,6 +47,72 @@ def test_sgd_nesterov_and_no_decay_on_norm_and_bias():
     )
 
 
+def _ids(params):
+    return [id(p) for p in params]
+
+
+def _norm_scaled(kind="SGD"):
+    """airbench94's bias_scaler: the norm layers 64x faster, with 1/64 the decay."""
+    model = _model()
+    cfg = dict(type=kind, lr=0.1, weight_decay=0.01, norm_lr_mult=64, norm_decay_mult=1 / 64)
+    return model, build_optimizer(model, cfg)
+
+
+def test_norm_lr_and_decay_multipliers():
+    model, opt = _norm_scaled()
+    conv, norm, _, fc = model
+    rest, norms = opt.param_groups
+    assert (rest["lr"], rest["weight_decay"]) == (0.1, 0.01) and "lr_mult" not in rest
+    assert norms["lr"] == pytest.approx(6.4) and norms["weight_decay"] == pytest.approx(0.01 / 64)
+    # the conv's and the head's biases are not a norm layer's: they keep the weights' settings
+    assert _ids(rest["params"]) == _ids([conv.weight, conv.bias, fc.weight, fc.bias])
+    assert _ids(norms["params"]) == _ids([norm.weight, norm.bias]) and norms["lr_mult"] == 64
+    # one SGD step moves a norm shift 64x as far as the same gradient at the weights' rate
+    before = norm.bias.detach().clone()
+    norm.bias.grad = torch.ones_like(norm.bias)
+    opt.step()
+    expected = 6.4 * (1 + 0.01 / 64 * before)  # the step of the gradient and of the decay
+    assert torch.allclose(before - norm.bias.detach(), expected)
+
+
+def test_groups_keep_the_models_order_and_put_the_weights_first():
+    model = nn.Sequential(nn.BatchNorm2d(1), nn.Conv2d(1, 4, 3), nn.Flatten(), nn.Linear(4, 2))
+    cfg = dict(type="SGD", lr=0.1, weight_decay=0.01, decay_norm_and_bias=False)
+    weights, rest = build_optimizer(model, cfg).param_groups
+    assert _ids(weights["params"]) == _ids([model[1].weight, model[3].weight])
+    assert _ids(rest["params"]) == _ids(
+        [model[0].weight, model[0].bias, model[1].bias, model[3].bias]
+    )
+    assert rest["weight_decay"] == 0.0
+    cfg = dict(cfg, norm_lr_mult=2.0)
+    weights, norms, biases = build_optimizer(model, cfg).param_groups  # the model's order
+    assert _ids(biases["params"]) == _ids([model[1].bias, model[3].bias])
+    assert _ids(norms["params"]) == _ids([model[0].weight, model[0].bias])
+    assert norms["weight_decay"] == 0.0
+
+
+@pytest.mark.parametrize(
+    "sched",
+    [dict(type="OneCycleLR", max_lr=1.0), dict(type="CosineAnnealingLR", min_lr=0.01),
+     dict(type="StepLR", step_size=1)],
+)  # fmt: skip
+def test_schedules_keep_the_norm_lr_multiplier(sched):
+    _, opt = _norm_scaled()
+    schedule = Schedule(opt, sched, steps_per_epoch=2, max_epochs=3)
+    for _ in range(5):
+        rest, norms = opt.param_groups
+        assert norms["lr"] == pytest.approx(64 * rest["lr"])
+        opt.step()
+        schedule.step_batch()
+
+
+def test_norm_multipliers_are_checked():
+    assert load_config(None, ["optimizer.norm_lr_mult=64"])["optimizer"]["norm_lr_mult"] == 64
+    for key, bad in (("norm_lr_mult", 0), ("norm_decay_mult", -1.0)):
+        with pytest.raises(ConfigError, match=key):
+            load_config(None, [f"optimizer.{key}={bad}"])
+
+
 def test_bad_optimizer_configs():
     with pytest.raises(UnknownNameError, match="AdamW"):
         build_optimizer(_model(), dict(type="Adamw", lr=0.1))
@@ -89,6 +155,18 @@ def test_onecycle_rises_then_falls():
     lrs = _lrs(dict(type="OneCycleLR", max_lr=1.0, pct_start=0.25))
     peak = lrs.index(max(lrs))
     assert 0 < peak < len(lrs) - 1 and lrs[0] < 0.1 and lrs[-1] < 0.01
+
+
+def test_onecycle_as_airbench_triangle():
+    """Straight lines from 0.2 of the peak up to it (2 of 8 steps) and down to 0.07 of it."""
+    cfg = dict(type="OneCycleLR", max_lr=1.0, pct_start=0.25, anneal_strategy="linear")
+    lrs = _lrs({**cfg, "div_factor": 5, "final_div_factor": 0.2 / 0.07})
+    assert lrs == pytest.approx([0.2] + [1 - (1 - 0.07) * i / 6 for i in range(7)])
+    shipped = "speedrun/mnist_99"  # a OneCycleLR config
+    loaded = load_config(shipped, ["param_scheduler.anneal_strategy=linear"])
+    assert loaded["param_scheduler"]["anneal_strategy"] == "linear"
+    with pytest.raises(ConfigError, match="anneal_strategy"):
+        load_config(shipped, ["param_scheduler.anneal_strategy=cubic"])
 
 
 def test_plateau_reduces_on_monitored_metric():

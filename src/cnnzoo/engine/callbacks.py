@@ -311,14 +311,16 @@ class LookaheadAveraging(Callback):
     state_key = "lookahead"
     order = AVERAGING
 
-    def __init__(self, model: nn.Module, k: int = 5, alpha: float = 0.5) -> None:
-        self.lookahead = Lookahead(model, k=k, alpha=alpha)
+    def __init__(
+        self, model: nn.Module, k: int = 5, alpha: float = 0.5, ramp_steps: int = 0
+    ) -> None:
+        self.lookahead = Lookahead(model, k=k, alpha=alpha, ramp_steps=ramp_steps)
 
     def on_train_batch_end(self, run, info):
-        self.lookahead.step()
+        self.lookahead.step(info["global_step"])
 
     def on_steps_end(self, run):
-        self.lookahead.sync()
+        self.lookahead.sync(run.progress.global_step)
 
     def state_dict(self):
         return dict(steps=self.lookahead.steps, slow=[t.clone() for t in self.lookahead.slow])

@@ -46,23 +46,58 @@ _FUSED = ("SGD", "Adam", "AdamW")
 SCHEDULERS = (*schema.SCHEDULER.types, "None")
 
 
-def param_groups(model: nn.Module, weight_decay: float, decay_norm_and_bias: bool) -> list[dict]:
-    """Parameters in two groups: weights that decay, and biases/norm scales (``ndim <= 1``)
-    that do not when ``decay_norm_and_bias`` is False."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    if decay_norm_and_bias or weight_decay == 0:
-        return [dict(params=params, weight_decay=weight_decay)]
-    decay = [p for p in params if p.ndim > 1]
-    no_decay = [p for p in params if p.ndim <= 1]
-    return [dict(params=decay, weight_decay=weight_decay), dict(params=no_decay, weight_decay=0.0)]
+# The normalisation layers whose parameters ``norm_lr_mult`` and ``norm_decay_mult`` scale:
+# BatchNorm (SyncBatchNorm too) and InstanceNorm derive from _NormBase.
+NORM_LAYERS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
+
+
+def param_groups(
+    model: nn.Module,
+    lr: float,
+    weight_decay: float,
+    decay_norm_and_bias: bool = True,
+    norm_lr_mult: float = 1.0,
+    norm_decay_mult: float = 1.0,
+) -> list[dict]:
+    """The trained parameters in groups by how they are stepped: the weights (``ndim > 1``)
+    at ``lr`` and ``weight_decay``; the other biases without weight decay when
+    ``decay_norm_and_bias`` is False; the parameters of normalisation layers
+    (:data:`NORM_LAYERS`) without it too, and at ``lr * norm_lr_mult`` with the weight decay
+    times ``norm_decay_mult`` (mmengine's paramwise_cfg names). Parameters stepped alike share
+    a group, in the model's order, the weights' group first (its rate is the one logged); a
+    group at a scaled rate keeps its factor as ``lr_mult``, so that a schedule given one peak
+    rate scales it too."""
+    norms = {id(p) for m in model.modules() if isinstance(m, NORM_LAYERS) for p in m.parameters()}
+    other_decay = weight_decay if decay_norm_and_bias else 0.0
+
+    def settings(p: nn.Parameter) -> tuple[float, float]:  # (lr factor, weight decay)
+        if id(p) in norms:
+            return norm_lr_mult, other_decay * norm_decay_mult
+        return 1.0, (weight_decay if p.ndim > 1 else other_decay)
+
+    groups: dict[tuple[float, float], list[nn.Parameter]] = {}
+    for p in model.parameters():
+        if p.requires_grad:
+            groups.setdefault(settings(p), []).append(p)
+    weights = (1.0, weight_decay)
+    ordered = sorted(groups.items(), key=lambda item: item[0] != weights)  # stable
+    return [
+        dict(
+            params=params,
+            lr=lr * mult,
+            weight_decay=decay,
+            **({"lr_mult": mult} if mult != 1 else {}),
+        )
+        for (mult, decay), params in ordered
+    ]
 
 
 def build_optimizer(model: nn.Module, cfg: Mapping) -> torch.optim.Optimizer:
     """``optimizer = dict(type='SGD', lr=..., weight_decay=..., decay_norm_and_bias=True,
-    fused=None, ...)`` (keys: :data:`cnnzoo.schema.OPTIMIZER`; those left out take its
-    defaults, then torch's); ``fused=None`` uses the fused kernels on CUDA where PyTorch has
-    them (SGD, Adam, AdamW), ``fused=True`` asks for them anywhere. ``type='Muon'``: see
-    :func:`build_muon`."""
+    norm_lr_mult=1.0, norm_decay_mult=1.0, fused=None, ...)`` (keys:
+    :data:`cnnzoo.schema.OPTIMIZER`; those left out take its defaults, then torch's);
+    ``fused=None`` uses the fused kernels on CUDA where PyTorch has them (SGD, Adam, AdamW),
+    ``fused=True`` asks for them anywhere. ``type='Muon'``: see :func:`build_muon`."""
     kind = cfg["type"]
     if kind not in OPTIMIZERS:
         raise unknown("optimizer", kind, OPTIMIZERS)
@@ -70,8 +105,14 @@ def build_optimizer(model: nn.Module, cfg: Mapping) -> torch.optim.Optimizer:
         return build_muon(model, cfg)
     cfg = {**schema.OPTIMIZER.defaults(kind), **cfg}
     del cfg["type"]
-    weight_decay = cfg.pop("weight_decay")
-    decay_norm_and_bias = cfg.pop("decay_norm_and_bias")
+    groups = param_groups(
+        model,
+        cfg["lr"],
+        cfg.pop("weight_decay"),
+        cfg.pop("decay_norm_and_bias"),
+        cfg.pop("norm_lr_mult"),
+        cfg.pop("norm_decay_mult"),
+    )
     fused = cfg.pop("fused") if "fused" in cfg else False  # Adadelta and RMSprop have none
     on_cuda = all(p.is_cuda for p in model.parameters())
     if fused is None:
@@ -80,7 +121,6 @@ def build_optimizer(model: nn.Module, cfg: Mapping) -> torch.optim.Optimizer:
         cfg["fused"] = True
     elif on_cuda:
         cfg["foreach"] = True
-    groups = param_groups(model, weight_decay, decay_norm_and_bias)
     try:
         return OPTIMIZERS[kind](groups, **cfg)
     except TypeError as e:
@@ -143,7 +183,7 @@ class Schedule:
         total = max_epochs * spe
         try:
             if kind == "OneCycleLR":
-                max_lr = cfg.pop("max_lr") or [g["lr"] for g in optimizer.param_groups]
+                max_lr = self._peaks(cfg.pop("max_lr"), optimizer.param_groups)
                 if not {"momentum", "betas"} & set(optimizer.defaults):
                     # no one momentum to cycle (Muon's groups keep their own; Adadelta has
                     # none): the rates follow the cycle, the momentum stays as configured
@@ -155,12 +195,24 @@ class Schedule:
                 self.sched = lr_scheduler.ReduceLROnPlateau(optimizer, **cfg)
             else:
                 factors = [
-                    self._factor(kind, dict(cfg), g["lr"], spe, warmup, total)
+                    self._factor(
+                        kind, dict(cfg), g["lr"] / g.get("lr_mult", 1.0), spe, warmup, total
+                    )
                     for g in optimizer.param_groups
                 ]
                 self.sched = lr_scheduler.LambdaLR(optimizer, factors)
         except (TypeError, ValueError) as e:
             raise ConfigError(f"param_scheduler {kind}: {e}") from None
+
+    @staticmethod
+    def _peaks(max_lr, groups: list[dict]) -> list[float]:
+        """OneCycle's peak per parameter group: each group's own LR (None), one per group
+        (a list), or one rate times each group's ``lr_mult`` (a number)."""
+        if max_lr is None:
+            return [g["lr"] for g in groups]
+        if isinstance(max_lr, list | tuple):
+            return list(max_lr)
+        return [max_lr * g.get("lr_mult", 1.0) for g in groups]
 
     @staticmethod
     def _factor(kind: str, cfg: dict, base_lr: float, spe: int, warmup: int, total: int):
