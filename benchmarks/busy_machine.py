@@ -9,6 +9,7 @@ run), ``threads=N`` (``OMP_NUM_THREADS=N``), ``old default`` (every core, spinni
 (``OMP_WAIT_POLICY=PASSIVE`` whatever the load). ``--spinners 0`` is the quiet machine.
 
     python benchmarks/busy_machine.py --spinners 2 --repeats 3 -- train --cfg-options ...
+    python benchmarks/busy_machine.py --settings default threads=1 threads=2 -- train CONFIG
 """
 
 from __future__ import annotations
@@ -47,13 +48,24 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--spinners", type=int, default=2, help="other CPU-bound processes")
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument(
+        "--settings",
+        nargs="+",
+        default=None,
+        help="time only these settings (e.g. default threads=1 threads=2; default: all)",
+    )
     p.add_argument("--output", default=None)
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- then cnnzoo's arguments")
     args = p.parse_args()
     argv = args.command[1:] if args.command[:1] == ["--"] else args.command
     cores = machine.available_cores()
+    chosen = settings(cores)
+    if args.settings:
+        if "default" not in args.settings or set(args.settings) - set(chosen):
+            p.error(f"--settings takes 'default' and any of: {', '.join(chosen)}")
+        chosen = {name: env for name, env in chosen.items() if name in args.settings}
     base = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")}
-    times: dict[str, list[float]] = {name: [] for name in settings(cores)}
+    times: dict[str, list[float]] = {name: [] for name in chosen}
     loads = []
     spin = [sys.executable, "-c", "while True: pass"]
     spinners = [subprocess.Popen(spin) for _ in range(args.spinners)]
@@ -62,7 +74,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as work:
             run_argv = [*argv[:1], "--work-dir", work, "--quiet", *argv[1:]]
             for _ in range(args.repeats):  # in turns: a change of load hits every setting
-                for name, extra in settings(cores).items():
+                for name, extra in chosen.items():
                     loads.append(os.getloadavg()[0])
                     times[name].append(timed(run_argv, {**base, **extra}))
                     print(f"  {name}: {times[name][-1]:.1f} s", file=sys.stderr, flush=True)

@@ -32,6 +32,12 @@ from _report import save_report
 from cnnzoo.analysis.report import cpu_name
 
 
+def _placeholders(argv: list[str]) -> list[str]:
+    """The command line with this machine's paths as DIR, WORK and FILE, for the report."""
+    names = {"--data": "DIR", "--work-dir": "WORK", "--output": "FILE"}
+    return [names.get(prev, arg) for prev, arg in zip(["", *argv], argv, strict=False)]
+
+
 def run_once(config: str, seed: int, data: str, work_dir: str, extra: list[str]) -> dict:
     """One timed ``cnnzoo train`` command; returns its time, summary and load averages."""
     exe = shutil.which("cnnzoo")
@@ -63,7 +69,11 @@ def run_once(config: str, seed: int, data: str, work_dir: str, extra: list[str])
         seed=seed,
         time=elapsed,
         summary=summary,
-        command=shlex.join(["CNNZOO_DATA=" + data, *cmd]),
+        # as a reader types it: no interpreter or install path of this machine
+        command=shlex.join(
+            ["CNNZOO_DATA=DIR", "cnnzoo"]
+            + ["WORK" if arg == work_dir else arg for arg in cmd[cmd.index("train") :]]
+        ),
         load=(load_before, os.getloadavg()[0]),
     )
 
@@ -102,7 +112,7 @@ def main() -> None:
     first = runs[0]["summary"]
     out(f"## Speedrun: {Path(args.config).name}\n")
     out(f"- command (per seed): `{runs[0]['command']}`")
-    out(f"- benchmark: `python {shlex.join(sys.argv)}`")
+    out(f"- benchmark: `python {shlex.join(_placeholders(sys.argv))}`")
     out(f"- machine: {platform.platform()}; CPU: {cpu_name()}, {os.cpu_count()} cores; "
         f"device {first['device']}; model {first['model']} ({first['params']:,} parameters), "
         f"{first['epochs']} epochs")  # fmt: skip
