@@ -287,7 +287,13 @@ def test_yaml_and_json_configs_with_bases_and_delete(tmp_path):
     )
     cfg = load_config(str(yaml_file))
     assert cfg.optimizer == dict(  # _delete_: the base's keys are gone, the schema's defaults in
-        type="Adam", lr=0.002, weight_decay=0.0, fused=None, decay_norm_and_bias=True
+        type="Adam",
+        lr=0.002,
+        weight_decay=0.0,
+        fused=None,
+        decay_norm_and_bias=True,
+        norm_lr_mult=1.0,
+        norm_decay_mult=1.0,
     )
     json_file = _write(tmp_path / "exp.json", json.dumps({"_base_": bases, "seed": 3}))
     assert load_config(str(json_file)).seed == 3
