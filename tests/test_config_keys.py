@@ -48,7 +48,7 @@ CHANGES = {
             norm_lr_mult=8.0,
             norm_decay_mult=4.0,
         ).items()
-    },  # fmt: skip
+    },
     ("optimizer", "SGD", "momentum"): 0.5,
     ("optimizer", "SGD", "dampening"): 0.5,
     ("optimizer", "SGD", "nesterov"): True,

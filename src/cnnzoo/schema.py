@@ -622,8 +622,8 @@ LOSS = Typed(
 
 # Each optimizer's keys besides ``type``; the values are torch's defaults, left to torch
 # (only the keys a config sets are passed on). The keys of the biases and norm layers
-# (``_BIAS_KEYS``, mmengine's paramwise_cfg names) are cnnzoo's own.
-_BIAS_KEYS = ("decay_norm_and_bias", "norm_lr_mult", "norm_decay_mult")
+# (``_PARAMWISE_KEYS``, mmengine's paramwise_cfg names) are cnnzoo's own.
+_PARAMWISE_KEYS = ("decay_norm_and_bias", "norm_lr_mult", "norm_decay_mult")
 OPTIMIZER = Typed(
     "optimizer",
     dict(
@@ -634,11 +634,11 @@ OPTIMIZER = Typed(
             "nesterov",
             "weight_decay",
             "fused",
-            *_BIAS_KEYS,
+            *_PARAMWISE_KEYS,
         ),
-        Adam=("lr", "betas", "eps", "weight_decay", "amsgrad", "fused", *_BIAS_KEYS),
-        AdamW=("lr", "betas", "eps", "weight_decay", "amsgrad", "fused", *_BIAS_KEYS),
-        Adadelta=("lr", "rho", "eps", "weight_decay", *_BIAS_KEYS),
+        Adam=("lr", "betas", "eps", "weight_decay", "amsgrad", "fused", *_PARAMWISE_KEYS),
+        AdamW=("lr", "betas", "eps", "weight_decay", "amsgrad", "fused", *_PARAMWISE_KEYS),
+        Adadelta=("lr", "rho", "eps", "weight_decay", *_PARAMWISE_KEYS),
         # PyTorch's RMSprop adds eps outside the square root, TensorFlow's inside: TF's eps=1e-3
         # (MobileNetV3, EfficientNet) is about eps=0.0316 here, as torchvision's recipes use
         RMSprop=(
@@ -648,7 +648,7 @@ OPTIMIZER = Typed(
             "weight_decay",
             "momentum",
             "centered",
-            *_BIAS_KEYS,
+            *_PARAMWISE_KEYS,
         ),
         # Muon on weight matrices and conv filters, ``aux`` (MUON_AUX) on the rest
         Muon=("lr", "momentum", "nesterov", "weight_decay", "ns_steps", "adjust_lr", "aux"),
@@ -751,8 +751,8 @@ SCHEDULER = Typed(
             "OneCycle's peak LR (None: optimizer.lr)",
         ),
         pct_start=Key(0.3, UNIT_OPEN, "OneCycle's share of steps spent warming up"),
-        # airbench94's triangle (0.2 -> 1 -> 0.07 of the peak, straight lines):
-        # anneal_strategy='linear', div_factor=5, final_div_factor=0.2 / 0.07
+        # airbench94's triangle (straight up from 0.2 of the peak, then straight down):
+        # anneal_strategy='linear', div_factor=5
         anneal_strategy=Key(
             LIBRARY, Choice(("cos", "linear")), "OneCycle's curve up and down (torch: 'cos')"
         ),

@@ -74,9 +74,13 @@ def _sigint_at(epoch: int, step: int):
 
 @pytest.mark.parametrize(
     "averaging",
-    [{"lookahead.k": 2}, {"lookahead.k": 2, "lookahead.ramp": True}, {"ema.decay": 0.9, "ema.every": 1}],
+    [
+        {"lookahead.k": 2},
+        {"lookahead.k": 2, "lookahead.ramp": True},
+        {"ema.decay": 0.9, "ema.every": 1},
+    ],
     ids=["lookahead", "lookahead-ramp", "ema"],
-)  # fmt: skip
+)
 def test_averaging_keeps_its_state_in_a_mid_epoch_checkpoint(fake_data, make_cfg, averaging):
     """Lookahead no longer turns the mid-epoch checkpoint off: its slow weights are saved."""
     opts = {"deterministic": True, "model.drop_rate": 0.2, "train_cfg.max_epochs": 3, **averaging}

@@ -132,8 +132,10 @@ def test_evaluate_passes_the_fraction_on_but_not_for_regression():
     tta = dict(tta_flip=True, tta_translate=1)
 
     def loss(kind, fraction, targets):
-        meter = evaluate(model, [(x, targets)], build_loss(dict(type=kind)), num_classes=3,
-                         **tta, tta_fraction=fraction)  # fmt: skip
+        loss_fn = build_loss(dict(type=kind))
+        meter = evaluate(
+            model, [(x, targets)], loss_fn, num_classes=3, **tta, tta_fraction=fraction
+        )
         return meter.compute()["loss"]
 
     with torch.no_grad():

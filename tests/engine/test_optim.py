@@ -93,9 +93,12 @@ def test_groups_keep_the_models_order_and_put_the_weights_first():
 
 @pytest.mark.parametrize(
     "sched",
-    [dict(type="OneCycleLR", max_lr=1.0), dict(type="CosineAnnealingLR", min_lr=0.01),
-     dict(type="StepLR", step_size=1)],
-)  # fmt: skip
+    [
+        dict(type="OneCycleLR", max_lr=1.0),
+        dict(type="CosineAnnealingLR", min_lr=0.01),
+        dict(type="StepLR", step_size=1),
+    ],
+)
 def test_schedules_keep_the_norm_lr_multiplier(sched):
     _, opt = _norm_scaled()
     schedule = Schedule(opt, sched, steps_per_epoch=2, max_epochs=3)

@@ -851,13 +851,13 @@ def evaluate(
     model.eval()
     device = next(model.parameters()).device
     meter = Meter(num_classes, regression=loss_fn.regression, device=device)
+    fraction = 1.0 if loss_fn.regression else tta_fraction  # no confidence to rank by
     for images, targets in tqdm(
         batches, desc=desc, leave=False, disable=not show, dynamic_ncols=True
     ):
         if channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         with autocast(device, amp_dtype):
-            fraction = 1.0 if loss_fn.regression else tta_fraction  # no confidence to rank by
             output = tta_output(
                 model, images, flip=tta_flip, translate=tta_translate, fraction=fraction
             )
